@@ -1,0 +1,1 @@
+"""Location-based check-ins across a closed and a public network, with proximity ads."""

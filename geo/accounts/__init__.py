@@ -1,0 +1,1 @@
+"""Accounts (member, business, advertiser), passwords and bearer tokens."""

@@ -1,0 +1,41 @@
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+Handle = Annotated[str, Field(min_length=3, max_length=30, pattern=r"^[A-Za-z0-9_]+$")]
+Password = Annotated[str, Field(min_length=8, max_length=200)]
+AccountKind = Literal["member", "business", "advertiser"]
+
+
+class AccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    handle: Handle
+    password: Password
+    kind: AccountKind = "member"
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    handle: Annotated[str, Field(min_length=1, max_length=30)]
+    password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class AccountRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    handle: str
+    kind: AccountKind
+    created_at: datetime
+
+    @field_serializer("created_at")
+    def _utc(self, value: datetime) -> str:
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class AccountCreated(AccountRead):
+    token: str
+
+
+class TokenRead(BaseModel):
+    token: str

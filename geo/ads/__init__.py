@@ -1,0 +1,1 @@
+"""Proximity ads: campaigns, the decision engine, budgets, impressions and clicks."""

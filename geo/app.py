@@ -1,0 +1,95 @@
+"""The FastAPI application: `create_app()` builds it; its lifespan connects to PostGIS and Redis."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.responses import Response
+
+from geo.accounts import api as accounts_api
+from geo.core.auth import TokenCache
+from geo.core.config import Settings, get_settings
+from geo.core.db import create_database
+from geo.core.errors import install_error_handlers, problem_response
+from geo.core.metrics import REGISTRY
+from geo.core.middleware import RequestContextMiddleware
+from geo.core.openapi import add_problem_schemas
+from geo.core.redis import create_redis
+from geo.places import api as places_api
+
+log = logging.getLogger("geo.app")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    app.state.db = create_database(settings)
+    app.state.redis = create_redis(settings)
+    try:
+        yield
+    finally:
+        await app.state.redis.aclose()
+        await app.state.db.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Nothing connects until the lifespan starts."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="geo: check-ins across a closed and a public network",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.token_cache = TokenCache(settings.token_cache_seconds)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+
+    for module in (accounts_api, places_api):
+        for name in ("public_router", "router"):
+            if hasattr(module, name):
+                app.include_router(getattr(module, name))
+    _add_operations(app)
+    _install_openapi(app)
+    return app
+
+
+def _add_operations(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"], responses={503: {"description": "A server is down"}})
+    async def healthz(request: Request) -> Response:
+        checks = {"postgis": False, "redis": False}
+        try:
+            async with request.app.state.db.engine.connect() as conn:
+                await conn.execute(text("SELECT postgis_lib_version()"))
+            checks["postgis"] = True
+        except Exception as exc:  # health is the answer, not an error
+            log.warning("healthz: PostGIS unreachable: %s", exc)
+        try:
+            checks["redis"] = bool(await request.app.state.redis.ping())
+        except Exception as exc:
+            log.warning("healthz: Redis unreachable: %s", exc)
+        if all(checks.values()):
+            return Response(b'{"status":"ok"}', media_type="application/json")
+        return problem_response(503, "Unavailable", f"Not answering: {checks}", checks=checks)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _install_openapi(app: FastAPI) -> None:
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_problem_schemas(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

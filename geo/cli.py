@@ -1,0 +1,118 @@
+"""The `geo` command line: migrate, seed, serve, worker and data tools.
+
+Each command checks that the servers it needs answer first, and exits non-zero with a one-line
+reason when one does not.
+"""
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from geo.core.config import Settings, driver_url, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Unreachable(Exception):
+    pass
+
+
+def check_postgres(settings: Settings) -> None:
+    import psycopg
+
+    try:
+        url = driver_url(settings.database_url, "psycopg").replace("postgresql+psycopg", "postgresql")
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise Unreachable(f"PostgreSQL at DATABASE_URL is unreachable: {reason}") from exc
+
+
+def check_redis(settings: Settings) -> None:
+    import redis
+
+    try:
+        url = settings.redis_url.replace("redis+cluster://", "redis://")
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        raise Unreachable(f"Redis at REDIS_URL is unreachable: {exc}") from exc
+
+
+def alembic_config(settings: Settings):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", settings.database_url)
+    return config
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from alembic import command
+
+    check_postgres(settings)
+    command.upgrade(alembic_config(settings), args.revision)
+    print(f"migrated to {args.revision}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.places.seed import seed_places
+
+    check_postgres(settings)
+    seed_dir = Path(args.dir or settings.seed_dir)
+    if not seed_dir.is_absolute():
+        seed_dir = (Path.cwd() / seed_dir) if (Path.cwd() / seed_dir).exists() else ROOT / seed_dir
+    report = seed_places(settings, seed_dir, progress=not args.quiet)
+    print(report)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    check_postgres(settings)
+    check_redis(settings)
+    uvicorn.run("geo.app:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=settings.log_level.lower(),
+                access_log=args.access_log)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="geo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    migrate = sub.add_parser("migrate", help="upgrade the database schema (Alembic)")
+    migrate.add_argument("revision", nargs="?", default="heads")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    seed = sub.add_parser("seed", help="load seed_data/ (idempotent)")
+    seed.add_argument("--dir", default=None)
+    seed.add_argument("--quiet", action="store_true")
+    seed.set_defaults(handler=cmd_seed)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--access-log", action="store_true")
+    serve.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    try:
+        return handler(args, settings)
+    except Unreachable as exc:
+        print(f"geo {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,46 @@
+"""Settings from the environment: DATABASE_URL, REDIS_URL and everything else under GEO_."""
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration; every field can be set from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_", extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/geo",
+        validation_alias=AliasChoices("DATABASE_URL", "GEO_DATABASE_URL"),
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "GEO_REDIS_URL"),
+    )
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    # Token lookups are cached per process this long; a revoked token may live this much longer.
+    token_cache_seconds: float = 10.0
+    # Signs impression ids and session cookies; set it in production.
+    secret_key: str = "dev-only-secret-change-me"
+    log_level: str = "INFO"
+    seed_dir: str = "seed_data"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings of this process, read once from the environment."""
+    return Settings()
+
+
+def driver_url(url: str, driver: str) -> str:
+    """Turn a plain `postgresql://` URL into one for a SQLAlchemy driver (`asyncpg`, `psycopg`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    base = scheme.split("+", 1)[0]
+    if base in ("postgres", "postgresql"):
+        return f"postgresql+{driver}://{rest}"
+    raise ValueError(f"unsupported database scheme {scheme!r}")

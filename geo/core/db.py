@@ -1,0 +1,73 @@
+"""Engine, sessions and the declarative base.
+
+One transaction per request: `get_session` commits when the handler returns and rolls back when it
+raises. Services and repositories only `flush()`.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from geo.core.config import Settings, driver_url
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+@dataclass
+class Database:
+    """The engine and its session factory, created in the app's lifespan (never at import)."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def create_database(settings: Settings) -> Database:
+    """Build an async engine (asyncpg) for the configured `DATABASE_URL`."""
+    engine = create_async_engine(
+        driver_url(settings.database_url, "asyncpg"),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=False,
+        # asyncpg's statement cache stays on; JIT would only slow the short KNN queries down.
+        connect_args={"server_settings": {"jit": "off", "application_name": "geo"}},
+    )
+    return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session in one transaction: committed if the request succeeds, rolled back otherwise."""
+    db: Database = request.app.state.db
+    async with db.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -1,0 +1,144 @@
+"""RFC 9457 problem details: one error hierarchy, one renderer.
+
+Services raise `GeoError` subclasses, never `HTTPException`. Anything unexpected is logged with the
+request id and answered as a bare 500 problem, without internals.
+"""
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("geo.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class GeoError(Exception):
+    """An error a client caused or may see, rendered as a problem document."""
+
+    status: int = 400
+    title: str = "Bad request"
+    type_slug: str = "bad-request"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+class BadRequest(GeoError):
+    pass
+
+
+class Unauthorized(GeoError):
+    status, title, type_slug = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or "A valid bearer token is required.", **extra)
+        self.headers["WWW-Authenticate"] = "Bearer"
+
+
+class Forbidden(GeoError):
+    status, title, type_slug = 403, "Forbidden", "forbidden"
+
+
+class NotFound(GeoError):
+    status, title, type_slug = 404, "Not found", "not-found"
+
+
+class Conflict(GeoError):
+    status, title, type_slug = 409, "Conflict", "conflict"
+
+
+class Unprocessable(GeoError):
+    status, title, type_slug = 422, "Unprocessable content", "unprocessable"
+
+
+class InvalidLocation(Unprocessable):
+    title, type_slug = "Implausible location", "invalid-location"
+
+
+class TooManyRequests(GeoError):
+    status, title, type_slug = 429, "Too many requests", "rate-limited"
+
+    def __init__(self, retry_after: int, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or "Slow down.", **extra)
+        self.headers["Retry-After"] = str(max(1, int(retry_after)))
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_slug: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": type_slug if type_slug == "about:blank" else f"/problems/{type_slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    body.update(extra)
+    return Response(
+        orjson.dumps(body, default=str),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        errors.append({"field": ".".join(loc), "message": err.get("msg", "invalid"),
+                       "type": err.get("type", "invalid")})
+    return errors
+
+
+async def _geo_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GeoError)
+    return problem_response(exc.status, exc.title, exc.detail, type_slug=exc.type_slug,
+                            headers=exc.headers or None, **exc.extra)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc)
+    if any(e["type"] == "json_invalid" for e in errors):
+        return problem_response(400, "Malformed JSON", "The request body is not valid JSON.",
+                                type_slug="malformed-json", errors=errors)
+    return problem_response(422, "Validation failed", "Some fields are invalid.",
+                            type_slug="validation", errors=errors)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
+    title = titles.get(exc.status_code, "Error")
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem_response(exc.status_code, title, detail,
+                            headers=dict(exc.headers) if exc.headers else None)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    request_id = request.scope.get("state", {}).get("request_id", "-")
+    log.exception("unhandled error (request_id=%s)", request_id, exc_info=exc)
+    return problem_response(500, "Internal server error",
+                            f"Something went wrong; quote request id {request_id}.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GeoError, _geo_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,56 @@
+"""OpenAPI helpers: declare the problem responses an endpoint can give, so the document is true."""
+
+from typing import Any
+
+from pydantic import BaseModel
+
+_TITLES = {
+    400: "Malformed request",
+    401: "Missing or invalid bearer token",
+    403: "Not allowed to change this",
+    404: "Not found (or not visible to you)",
+    409: "Conflict",
+    422: "Validation failed",
+    429: "Rate limited",
+    503: "A backing service is unavailable",
+}
+
+
+PROBLEM_REF = "#/components/schemas/Problem"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for these problem statuses (400 and 422 are always possible)."""
+    wanted = set(statuses) | {400, 422}
+    return {
+        status: {
+            "description": _TITLES.get(status, "Problem"),
+            "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
+        }
+        for status in sorted(wanted)
+    }
+
+
+def add_problem_schemas(schema: dict[str, Any]) -> dict[str, Any]:
+    """Put `Problem` (and what it refers to) into the document's components."""
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(problem.pop("$defs", {}))
+    components["Problem"] = problem
+    return schema

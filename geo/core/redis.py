@@ -1,0 +1,25 @@
+"""The Redis client, created in the app's lifespan and handed out by a dependency."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis, RedisCluster
+
+from geo.core.config import Settings
+
+RedisClient = Redis | RedisCluster
+
+
+def create_redis(settings: Settings) -> RedisClient:
+    """A client for `REDIS_URL`; a `redis+cluster://` URL (or GEO_REDIS_CLUSTER) gives a cluster."""
+    url = settings.redis_url
+    if url.startswith("redis+cluster://"):
+        return RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"))
+    return Redis.from_url(url, health_check_interval=30)
+
+
+def get_redis(request: Request) -> RedisClient:
+    return request.app.state.redis
+
+
+RedisDep = Annotated[RedisClient, Depends(get_redis)]

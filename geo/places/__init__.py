@@ -1,0 +1,1 @@
+"""The PostGIS place registry: venues, categories, nearby/box/text search, duplicate detection."""

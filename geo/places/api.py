@@ -1,0 +1,121 @@
+import math
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from starlette.responses import Response
+
+from geo.accounts.auth import CurrentActor, current_actor
+from geo.ads.serving import ads_next_to_places
+from geo.core.db import SessionDep
+from geo.core.errors import Unprocessable
+from geo.core.ids import IdPath, parse_id
+from geo.core.openapi import problems
+from geo.core.pagination import PageDep, next_cursor
+from geo.places import service
+from geo.places.schemas import (
+    CategoryTree,
+    DuplicatePlace,
+    GeoJSONFeatureCollection,
+    NearbyResponse,
+    PlaceCreate,
+    PlacePage,
+    PlaceRead,
+)
+
+router = APIRouter(prefix="/v1", tags=["places"], dependencies=[Depends(current_actor)])
+
+GEOJSON = "application/geo+json"
+
+
+def _json(body: object, status: int = 200, media_type: str = "application/json") -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type)
+
+
+@router.post("/places", status_code=201, response_model=PlaceRead,
+             responses={**problems(401), 409: {"model": DuplicatePlace,
+                                               "description": "A duplicate within 50 m"}})
+async def create_place(data: PlaceCreate, actor: CurrentActor, session: SessionDep) -> Response:
+    place = await service.create_place(session, actor=actor, data=data)
+    return _json(service.place_json(place), status=201)
+
+
+@router.get("/places/nearby", response_model=NearbyResponse, responses=problems(401))
+async def list_nearby_places(
+    request: Request,
+    actor: CurrentActor,
+    session: SessionDep,
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
+    radius_m: Annotated[float, Query(ge=1, le=service.MAX_RADIUS_M, allow_inf_nan=False)] = 1000,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    category: Annotated[str | None, Query(min_length=1, max_length=64,
+                                          pattern=r"^[a-z0-9-]+$")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+) -> Response:
+    search = service.NearbySearch(lat=lat, lon=lon, radius_m=radius_m, limit=limit,
+                                  category=category, q=q)
+    places = await service.nearby_json(session, search)
+    ads = await ads_next_to_places(request, session, actor=actor, lat=lat, lon=lon,
+                                   category=category)
+    # The places array comes pre-rendered from PostgreSQL; splice it in rather than re-parse it.
+    body = b'{"places":' + places.encode() + b',"ads":' + orjson.dumps(ads) + b"}"
+    return Response(body, media_type="application/json")
+
+
+def _parse_bbox(bbox: str) -> tuple[float, float, float, float]:
+    def bad(message: str) -> Unprocessable:
+        return Unprocessable(f"Invalid bbox: {message}.",
+                             errors=[{"field": "query.bbox", "message": message}])
+
+    parts = bbox.split(",")
+    if len(parts) != 4:
+        raise bad("expected minlon,minlat,maxlon,maxlat")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise bad("not numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise bad("not finite")
+    min_lon, min_lat, max_lon, max_lat = values
+    if not (-180 <= min_lon <= 180 and -180 <= max_lon <= 180):
+        raise bad("longitude out of [-180, 180]")
+    if not (-90 <= min_lat <= 90 and -90 <= max_lat <= 90):
+        raise bad("latitude out of [-90, 90]")
+    if min_lon >= max_lon or min_lat >= max_lat:
+        raise bad("min must be below max (boxes across the antimeridian: ask for two boxes)")
+    return min_lon, min_lat, max_lon, max_lat
+
+
+@router.get("/places", response_model=PlacePage, responses={
+    **problems(401), 200: {"description": "Places in the box, newest first.", "content": {
+        GEOJSON: {"schema": GeoJSONFeatureCollection.model_json_schema()}}}})
+async def list_places_in_box(
+    actor: CurrentActor,
+    session: SessionDep,
+    page: PageDep,
+    bbox: Annotated[str, Query(min_length=7, max_length=200,
+                               description="minlon,minlat,maxlon,maxlat")],
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    box = _parse_bbox(bbox)
+    places = await service.places_in_box(session, box=box, limit=page.limit, before=page.before)
+    cursor = next_cursor([p.id for p in places], page.limit)
+    if accept and GEOJSON in accept:
+        features = [{"type": "Feature", "id": str(p.id),
+                     "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
+                     "properties": service.place_json(p)} for p in places]
+        return _json({"type": "FeatureCollection", "features": features, "next": cursor},
+                     media_type=GEOJSON)
+    return _json({"items": [service.place_json(p) for p in places], "next": cursor})
+
+
+@router.get("/places/{place_id}", response_model=PlaceRead, responses=problems(401, 404))
+async def read_place(place_id: IdPath, actor: CurrentActor, session: SessionDep) -> Response:
+    return _json(service.place_json(await service.get_place(session, parse_id(place_id))))
+
+
+@router.get("/categories", response_model=CategoryTree, responses=problems(401))
+async def list_categories(actor: CurrentActor, session: SessionDep) -> Response:
+    tree = await service.category_tree(session)
+    return _json({"items": tree.as_tree()})

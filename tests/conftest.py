@@ -1,0 +1,137 @@
+"""Fixtures on the real servers: PostGIS (a test database built by the migrations) and Redis.
+
+Each test runs inside an outer transaction that is rolled back, and on a flushed Redis database.
+Under CI=true a missing server fails the run; locally it skips.
+"""
+
+import os
+from collections.abc import AsyncIterator
+from itertools import count
+
+import httpx
+import psycopg
+import pytest
+from alembic import command
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from geo.app import create_app
+from geo.cli import alembic_config
+from geo.core.config import Settings, driver_url
+from geo.core.db import Database
+
+BASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/geo")
+TEST_DB_URL = os.environ.get("GEO_TEST_DATABASE_URL", BASE_URL.rsplit("/", 1)[0] + "/geo_test")
+TEST_REDIS_URL = os.environ.get("GEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"required server unavailable under CI: {reason}")
+    pytest.skip(reason)
+
+
+def plain(url: str) -> str:
+    return driver_url(url, "psycopg").replace("postgresql+psycopg", "postgresql")
+
+
+def recreate_database(url: str) -> None:
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(plain(base + "/postgres"), autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(database_url=TEST_DB_URL, redis_url=TEST_REDIS_URL, token_cache_seconds=0)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(settings: Settings) -> str:
+    try:
+        recreate_database(TEST_DB_URL)
+    except psycopg.OperationalError as exc:
+        _unavailable(f"PostgreSQL unreachable: {exc}")
+    command.upgrade(alembic_config(settings), "heads")
+    return TEST_DB_URL
+
+
+@pytest.fixture(scope="session")
+async def engine(migrated_database: str):  # type: ignore[no-untyped-def]
+    engine = create_async_engine(driver_url(migrated_database, "asyncpg"), pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db_connection(engine):  # type: ignore[no-untyped-def]
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        yield conn
+        await outer.rollback()
+
+
+@pytest.fixture
+async def session(db_connection) -> AsyncIterator[AsyncSession]:  # type: ignore[no-untyped-def]
+    maker = async_sessionmaker(bind=db_connection, expire_on_commit=False,
+                               join_transaction_mode="create_savepoint")
+    async with maker() as s:
+        yield s
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(TEST_REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as exc:  # noqa: BLE001
+        await client.aclose()
+        _unavailable(f"Redis unreachable: {exc}")
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+async def app(settings: Settings, engine, db_connection, redis):  # type: ignore[no-untyped-def]
+    application = create_app(settings)
+    # Every request's session joins the test's outer transaction through a savepoint.
+    maker = async_sessionmaker(bind=db_connection, expire_on_commit=False,
+                               join_transaction_mode="create_savepoint")
+    application.state.db = Database(engine, maker)
+    application.state.redis = redis
+    return application
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+_handles = count(1)
+
+
+async def make_account(client: httpx.AsyncClient, *, kind: str = "member",
+                       handle: str | None = None) -> dict:
+    """Sign up through the API; returns the account with its token and auth headers."""
+    handle = handle or f"user{os.getpid()}_{next(_handles)}"
+    response = await client.post("/v1/accounts",
+                                 json={"handle": handle, "password": "correct horse", "kind": kind})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    body["headers"] = {"Authorization": f"Bearer {body['token']}"}
+    return body
+
+
+@pytest.fixture
+async def member(client: httpx.AsyncClient) -> dict:
+    return await make_account(client)
+
+
+@pytest.fixture
+async def business(client: httpx.AsyncClient) -> dict:
+    return await make_account(client, kind="business")
