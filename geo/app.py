@@ -20,6 +20,7 @@ from geo.core.middleware import RequestContextMiddleware
 from geo.core.openapi import add_problem_schemas
 from geo.core.redis import create_redis
 from geo.places import api as places_api
+from geo.social import api as social_api
 
 log = logging.getLogger("geo.app")
 
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
-    for module in (accounts_api, places_api):
+    for module in (accounts_api, places_api, social_api):
         for name in ("public_router", "router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))

@@ -82,6 +82,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import_friends(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.social.graph_import import import_friend_graph
+
+    check_postgres(settings)
+    path = Path(args.path)
+    if not path.is_absolute() and not path.exists():
+        path = ROOT / path
+    print(import_friend_graph(settings, path, handle_prefix=args.handle_prefix,
+                              limit_edges=args.limit_edges, progress=not args.quiet))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(handler=cmd_serve)
+
+    graph = sub.add_parser("import-friends",
+                           help="import a friendship edge list as accounts + mutual friendships")
+    graph.add_argument("path", nargs="?", default="seed_data/gowalla_social_liu2017.tsv")
+    graph.add_argument("--handle-prefix", default="gw")
+    graph.add_argument("--limit-edges", type=int, default=None)
+    graph.add_argument("--quiet", action="store_true")
+    graph.set_defaults(handler=cmd_import_friends)
     return parser
 
 

@@ -12,6 +12,7 @@ from geo.core.errors import Unprocessable
 from geo.core.ids import IdPath, parse_id
 from geo.core.openapi import problems
 from geo.core.pagination import PageDep, next_cursor
+from geo.core.responses import json_response as _json
 from geo.places import service
 from geo.places.schemas import (
     CategoryTree,
@@ -26,10 +27,6 @@ from geo.places.schemas import (
 router = APIRouter(prefix="/v1", tags=["places"], dependencies=[Depends(current_actor)])
 
 GEOJSON = "application/geo+json"
-
-
-def _json(body: object, status: int = 200, media_type: str = "application/json") -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=media_type)
 
 
 @router.post("/places", status_code=201, response_model=PlaceRead,
