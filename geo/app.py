@@ -11,6 +11,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from geo.accounts import api as accounts_api
+from geo.checkins import api as checkins_api
 from geo.core.auth import TokenCache
 from geo.core.config import Settings, get_settings
 from geo.core.db import create_database
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
-    for module in (accounts_api, places_api, social_api):
+    for module in (accounts_api, places_api, social_api, checkins_api):
         for name in ("public_router", "router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))

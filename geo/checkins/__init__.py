@@ -1,0 +1,1 @@
+"""Check-ins: plausibility, idempotent writes, per-audience views."""

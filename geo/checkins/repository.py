@@ -1,0 +1,127 @@
+"""Every query of check-ins, including who may see one (`VISIBLE`, decided here and only here)."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
+
+# The viewer :v sees check-in c when they wrote it, or, with no block either way, when it is public
+# or they are in one of its circles (owned by the author) and still the author's friend.
+IN_CIRCLE = """(EXISTS (SELECT 1 FROM circle_members cm JOIN circles ci ON ci.id = cm.circle_id
+                        WHERE ci.owner_id = c.author_id AND cm.member_id = :v
+                          AND cm.circle_id = ANY(c.circle_ids))
+               AND EXISTS (SELECT 1 FROM friendships f WHERE f.a_id = c.author_id AND f.b_id = :v))"""
+NOT_BLOCKED = """NOT EXISTS (SELECT 1 FROM blocks b
+                 WHERE (b.blocker_id = c.author_id AND b.blocked_id = :v)
+                    OR (b.blocker_id = :v AND b.blocked_id = c.author_id))"""
+VISIBLE = f"(c.author_id = :v OR ({NOT_BLOCKED} AND (c.public OR {IN_CIRCLE})))"
+COLUMNS = f"""c.id, c.author_id, c.place_id, c.message, c.circle_ids, c.public,
+    c.public_precision, c.created_at, c.author_id = :v OR {IN_CIRCLE} AS via_circle"""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinRow:
+    id: int
+    author_id: int
+    place_id: int
+    message: str | None
+    circle_ids: list[int]
+    public: bool
+    public_precision: str
+    created_at: datetime
+    via_circle: bool  # the viewer sees the circle view (exact), not the public one
+
+
+@dataclass(frozen=True, slots=True)
+class LastPosition:
+    lat: float
+    lon: float
+    created_at: datetime
+
+
+class CheckinRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim_idempotency_key(self, *, account_id: int, key: str,
+                                    request_hash: bytes) -> bool:
+        """True when this request owns the key; a concurrent twin waits here until we commit."""
+        result = await self.session.execute(text("""
+            INSERT INTO idempotency_keys (account_id, key, request_hash) VALUES (:a, :k, :h)
+            ON CONFLICT DO NOTHING"""), {"a": account_id, "k": key, "h": request_hash})
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def stored_answer(self, *, account_id: int,
+                            key: str) -> tuple[bytes, int | None, dict | None] | None:  # type: ignore[type-arg]
+        row = (await self.session.execute(text("""
+            SELECT request_hash, status, response FROM idempotency_keys
+            WHERE account_id = :a AND key = :k AND created_at > now() - interval '24 hours'"""),
+            {"a": account_id, "k": key})).first()
+        return (bytes(row[0]), row[1], row[2]) if row else None
+
+    async def release_stale_key(self, *, account_id: int, key: str) -> None:
+        await self.session.execute(text("""
+            DELETE FROM idempotency_keys WHERE account_id = :a AND key = :k
+            AND created_at <= now() - interval '24 hours'"""), {"a": account_id, "k": key})
+
+    async def store_answer(self, *, account_id: int, key: str, status: int, body: dict) -> None:  # type: ignore[type-arg]
+        await self.session.execute(text("""
+            UPDATE idempotency_keys SET status = :s, response = CAST(:r AS jsonb)
+            WHERE account_id = :a AND key = :k"""),
+            {"s": status, "r": json.dumps(body), "a": account_id, "k": key})
+
+    async def last_position(self, author_id: int) -> LastPosition | None:
+        row = (await self.session.execute(text("""
+            SELECT ST_Y(position::geometry), ST_X(position::geometry), created_at FROM checkins
+            WHERE author_id = :a ORDER BY id DESC LIMIT 1"""), {"a": author_id})).first()
+        return LastPosition(*row) if row else None
+
+    async def distance_m(self, *, place_id: int, lat: float, lon: float) -> float | None:
+        return (await self.session.execute(text(f"""
+            SELECT ST_Distance(position, {POINT}) FROM places WHERE id = :p"""),
+            {"p": place_id, "lat": lat, "lon": lon})).scalar_one_or_none()
+
+    async def insert(self, *, author_id: int, place_id: int, lat: float, lon: float,
+                     accuracy_m: float, message: str | None, circle_ids: list[int], public: bool,
+                     public_precision: str) -> int:
+        return (await self.session.execute(text(f"""
+            INSERT INTO checkins (author_id, place_id, position, accuracy_m, message, circle_ids,
+                                  public, public_precision)
+            VALUES (:a, :p, {POINT}, :acc, :m, CAST(:circles AS bigint[]), :pub, :prec)
+            RETURNING id"""), {
+            "a": author_id, "p": place_id, "lat": lat, "lon": lon, "acc": accuracy_m,
+            "m": message, "circles": circle_ids, "pub": public, "prec": public_precision,
+        })).scalar_one()
+
+    async def add_outbox_event(self, topic: str, payload: dict) -> None:  # type: ignore[type-arg]
+        await self.session.execute(text(
+            "INSERT INTO outbox (topic, payload) VALUES (:t, CAST(:p AS jsonb))"),
+            {"t": topic, "p": json.dumps(payload)})
+
+    async def visible(self, *, viewer_id: int, checkin_id: int) -> CheckinRow | None:
+        row = (await self.session.execute(text(f"""
+            SELECT {COLUMNS} FROM checkins c WHERE c.id = :id AND {VISIBLE}"""),
+            {"v": viewer_id, "id": checkin_id})).first()
+        return CheckinRow(*row) if row else None
+
+    async def visible_page(self, *, viewer_id: int, author_id: int | None = None,
+                           place_id: int | None = None, limit: int,
+                           before: int | None) -> list[CheckinRow]:
+        where = "c.author_id = :author" if author_id is not None else "c.place_id = :place"
+        rows = (await self.session.execute(text(f"""
+            SELECT {COLUMNS} FROM checkins c
+            WHERE {where} AND (CAST(:before AS bigint) IS NULL OR c.id < :before) AND {VISIBLE}
+            ORDER BY c.id DESC LIMIT :limit"""), {
+            "v": viewer_id, "author": author_id, "place": place_id, "before": before,
+            "limit": limit})).all()
+        return [CheckinRow(*r) for r in rows]
+
+    async def delete_own(self, *, author_id: int, checkin_id: int) -> bool:
+        result = await self.session.execute(text(
+            "DELETE FROM checkins WHERE id = :id AND author_id = :a"),
+            {"id": checkin_id, "a": author_id})
+        return result.rowcount == 1  # type: ignore[attr-defined]

@@ -1,0 +1,57 @@
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geo.core.types import IdStr, Latitude, Longitude, UserText
+
+Precision = Literal["exact", "area", "city"]
+MAX_MESSAGE = 500
+
+
+class Audience(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    circles: Annotated[list[IdStr], Field(max_length=100)] = []
+    public: bool = False
+
+
+class CheckinCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    place_id: IdStr
+    lat: Latitude
+    lon: Longitude
+    accuracy_m: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
+    message: Annotated[UserText, Field(max_length=MAX_MESSAGE)] | None = None
+    audience: Audience = Audience()
+    public_precision: Precision = "exact"
+
+
+class CheckinAccount(BaseModel):
+    id: IdStr
+    handle: str
+
+
+class CheckinPlace(BaseModel):
+    """The place at the precision this viewer may see: a venue, or only an area or city cell."""
+
+    precision: Precision
+    id: IdStr | None = None
+    name: str | None = None
+    category: str | None = None
+    address: str | None = None
+    cell: str | None = Field(None, description="H3 cell (area: resolution 7, city: 5).")
+    lat: float
+    lon: float
+
+
+class CheckinRead(BaseModel):
+    id: IdStr
+    account: CheckinAccount
+    place: CheckinPlace
+    message: str | None
+    created_at: str
+    audience: Literal["circle", "public"]
+
+
+class CheckinPage(BaseModel):
+    items: list[CheckinRead]
+    next: str | None

@@ -1,0 +1,154 @@
+"""Check-in rules: plausibility, rate, idempotency, audiences and the view each viewer gets."""
+
+import hashlib
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import h3
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from geo.accounts import service as accounts
+from geo.checkins import keys, plausibility
+from geo.checkins.repository import CheckinRepository, CheckinRow
+from geo.checkins.schemas import CheckinCreate
+from geo.core.auth import Actor
+from geo.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
+from geo.core.ids import MAX_ID
+from geo.core.redis import RedisClient
+from geo.core.types import rfc3339
+from geo.places import service as places
+from geo.social import service as social
+
+AREA_RESOLUTION = 7   # H3 cells of ~5 km²: a neighbourhood
+CITY_RESOLUTION = 5   # ~250 km²: a city and its surroundings
+
+
+async def check_rate(redis: RedisClient, author_id: int) -> None:
+    now = time.time()
+    minute = int(now // 60)
+    key = keys.rate_key(author_id, minute)
+    async with redis.pipeline(transaction=True) as pipe:
+        count, _ = await pipe.incr(key).expire(key, 120).execute()
+    if count > plausibility.MAX_PER_MINUTE:
+        raise TooManyRequests(retry_after=int(60 - now % 60) + 1,
+                              detail=f"At most {plausibility.MAX_PER_MINUTE} check-ins a minute.")
+
+
+def _request_hash(data: CheckinCreate) -> bytes:
+    return hashlib.sha256(orjson.dumps(data.model_dump(mode="json"),
+                                       option=orjson.OPT_SORT_KEYS)).digest()
+
+
+async def create_checkin(session: AsyncSession, redis: RedisClient, *, actor: Actor,
+                         data: CheckinCreate, idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
+    """Store a check-in once however often it is retried, with its fan-out event (outbox).
+
+    Returns the status and body of the answer (the first answer again for a retried key).
+    """
+    repo = CheckinRepository(session)
+    if idempotency_key is not None:
+        replay = await _claim_or_replay(repo, actor.id, idempotency_key, _request_hash(data))
+        if replay is not None:
+            return replay
+    body = await _create(session, redis, repo, actor=actor, data=data)
+    if idempotency_key is not None:
+        await repo.store_answer(account_id=actor.id, key=idempotency_key, status=201, body=body)
+    return 201, body
+
+
+async def _claim_or_replay(repo: CheckinRepository, account_id: int, key: str,
+                           request_hash: bytes) -> tuple[int, dict[str, Any]] | None:
+    await repo.release_stale_key(account_id=account_id, key=key)
+    if await repo.claim_idempotency_key(account_id=account_id, key=key, request_hash=request_hash):
+        return None
+    stored = await repo.stored_answer(account_id=account_id, key=key)
+    if stored is None or stored[1] is None:
+        raise Conflict("A request with this Idempotency-Key is still in flight; retry.")
+    if stored[0] != request_hash:
+        raise Unprocessable("This Idempotency-Key was used with another body.")
+    return stored[1], stored[2] or {}
+
+
+async def _create(session: AsyncSession, redis: RedisClient, repo: CheckinRepository, *,
+                  actor: Actor, data: CheckinCreate) -> dict[str, Any]:
+    place_id = int(data.place_id)
+    plausibility.check_accuracy(data.accuracy_m)
+    distance = await repo.distance_m(place_id=place_id, lat=data.lat, lon=data.lon) \
+        if place_id <= MAX_ID else None
+    if distance is None:
+        raise Unprocessable("No such place.",
+                            errors=[{"field": "body.place_id", "message": "no such place"}])
+    plausibility.check_distance(distance, data.accuracy_m)
+    circle_ids = sorted({int(c) for c in data.audience.circles})
+    for circle_id in circle_ids:
+        if circle_id > MAX_ID:
+            raise NotFound("No such circle.")
+        await social.get_circle(session, actor=actor, circle_id=circle_id)
+    last = await repo.last_position(actor.id)
+    now = datetime.now(UTC)
+    plausibility.check_speed(previous=(last.lat, last.lon, last.created_at) if last else None,
+                             lat=data.lat, lon=data.lon, now=now)
+    await check_rate(redis, actor.id)
+    checkin_id = await repo.insert(
+        author_id=actor.id, place_id=place_id, lat=data.lat, lon=data.lon,
+        accuracy_m=data.accuracy_m, message=data.message, circle_ids=circle_ids,
+        public=data.audience.public, public_precision=data.public_precision)
+    await repo.add_outbox_event("checkin.created", {"checkin_id": str(checkin_id)})
+    row = await repo.visible(viewer_id=actor.id, checkin_id=checkin_id)
+    assert row is not None
+    return (await render(session, [row]))[0]
+
+
+async def get_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int) -> dict[str, Any]:
+    row = await CheckinRepository(session).visible(viewer_id=actor.id, checkin_id=checkin_id)
+    if row is None:
+        raise NotFound("No such check-in.")
+    return (await render(session, [row]))[0]
+
+
+async def delete_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int) -> None:
+    repo = CheckinRepository(session)
+    if not await repo.delete_own(author_id=actor.id, checkin_id=checkin_id):
+        if await repo.visible(viewer_id=actor.id, checkin_id=checkin_id):
+            raise Forbidden("Only the author may delete a check-in.")
+        raise NotFound("No such check-in.")
+    await repo.add_outbox_event("checkin.deleted", {"checkin_id": str(checkin_id)})
+
+
+async def list_checkins(session: AsyncSession, *, actor: Actor, author_id: int | None = None,
+                        place_id: int | None = None, limit: int,
+                        before: int | None) -> tuple[list[dict[str, Any]], list[int]]:
+    rows = await CheckinRepository(session).visible_page(
+        viewer_id=actor.id, author_id=author_id, place_id=place_id, limit=limit, before=before)
+    return await render(session, rows), [r.id for r in rows]
+
+
+async def render(session: AsyncSession, rows: list[CheckinRow]) -> list[dict[str, Any]]:
+    """Each row as its viewer may see it, hydrated in bulk (one query for places, one for people)."""
+    found_places = await places.places_by_ids(session, [r.place_id for r in rows])
+    authors = await accounts.accounts_by_ids(session, [r.author_id for r in rows])
+    views = []
+    for row in rows:
+        place = found_places[row.place_id]
+        precision = "exact" if row.via_circle else row.public_precision
+        views.append({
+            "id": str(row.id),
+            "account": {"id": str(row.author_id), "handle": authors[row.author_id].handle},
+            "place": _place_view(place, precision),
+            "message": row.message,
+            "created_at": rfc3339(row.created_at),
+            "audience": "circle" if row.via_circle else "public",
+        })
+    return views
+
+
+def _place_view(place: Any, precision: str) -> dict[str, Any]:
+    if precision == "exact":
+        return {"precision": "exact", **places.place_json(place)}
+    resolution = AREA_RESOLUTION if precision == "area" else CITY_RESOLUTION
+    # Only the cell leaves the server: its centre, never the venue or its coordinates.
+    cell = h3.latlng_to_cell(place.lat, place.lon, resolution)
+    lat, lon = h3.cell_to_latlng(cell)
+    return {"precision": precision, "cell": cell, "lat": round(lat, 6), "lon": round(lon, 6)}
