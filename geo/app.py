@@ -1,5 +1,6 @@
 """The FastAPI application: `create_app()` builds it; its lifespan connects to PostGIS and Redis."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,8 @@ from geo.core.metrics import REGISTRY
 from geo.core.middleware import RequestContextMiddleware
 from geo.core.openapi import add_problem_schemas
 from geo.core.redis import create_redis
+from geo.fanout import api as fanout_api
+from geo.fanout.worker import run_forever
 from geo.places import api as places_api
 from geo.social import api as social_api
 
@@ -31,9 +34,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.db = create_database(settings)
     app.state.redis = create_redis(settings)
+    workers = None
+    if settings.run_workers_in_process:
+        # The single-machine default: relay and fan-out run beside the API in this process.
+        workers = asyncio.create_task(run_forever(app.state.db, app.state.redis))
     try:
         yield
     finally:
+        if workers is not None:
+            workers.cancel()
         await app.state.redis.aclose()
         await app.state.db.dispose()
 
@@ -53,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
-    for module in (accounts_api, places_api, social_api, checkins_api):
+    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api):
         for name in ("public_router", "router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))

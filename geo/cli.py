@@ -82,6 +82,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from geo.core.db import create_database
+    from geo.core.redis import create_redis
+    from geo.fanout.worker import run_forever
+
+    check_postgres(settings)
+    check_redis(settings)
+
+    async def run() -> None:
+        db, redis = create_database(settings), create_redis(settings)
+        try:
+            await run_forever(db, redis)
+        finally:
+            await redis.aclose()
+            await db.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
 def cmd_import_friends(args: argparse.Namespace, settings: Settings) -> int:
     from geo.social.graph_import import import_friend_graph
 
@@ -113,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(handler=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the outbox relay and fan-out consumers")
+    worker.set_defaults(handler=cmd_worker)
 
     graph = sub.add_parser("import-friends",
                            help="import a friendship edge list as accounts + mutual friendships")

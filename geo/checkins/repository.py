@@ -37,6 +37,15 @@ class CheckinRow:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryFacts:
+    """What the fan-out needs to know of a check-in to deliver or retract it."""
+
+    author_id: int
+    circle_ids: list[int]
+    public: bool
+
+
+@dataclass(frozen=True, slots=True)
 class LastPosition:
     lat: float
     lon: float
@@ -120,8 +129,21 @@ class CheckinRepository:
             "limit": limit})).all()
         return [CheckinRow(*r) for r in rows]
 
-    async def delete_own(self, *, author_id: int, checkin_id: int) -> bool:
-        result = await self.session.execute(text(
-            "DELETE FROM checkins WHERE id = :id AND author_id = :a"),
-            {"id": checkin_id, "a": author_id})
-        return result.rowcount == 1  # type: ignore[attr-defined]
+    async def delete_own(self, *, author_id: int, checkin_id: int) -> "DeliveryFacts | None":
+        row = (await self.session.execute(text("""
+            DELETE FROM checkins WHERE id = :id AND author_id = :a
+            RETURNING author_id, circle_ids, public"""), {"id": checkin_id, "a": author_id})).first()
+        return DeliveryFacts(row[0], list(row[1]), row[2]) if row else None
+
+    async def delivery_facts(self, checkin_id: int) -> "DeliveryFacts | None":
+        row = (await self.session.execute(text(
+            "SELECT author_id, circle_ids, public FROM checkins WHERE id = :id"),
+            {"id": checkin_id})).first()
+        return DeliveryFacts(row[0], list(row[1]), row[2]) if row else None
+
+    async def visible_by_ids(self, *, viewer_id: int, ids: list[int]) -> list[CheckinRow]:
+        rows = (await self.session.execute(text(f"""
+            SELECT {COLUMNS} FROM checkins c
+            WHERE c.id = ANY(CAST(:ids AS bigint[])) AND {VISIBLE}
+            ORDER BY c.id DESC"""), {"v": viewer_id, "ids": ids})).all()
+        return [CheckinRow(*r) for r in rows]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.accounts import service as accounts
 from geo.checkins import keys, plausibility
-from geo.checkins.repository import CheckinRepository, CheckinRow
+from geo.checkins.repository import CheckinRepository, CheckinRow, DeliveryFacts
 from geo.checkins.schemas import CheckinCreate
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
@@ -110,11 +110,31 @@ async def get_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int) -
 
 async def delete_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int) -> None:
     repo = CheckinRepository(session)
-    if not await repo.delete_own(author_id=actor.id, checkin_id=checkin_id):
+    facts = await repo.delete_own(author_id=actor.id, checkin_id=checkin_id)
+    if facts is None:
         if await repo.visible(viewer_id=actor.id, checkin_id=checkin_id):
             raise Forbidden("Only the author may delete a check-in.")
         raise NotFound("No such check-in.")
-    await repo.add_outbox_event("checkin.deleted", {"checkin_id": str(checkin_id)})
+    # The row is gone, so the event carries what the fan-out needs to find its copies.
+    await repo.add_outbox_event("checkin.deleted", {
+        "checkin_id": str(checkin_id), "author_id": str(facts.author_id),
+        "circle_ids": [str(c) for c in facts.circle_ids], "public": facts.public})
+
+
+async def delivery_facts(session: AsyncSession, checkin_id: int) -> DeliveryFacts | None:
+    return await CheckinRepository(session).delivery_facts(checkin_id)
+
+
+async def render_visible(session: AsyncSession, *, actor: Actor,
+                         ids: list[int]) -> list[dict[str, Any]]:
+    """The given check-ins that this viewer may still see, newest first, rendered for them.
+
+    Timelines are caches: this re-check is what makes an unfriend or block take effect at once.
+    """
+    if not ids:
+        return []
+    rows = await CheckinRepository(session).visible_by_ids(viewer_id=actor.id, ids=ids)
+    return await render(session, rows)
 
 
 async def list_checkins(session: AsyncSession, *, actor: Actor, author_id: int | None = None,

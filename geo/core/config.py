@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     # Signs impression ids and session cookies; set it in production.
     secret_key: str = "dev-only-secret-change-me"
     log_level: str = "INFO"
+    # Run the outbox relay and a fan-out consumer inside each API process (`geo worker` otherwise).
+    run_workers_in_process: bool = True
     seed_dir: str = "seed_data"
 
 

@@ -1,0 +1,29 @@
+"""Redis keys of the fan-out (built only here).
+
+- `tl:{u<id>}:home`: ZSET of check-in ids delivered to an account, score = ms of the id; capped
+  at HOME_CAP.
+- `pub:{global}`: ZSET of public check-in ids; capped at PUBLIC_CAP.
+- `fanout:{events}`: the stream the outbox relay writes and the workers read (group GROUP);
+  trimmed to about STREAM_CAP entries.
+"""
+
+from geo.core.ids import EPOCH_MS
+
+HOME_CAP = 800
+PUBLIC_CAP = 5000
+STREAM = "fanout:{events}"
+STREAM_CAP = 100_000
+GROUP = "fanout"
+
+
+def home(account_id: int) -> str:
+    return f"tl:{{u{account_id}}}:home"
+
+
+def public_global() -> str:
+    return "pub:{global}"
+
+
+def score(checkin_id: int) -> int:
+    """The id's milliseconds: exact in a double, unlike the 64-bit id itself."""
+    return (checkin_id >> 22) + EPOCH_MS

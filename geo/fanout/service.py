@@ -1,0 +1,77 @@
+"""The fan-out, read like a table of contents: relay committed events, deliver, retract."""
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from geo.checkins import service as checkins
+from geo.core.redis import RedisClient
+from geo.fanout import keys
+from geo.fanout.feed_store import FeedStore
+from geo.fanout.repository import OutboxRepository
+from geo.social import service as social
+
+log = logging.getLogger("geo.fanout")
+
+
+async def relay_outbox(session: AsyncSession, redis: RedisClient, *, limit: int = 500) -> int:
+    """Move committed outbox rows to the stream, in order, then mark them sent.
+
+    A crash between XADD and the commit resends those rows; delivery is idempotent.
+    """
+    outbox = OutboxRepository(session)
+    rows = await outbox.claim_unsent(limit)
+    if not rows:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for _, topic, payload in rows:
+            pipe.xadd(keys.STREAM, {"topic": topic, "payload": json.dumps(payload)},
+                      maxlen=keys.STREAM_CAP, approximate=True)
+        await pipe.execute()
+    await outbox.mark_sent([r[0] for r in rows])
+    return len(rows)
+
+
+async def handle_event(session: AsyncSession, redis: RedisClient, topic: str,
+                       payload: dict[str, Any]) -> None:
+    checkin_id = int(payload["checkin_id"])
+    if topic == "checkin.created":
+        await deliver(session, redis, checkin_id)
+    elif topic == "checkin.deleted":
+        await retract(session, redis, checkin_id, author_id=int(payload["author_id"]),
+                      circle_ids=[int(c) for c in payload["circle_ids"]],
+                      public=bool(payload["public"]))
+    else:
+        log.warning("fan-out: unknown topic %r ignored", topic)
+
+
+async def recipients(session: AsyncSession, *, author_id: int, circle_ids: list[int],
+                     public: bool) -> list[int]:
+    audience = {author_id}
+    if circle_ids:
+        audience.update(await social.circle_audience(session, author_id=author_id,
+                                                     circle_ids=circle_ids))
+    if public:
+        audience.update(await social.followers(session, account_id=author_id))
+    return sorted(audience)
+
+
+async def deliver(session: AsyncSession, redis: RedisClient, checkin_id: int) -> None:
+    facts = await checkins.delivery_facts(session, checkin_id)
+    if facts is None:  # deleted before we got to it: nothing to deliver
+        return
+    feeds = FeedStore(redis)
+    await feeds.push_home(checkin_id, await recipients(
+        session, author_id=facts.author_id, circle_ids=facts.circle_ids, public=facts.public))
+    if facts.public:
+        await feeds.push_public(checkin_id)
+
+
+async def retract(session: AsyncSession, redis: RedisClient, checkin_id: int, *, author_id: int,
+                  circle_ids: list[int], public: bool) -> None:
+    feeds = FeedStore(redis)
+    await feeds.remove_home(checkin_id, await recipients(
+        session, author_id=author_id, circle_ids=circle_ids, public=public))
+    await feeds.remove_public(checkin_id)
