@@ -1,7 +1,7 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from starlette.responses import Response
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response, StreamingResponse
 
 from geo.accounts.auth import CurrentActor, current_actor
 from geo.checkins import service as checkins
@@ -13,6 +13,7 @@ from geo.core.pagination import PageDep, next_cursor
 from geo.core.redis import RedisDep
 from geo.core.responses import json_response
 from geo.fanout.feed_store import FeedStore
+from geo.fanout.live import home_events
 
 router = APIRouter(prefix="/v1", tags=["timelines"], dependencies=[Depends(current_actor)])
 LOCAL_SCAN = 500
@@ -46,3 +47,17 @@ async def read_public_timeline(
     items = items[:page.limit]
     return json_response({"items": items,
                           "next": next_cursor([int(i["id"]) for i in items], page.limit)})
+
+
+@router.get("/timelines/home/stream", responses={
+    **problems(401), 200: {"description": "Server-Sent Events: `event: checkin`, data = a check-in",
+                           "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+async def stream_home_timeline(
+    request: Request, actor: CurrentActor,
+    max_seconds: Annotated[float, Query(ge=1, le=3600, allow_inf_nan=False,
+                                        description="Close the stream after this long.")] = 600,
+) -> StreamingResponse:
+    events = home_events(request.app.state.db, request.app.state.redis, actor,
+                         max_seconds=max_seconds)
+    return StreamingResponse(events, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -19,6 +19,7 @@ class FeedStore:
                     key = keys.home(account_id)
                     pipe.zadd(key, {str(checkin_id): score})
                     pipe.zremrangebyrank(key, 0, -keys.HOME_CAP - 1)
+                    pipe.publish(keys.live_home(account_id), str(checkin_id))
                 await pipe.execute()
 
     async def remove_home(self, checkin_id: int, accounts: list[int]) -> None:
@@ -52,3 +53,7 @@ class FeedStore:
 
     async def read_public(self, *, limit: int, before: int | None) -> list[int]:
         return await self.read(keys.public_global(), limit=limit, before=before)
+
+    def subscribe_home(self, account_id: int):  # type: ignore[no-untyped-def]
+        """A pub/sub handle on one account's live home channel (the caller subscribes/closes)."""
+        return self.redis.pubsub(), keys.live_home(account_id)

@@ -3,6 +3,7 @@
 - `tl:{u<id>}:home`: ZSET of check-in ids delivered to an account, score = ms of the id; capped
   at HOME_CAP.
 - `pub:{global}`: ZSET of public check-in ids; capped at PUBLIC_CAP.
+- `live:{u<id>}:home`: pub/sub channel announcing each id pushed to that home timeline (SSE).
 - `fanout:{events}`: the stream the outbox relay writes and the workers read (group GROUP);
   trimmed to about STREAM_CAP entries.
 """
@@ -18,6 +19,10 @@ GROUP = "fanout"
 
 def home(account_id: int) -> str:
     return f"tl:{{u{account_id}}}:home"
+
+
+def live_home(account_id: int) -> str:
+    return f"live:{{u{account_id}}}:home"
 
 
 def public_global() -> str:

@@ -1,0 +1,47 @@
+"""Server-Sent Events of a home timeline: each new item as it is delivered.
+
+Each announced id is re-checked for visibility when it is sent, so an unfriend or a block cuts
+the stream of the other's check-ins at once.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+
+from geo.checkins import service as checkins
+from geo.core.auth import Actor
+from geo.core.db import Database
+from geo.core.redis import RedisClient
+from geo.fanout.feed_store import FeedStore
+
+KEEPALIVE_S = 15.0
+
+
+async def home_events(db: Database, redis: RedisClient, actor: Actor, *,
+                      max_seconds: float, max_events: int | None = None) -> AsyncIterator[bytes]:
+    pubsub, channel = FeedStore(redis).subscribe_home(actor.id)
+    await pubsub.subscribe(channel)
+    sent, deadline = 0, time.monotonic() + max_seconds
+    try:
+        yield b": connected\n\n"
+        while time.monotonic() < deadline and (max_events is None or sent < max_events):
+            wait = min(KEEPALIVE_S, max(0.0, deadline - time.monotonic()))
+            started = time.monotonic()
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
+            if message is None:
+                # None also stands for a skipped subscribe confirmation: only a real wait is idle.
+                if time.monotonic() - started >= wait:
+                    yield b": keepalive\n\n"
+                continue
+            checkin_id = int(message["data"])
+            async with db.sessionmaker() as session:
+                items = await checkins.render_visible(session, actor=actor, ids=[checkin_id])
+            for item in items:
+                sent += 1
+                yield b"id: %d\nevent: checkin\ndata: %s\n\n" % (checkin_id, orjson.dumps(item))
+            await asyncio.sleep(0)
+    finally:
+        await pubsub.unsubscribe(channel)
+        await pubsub.aclose()
