@@ -104,6 +104,29 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_rebuild_feeds(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from geo.core.db import create_database
+    from geo.core.redis import create_redis
+    from geo.fanout.service import rebuild_feeds
+
+    check_postgres(settings)
+    check_redis(settings)
+
+    async def run() -> int:
+        db, redis = create_database(settings), create_redis(settings)
+        try:
+            async with db.sessionmaker() as session:
+                return await rebuild_feeds(session, redis)
+        finally:
+            await redis.aclose()
+            await db.dispose()
+
+    print(f"rebuilt feeds from {asyncio.run(run())} check-ins")
+    return 0
+
+
 def cmd_import_friends(args: argparse.Namespace, settings: Settings) -> int:
     from geo.social.graph_import import import_friend_graph
 
@@ -138,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run the outbox relay and fan-out consumers")
     worker.set_defaults(handler=cmd_worker)
+
+    rebuild = sub.add_parser("rebuild-feeds",
+                             help="rebuild Redis timelines from PostgreSQL (after Redis lost them)")
+    rebuild.set_defaults(handler=cmd_rebuild_feeds)
 
     graph = sub.add_parser("import-friends",
                            help="import a friendship edge list as accounts + mutual friendships")

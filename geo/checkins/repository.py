@@ -141,6 +141,12 @@ class CheckinRepository:
             {"id": checkin_id})).first()
         return DeliveryFacts(row[0], list(row[1]), row[2]) if row else None
 
+    async def ids_after(self, after: int, limit: int) -> list[int]:
+        rows = (await self.session.execute(text(
+            "SELECT id FROM checkins WHERE id > :after ORDER BY id LIMIT :n"),
+            {"after": after, "n": limit})).all()
+        return [r[0] for r in rows]
+
     async def visible_by_ids(self, *, viewer_id: int, ids: list[int]) -> list[CheckinRow]:
         rows = (await self.session.execute(text(f"""
             SELECT {COLUMNS} FROM checkins c

@@ -125,6 +125,11 @@ async def delivery_facts(session: AsyncSession, checkin_id: int) -> DeliveryFact
     return await CheckinRepository(session).delivery_facts(checkin_id)
 
 
+async def ids_after(session: AsyncSession, after: int, limit: int) -> list[int]:
+    """Check-in ids in creation order, for rebuilding caches from PostgreSQL."""
+    return await CheckinRepository(session).ids_after(after, limit)
+
+
 async def render_visible(session: AsyncSession, *, actor: Actor,
                          ids: list[int]) -> list[dict[str, Any]]:
     """The given check-ins that this viewer may still see, newest first, rendered for them.

@@ -10,7 +10,8 @@ class FeedStore:
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
 
-    async def push_home(self, checkin_id: int, recipients: list[int]) -> None:
+    async def push_home(self, checkin_id: int, recipients: list[int], *,
+                        announce: bool = True) -> None:
         """ZADD by id (a redelivery changes nothing), then trim to the cap; pipelined in batches."""
         score = keys.score(checkin_id)
         for start in range(0, len(recipients), BATCH):
@@ -19,7 +20,8 @@ class FeedStore:
                     key = keys.home(account_id)
                     pipe.zadd(key, {str(checkin_id): score})
                     pipe.zremrangebyrank(key, 0, -keys.HOME_CAP - 1)
-                    pipe.publish(keys.live_home(account_id), str(checkin_id))
+                    if announce:
+                        pipe.publish(keys.live_home(account_id), str(checkin_id))
                 await pipe.execute()
 
     async def remove_home(self, checkin_id: int, accounts: list[int]) -> None:

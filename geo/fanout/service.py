@@ -58,13 +58,15 @@ async def recipients(session: AsyncSession, *, author_id: int, circle_ids: list[
     return sorted(audience)
 
 
-async def deliver(session: AsyncSession, redis: RedisClient, checkin_id: int) -> None:
+async def deliver(session: AsyncSession, redis: RedisClient, checkin_id: int, *,
+                  announce: bool = True) -> None:
     facts = await checkins.delivery_facts(session, checkin_id)
     if facts is None:  # deleted before we got to it: nothing to deliver
         return
     feeds = FeedStore(redis)
     await feeds.push_home(checkin_id, await recipients(
-        session, author_id=facts.author_id, circle_ids=facts.circle_ids, public=facts.public))
+        session, author_id=facts.author_id, circle_ids=facts.circle_ids, public=facts.public),
+        announce=announce)
     if facts.public:
         await feeds.push_public(checkin_id)
 
@@ -75,3 +77,17 @@ async def retract(session: AsyncSession, redis: RedisClient, checkin_id: int, *,
     await feeds.remove_home(checkin_id, await recipients(
         session, author_id=author_id, circle_ids=circle_ids, public=public))
     await feeds.remove_public(checkin_id)
+
+
+async def rebuild_feeds(session: AsyncSession, redis: RedisClient, *, batch: int = 1000) -> int:
+    """Re-deliver every stored check-in, oldest first, into the feeds (after Redis lost them).
+
+    ZADD by id and the same caps make this converge to what the fan-out writes; audiences are
+    resolved with today's graph, and reads re-check visibility either way.
+    """
+    after, done = 0, 0
+    while ids := await checkins.ids_after(session, after, batch):
+        for checkin_id in ids:
+            await deliver(session, redis, checkin_id, announce=False)
+        after, done = ids[-1], done + len(ids)
+    return done
