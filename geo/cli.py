@@ -82,48 +82,42 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+def _run_with_servers(settings: Settings, job):  # type: ignore[no-untyped-def]
+    """Run `job(db, redis)` on a fresh engine and Redis client, closing both afterwards."""
     import asyncio
 
     from geo.core.db import create_database
     from geo.core.redis import create_redis
-    from geo.fanout.worker import run_forever
 
     check_postgres(settings)
     check_redis(settings)
 
-    async def run() -> None:
+    async def run():  # type: ignore[no-untyped-def]
         db, redis = create_database(settings), create_redis(settings)
         try:
-            await run_forever(db, redis)
+            return await job(db, redis)
         finally:
             await redis.aclose()
             await db.dispose()
 
-    asyncio.run(run())
+    return asyncio.run(run())
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.fanout.worker import run_forever
+
+    _run_with_servers(settings, run_forever)
     return 0
 
 
 def cmd_rebuild_feeds(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-
-    from geo.core.db import create_database
-    from geo.core.redis import create_redis
     from geo.fanout.service import rebuild_feeds
 
-    check_postgres(settings)
-    check_redis(settings)
+    async def rebuild(db, redis) -> int:  # type: ignore[no-untyped-def]
+        async with db.sessionmaker() as session:
+            return await rebuild_feeds(session, redis)
 
-    async def run() -> int:
-        db, redis = create_database(settings), create_redis(settings)
-        try:
-            async with db.sessionmaker() as session:
-                return await rebuild_feeds(session, redis)
-        finally:
-            await redis.aclose()
-            await db.dispose()
-
-    print(f"rebuilt feeds from {asyncio.run(run())} check-ins")
+    print(f"rebuilt feeds from {_run_with_servers(settings, rebuild)} check-ins")
     return 0
 
 
