@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.responses import Response
 
+from geo.core.config import Settings
 from geo.places.repository import PLACE_JSON_COLUMNS, POINT
 
 # Same pool and connection settings as geo.core.db.create_database with the default Settings.
@@ -36,8 +37,10 @@ NEARBY_SQL = text(f"""
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = Settings()
     app.state.engine = create_async_engine(
-        URL, pool_size=10, max_overflow=10, pool_pre_ping=False,
+        URL, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+        pool_pre_ping=False,
         connect_args={"server_settings": {"jit": "off", "application_name": "geo-bare"}})
     try:
         yield
