@@ -17,11 +17,13 @@ import os
 import re
 import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -69,6 +71,10 @@ class Server:
     proc: subprocess.Popen
 
     def __enter__(self) -> "Server":
+        port = urllib.parse.urlsplit(self.probe).port
+        with socket.socket() as probe:  # another server on the port would be measured instead
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise RuntimeError(f"port {port} is already taken")
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=ENV, start_new_session=True,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
