@@ -11,6 +11,7 @@ from geo.core.redis import RedisClient
 from geo.fanout import keys
 from geo.fanout.feed_store import FeedStore
 from geo.fanout.repository import OutboxRepository
+from geo.fanout.stream import CHUNK, DELIVER_TOPIC, split_delivery
 from geo.social import service as social
 
 log = logging.getLogger("geo.fanout")
@@ -38,7 +39,10 @@ async def handle_event(session: AsyncSession, redis: RedisClient, topic: str,
                        payload: dict[str, Any]) -> None:
     checkin_id = int(payload["checkin_id"])
     if topic == "checkin.created":
-        await deliver(session, redis, checkin_id)
+        await deliver(session, redis, checkin_id, split=True)
+    elif topic == DELIVER_TOPIC:
+        await deliver_chunk(session, redis, checkin_id,
+                            [int(r) for r in payload["recipients"]])
     elif topic == "checkin.deleted":
         await retract(session, redis, checkin_id, author_id=int(payload["author_id"]),
                       circle_ids=[int(c) for c in payload["circle_ids"]],
@@ -59,16 +63,31 @@ async def recipients(session: AsyncSession, *, author_id: int, circle_ids: list[
 
 
 async def deliver(session: AsyncSession, redis: RedisClient, checkin_id: int, *,
-                  announce: bool = True) -> None:
+                  announce: bool = True, split: bool = False) -> None:
+    """Deliver to the whole audience; with `split`, an audience over CHUNK recipients becomes
+    chunk entries at the stream's tail instead (delivered by `deliver_chunk`)."""
     facts = await checkins.delivery_facts(session, checkin_id)
     if facts is None:  # deleted before we got to it: nothing to deliver
         return
     feeds = FeedStore(redis)
-    await feeds.push_home(checkin_id, await recipients(
-        session, author_id=facts.author_id, circle_ids=facts.circle_ids, public=facts.public),
-        announce=announce)
     if facts.public:
         await feeds.push_public(checkin_id)
+    audience = await recipients(session, author_id=facts.author_id,
+                                circle_ids=facts.circle_ids, public=facts.public)
+    if split and len(audience) > CHUNK:
+        # The author sees their own check-in at once; everyone else gets it chunk by chunk.
+        await feeds.push_home(checkin_id, [facts.author_id], announce=announce)
+        await split_delivery(redis, checkin_id, [r for r in audience if r != facts.author_id])
+    else:
+        await feeds.push_home(checkin_id, audience, announce=announce)
+
+
+async def deliver_chunk(session: AsyncSession, redis: RedisClient, checkin_id: int,
+                        chunk: list[int]) -> None:
+    """One chunk of a split delivery; the check-in is re-read so a deleted one is not revived."""
+    if await checkins.delivery_facts(session, checkin_id) is None:
+        return
+    await FeedStore(redis).push_home(checkin_id, chunk)
 
 
 async def retract(session: AsyncSession, redis: RedisClient, checkin_id: int, *, author_id: int,
