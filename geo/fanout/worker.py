@@ -46,15 +46,15 @@ async def consume_once(db: Database, redis: RedisClient, consumer: str, *,
         reply = await redis.xreadgroup(keys.GROUP, consumer, {keys.STREAM: ">"},
                                        count=count, block=block_ms)
         batch = reply[0][1] if reply else []
-    for entry_id, fields in batch:
-        if not fields:  # trimmed away while pending
-            await redis.xack(keys.STREAM, keys.GROUP, entry_id)
-            continue
-        topic = fields[b"topic"].decode()
-        payload = json.loads(fields[b"payload"])
+    events = [(fields[b"topic"].decode(), json.loads(fields[b"payload"]))
+              for _, fields in batch if fields]  # no fields: trimmed away while pending
+    if events:
         async with db.sessionmaker() as session, session.begin():
-            await service.handle_event(session, redis, topic, payload)
-        await redis.xack(keys.STREAM, keys.GROUP, entry_id)
+            await service.handle_batch(session, redis, events)
+    if batch:
+        # One XACK for the batch, after all its writes: a crash before it redelivers the whole
+        # batch, which the idempotent writes absorb.
+        await redis.xack(keys.STREAM, keys.GROUP, *[entry_id for entry_id, _ in batch])
     return len(batch)
 
 
