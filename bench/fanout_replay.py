@@ -160,10 +160,13 @@ def write_backlog() -> tuple[int, int]:
 
 
 def drained(redis: Redis) -> bool:
-    groups = redis.xinfo_groups("fanout:{events}") if redis.exists("fanout:{events}") else []
+    """Nothing unrelayed, and nothing unread or unacknowledged in either fan-out stream."""
     with psycopg.connect(DB_URL) as conn:
         unsent = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
-    return unsent == 0 and bool(groups) and groups[0]["pending"] == 0 and groups[0]["lag"] == 0
+    groups = [redis.xinfo_groups(s)[0] for s in ("fanout:{events}", "fanout:{events}:bulk")
+              if redis.exists(s)]
+    return unsent == 0 and bool(groups) and all(g["pending"] == 0 and not g["lag"]
+                                                for g in groups)
 
 
 def drain_phase() -> dict:

@@ -6,6 +6,9 @@
 - `live:{u<id>}:home`: pub/sub channel announcing each id pushed to that home timeline (SSE).
 - `fanout:{events}`: the stream the outbox relay writes and the workers read (group GROUP);
   trimmed to about STREAM_CAP entries.
+- `fanout:{events}:bulk`: the chunk entries of split big deliveries (same group GROUP, read only
+  with room left after the main stream, so a big account never holds up everyone else); trimmed
+  to about STREAM_CAP entries.
 - `fanout:{events}:split:<checkin id>`: set once a big delivery was split into chunk entries (so a
   redelivered split adds none); expires after a week.
 """
@@ -15,6 +18,7 @@ from geo.core.ids import EPOCH_MS
 HOME_CAP = 800
 PUBLIC_CAP = 5000
 STREAM = "fanout:{events}"
+BULK = "fanout:{events}:bulk"
 STREAM_CAP = 100_000
 GROUP = "fanout"
 

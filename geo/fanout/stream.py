@@ -1,9 +1,10 @@
 """The fan-out stream's writes beyond the relay: splitting a big audience into chunk entries.
 
 A check-in whose audience exceeds CHUNK recipients is not delivered by the worker that reads its
-event. That worker appends one `checkin.deliver` entry per CHUNK recipients at the stream's tail
-and acknowledges; the chunks are then read like any other entry, so events behind the big one are
-not held up by it, and every consumer of the group takes a share of the chunks.
+event. That worker appends one `checkin.deliver` entry per CHUNK recipients to the bulk stream and
+acknowledges. Workers take bulk entries only beside (or when there are no) main-stream events, so
+check-ins of everyone else are not held up behind a big audience, and every consumer of the group
+takes a share of the chunks.
 """
 
 import json
@@ -36,7 +37,7 @@ async def split_delivery(redis: RedisClient, checkin_id: int, recipients: list[i
     """Append the chunk entries of one delivery, once; returns how many were appended (0: done
     before)."""
     payloads = chunk_payloads(checkin_id, recipients)
-    added = await redis.eval(_SPLIT, 2, keys.STREAM, keys.split_marker(checkin_id),  # type: ignore[misc]
+    added = await redis.eval(_SPLIT, 2, keys.BULK, keys.split_marker(checkin_id),  # type: ignore[misc]
                              SPLIT_MARKER_TTL_S, keys.STREAM_CAP, DELIVER_TOPIC,
                              *payloads)
     return int(added)
