@@ -16,6 +16,7 @@ Prints markdown tables.
 
     bench/fanout_replay.sh                     # builds geo_bench_fanout, then runs
     BENCH_SKIP_BUILD=1 bench/fanout_replay.sh  # reuse it (check-ins and Redis DB 11 are reset)
+    GEO_CODE=/tmp/geo-before BENCH_SKIP_BUILD=1 bench/fanout_replay.sh  # another commit's geo
 """
 
 import asyncio
@@ -45,9 +46,15 @@ FRACTIONS = [float(f) for f in os.environ.get("FRACTIONS", "0.25 0.5 0.75 1.0").
 FANOUT_WORKERS = int(os.environ.get("FANOUT_WORKERS", "1"))
 CELEB_EVERY_S = float(os.environ.get("CELEB_EVERY_S", "5"))
 BACKLOG = int(os.environ.get("BACKLOG", "5000"))
+# PHASES="ingest drain" with ONLY_MAX=1: the quick A/B form (no ceilings, only the closed loop).
+PHASES = os.environ.get("PHASES", "ceilings ingest drain").split()
+ONLY_MAX = bool(os.environ.get("ONLY_MAX"))
 CPU: dict[str, float] = {}
 ENV = {**os.environ, "DATABASE_URL": DB_URL, "REDIS_URL": REDIS_URL, "GEO_LOG_LEVEL": "WARNING",
-       "GEO_RUN_WORKERS_IN_PROCESS": "false", "PYTHONPATH": str(ROOT)}
+       "GEO_RUN_WORKERS_IN_PROCESS": "false",
+       # GEO_CODE: another checkout's root to benchmark its `geo` (e.g. an older commit).
+       "PYTHONPATH": os.environ.get("GEO_CODE", str(ROOT))}
+CODE = Path(ENV["PYTHONPATH"])
 
 
 def log(msg: str) -> None:
@@ -57,11 +64,11 @@ def log(msg: str) -> None:
 class Proc:
     """A child process in its own process group, stopped (SIGTERM, then SIGKILL) on exit."""
 
-    def __init__(self, cmd: list[str], probe: str | None = None) -> None:
-        self.cmd, self.probe = cmd, probe
+    def __init__(self, cmd: list[str], probe: str | None = None, cwd: Path = CODE) -> None:
+        self.cmd, self.probe, self.cwd = cmd, probe, cwd
 
     def __enter__(self) -> "Proc":
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=ENV, start_new_session=True,
+        self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=ENV, start_new_session=True,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while self.probe and time.monotonic() < deadline:
@@ -193,11 +200,13 @@ def drain_phase() -> dict:
 def ingest_phase() -> list[dict]:
     reset()
     steps = [{"kind": "closed", "conns": CONNS, "seconds": SECONDS, "label": "max"}]
-    steps += [{"kind": "open", "fraction": f, "seconds": SECONDS, "label": f"{f:g}x max"}
-              for f in FRACTIONS]
-    steps += [{"kind": "open", "rate": 500, "seconds": min(SECONDS, 10), "label": "500/s target"}]
-    steps += [{"kind": "open", "fraction": 0.5, "seconds": SECONDS,
-               "celebrity_every_s": CELEB_EVERY_S, "label": "0.5x max + big account"}]
+    if not ONLY_MAX:
+        steps += [{"kind": "open", "fraction": f, "seconds": SECONDS, "label": f"{f:g}x max"}
+                  for f in FRACTIONS]
+        steps += [{"kind": "open", "rate": 500, "seconds": min(SECONDS, 10),
+                   "label": "500/s target"}]
+        steps += [{"kind": "open", "fraction": 0.5, "seconds": SECONDS,
+                   "celebrity_every_s": CELEB_EVERY_S, "label": "0.5x max + big account"}]
     serve = [PY, "-m", "geo", "serve", "--port", str(FULL_PORT), "--workers", "1"]
     with Proc(serve, f"http://127.0.0.1:{FULL_PORT}/healthz") as api:
         procs = workers()
@@ -221,7 +230,7 @@ def bare_phase() -> dict:
     reset()
     bare = [PY, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1", "--port",
             str(BARE_PORT), "--workers", "1", "--log-level", "warning", "--no-access-log"]
-    with Proc(bare, f"http://127.0.0.1:{BARE_PORT}/v1/places/nearby?lat=40.7&lon=-74"):
+    with Proc(bare, f"http://127.0.0.1:{BARE_PORT}/v1/places/nearby?lat=40.7&lon=-74", ROOT):
         return client(BARE_PORT, [{"kind": "closed", "conns": CONNS, "seconds": 10}], "-")[0]
 
 
@@ -260,13 +269,15 @@ def main() -> int:
         subprocess.run([str(ROOT / "bench/build_fanout_db.sh")], check=True, cwd=ROOT,
                        timeout=600, env={**os.environ, "BENCH_DB": DB})
     reset()
-    raw = {size: asyncio.run(raw_zadd(size)) for size in (100, 1000)}
-    log(f"raw ZADD+trim pairs/s: {raw}")
-    bare = bare_phase()
-    steps = ingest_phase()
-    drain = drain_phase()
-    log(f"drain: {drain}")
-    report(raw, bare, steps, drain)
+    if "ceilings" in PHASES:
+        raw = {size: asyncio.run(raw_zadd(size)) for size in (100, 1000)}
+        log(f"raw ZADD+trim pairs/s: {raw}")
+        bare = bare_phase()
+    steps = ingest_phase() if "ingest" in PHASES else []
+    drain = drain_phase() if "drain" in PHASES else {}
+    log(f"drain: {drain}; CPU: {CPU}")
+    if "ceilings" in PHASES:
+        report(raw, bare, steps, drain)
     return 0
 
 
