@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     # workers x pool size below PostgreSQL's max_connections (100 by default).
     db_pool_size: int = 32
     db_max_overflow: int = 0
+    # How long a request waits for a pooled connection before it is answered 503.
+    db_pool_timeout: float = 10.0
     # Token lookups are cached per process this long; a revoked token may live this much longer.
     token_cache_seconds: float = 10.0
     # Signs impression ids and session cookies; set it in production.

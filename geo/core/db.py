@@ -58,6 +58,7 @@ def create_database(settings: Settings) -> Database:
         driver_url(settings.database_url, "asyncpg"),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=False,
         # asyncpg's statement cache stays on; JIT would only slow the short KNN queries down.
         connect_args={"server_settings": {"jit": "off", "application_name": "geo"}},
