@@ -12,6 +12,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from geo.accounts import api as accounts_api
+from geo.ads import api as ads_api
 from geo.checkins import api as checkins_api
 from geo.core.auth import TokenCache
 from geo.core.config import Settings, get_settings
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
-    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api):
+    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api, ads_api):
         for name in ("public_router", "router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))
