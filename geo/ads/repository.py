@@ -150,3 +150,58 @@ class CampaignRepository:
 
 def area_json(polygon: dict[str, Any]) -> str:
     return json.dumps({"type": "Polygon", "coordinates": polygon["coordinates"]})
+
+
+LIVE = "c.status = 'active' AND c.ends_at > now()"
+
+
+@dataclass(slots=True)
+class ServingRow:
+    """What the decision engine keeps of a live campaign (the target as WKB for areas)."""
+
+    id: int
+    owner_id: int
+    place_id: int
+    headline: str
+    body: str
+    target_radius_m: int | None
+    target_area_wkb: bytes | None
+    bid_cpm: int
+    budget_daily: int
+    starts_at: datetime
+    ends_at: datetime
+    hours: list[int] | None
+    timezone: str
+    categories: list[str] | None
+    cap_count: int
+    cap_hours: int
+    holdout_share: float
+    revision: int
+
+
+class ServingRepository:
+    """The decision engine's reads: which live campaigns changed, and their serving rows."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def fingerprint(self) -> tuple[int, int]:
+        """(count, sum of revisions) of live campaigns: changes whenever any of them changes."""
+        sql = text(f"SELECT count(*), coalesce(sum(revision), 0) FROM campaigns c WHERE {LIVE}")
+        count, total = (await self.session.execute(sql)).one()
+        return int(count), int(total)
+
+    async def revisions(self) -> dict[int, int]:
+        sql = text(f"SELECT c.id, c.revision FROM campaigns c WHERE {LIVE}")
+        return {r[0]: r[1] for r in (await self.session.execute(sql)).all()}
+
+    async def serving_rows(self, ids: list[int]) -> list[ServingRow]:
+        sql = text(f"""
+            SELECT c.id, c.owner_id, c.place_id, c.headline, c.body, c.target_radius_m,
+                   CASE WHEN c.target_area IS NULL THEN NULL
+                        ELSE ST_AsBinary(c.target_area::geometry) END,
+                   c.bid_cpm, c.budget_daily, c.starts_at, c.ends_at, c.hours, c.timezone,
+                   c.categories, c.cap_count, c.cap_hours, c.holdout_share, c.revision
+            FROM campaigns c WHERE c.id = ANY(:ids) AND {LIVE}""")
+        rows = (await self.session.execute(sql, {"ids": ids})).all()
+        return [ServingRow(*r) for r in rows]
