@@ -40,7 +40,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.run_workers_in_process:
         # The single-machine default: relay, fan-out and the ads ledger writer run beside the API.
         workers.append(asyncio.create_task(run_forever(app.state.db, app.state.redis)))
-        workers.append(asyncio.create_task(run_ads_ledger(app.state.db, app.state.redis)))
+        workers.append(asyncio.create_task(
+            run_ads_ledger(app.state.db, app.state.redis, settings=settings)))
     try:
         yield
     finally:

@@ -28,7 +28,9 @@ from geo.core.redis import RedisClient
 
 # KEYS: budget hash, viewer's cap zset, event stream.
 # ARGV: day, price, paced limit (milli-yen spendable today so far), cap count, cap window ms,
-#       now ms, event id, holdout flag, campaign id, viewer id, lat, lon, distance, stream cap.
+#       now ms, event id, holdout flag, campaign id, viewer id, lat, lon, distance, stream cap,
+#       low-water mark (answer 'low' instead of 'ok' when the lease left drops below it, so the
+#       caller tops the lease up in the background before requests have to wait for it).
 CHARGE = """
 local b = KEYS[1]
 if redis.call('HGET', b, 'day') ~= ARGV[1] then return 'day' end
@@ -57,6 +59,7 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[14], '*', 'k', kind, 'id', ARGV[
            'c', ARGV[9], 'v', ARGV[10], 't', ARGV[6], 'lat', ARGV[11], 'lon', ARGV[12],
            'd', ARGV[13], 'cost', price)
 if kind == 'h' then return 'holdout' end
+if tonumber(redis.call('HGET', b, 'lease')) < tonumber(ARGV[15]) then return 'low' end
 return 'ok'
 """
 

@@ -32,6 +32,8 @@ def engine_for(request: Request) -> AdsEngine:
 
 async def _decide(request: Request, *, actor: Actor, lat: float, lon: float,
                   categories: frozenset[str]) -> list[dict[str, Any]]:
+    if not request.app.state.settings.ads_enabled:
+        return []
     try:
         return await engine_for(request).decide(viewer_id=actor.id, lat=lat, lon=lon,
                                                 context_categories=categories)

@@ -64,6 +64,8 @@ async def serve(engines: list[AdsEngine], viewers: range) -> int:
     results = await asyncio.gather(*(
         engines[v % len(engines)].decide(viewer_id=v, lat=LAT, lon=LON, slots=1)
         for v in viewers))
+    for engine in engines:
+        await engine.settle()
     return sum(len(ads) for ads in results)
 
 
@@ -123,3 +125,18 @@ async def test_daily_pacing_spends_at_most_the_elapsed_share(committed, redis, s
     assert served * PRICE <= paced
     _, _, leased = await ledger(db, campaign_id)
     assert leased <= paced
+
+
+async def test_prime_leases_ahead_so_a_fresh_redis_serves_without_waiting(committed, redis,
+                                                                          settings):
+    db, make_campaign = committed
+    campaign_id = await make_campaign(total=10, daily=10)
+    engine = make_engines(db, redis, settings, 1)[0]
+    assert await engine.prime() == 1
+    assert await engine.prime() == 0, "already holds a lease for today"
+    state = await redis.hgetall(keys.budget(campaign_id))
+    assert int(state[b"lease"]) == 7 * PRICE
+    await redis.flushdb()
+    assert await engine.prime() == 1, "a Redis loss is re-leased from what is left"
+    _, _, leased = await ledger(db, campaign_id)
+    assert leased == 2 * 7 * PRICE, "the lost lease stays counted as spent"
