@@ -7,7 +7,8 @@
 2. In-process: AdsEngine.decide() at random Tokyo points for random viewers: p50/p99, candidates
    per point, and the STRtree lookup alone; beside it the raw Redis EVAL of the same charge
    script in a Python loop (the ceiling of one charge) and redis-benchmark's EVAL rate.
-3. HTTP: `geo serve` (1 worker) hit by wrk (bench/nearby.lua) with ads on and off
+3. HTTP: `geo serve` (1 worker) hit by wrk (bench/nearby_viewers.lua: VIEWERS accounts) with
+   ads on and off
    (GEO_ADS_ENABLED), same run, same settings: the p99 the ads add to /v1/places/nearby.
 
     PYTHONPATH=. .venv/bin/python bench/ads_decision.py
@@ -40,7 +41,9 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 N_CAMPAIGNS = int(os.environ.get("N_CAMPAIGNS", "10000"))
 N_DECISIONS = int(os.environ.get("N_DECISIONS", "3000"))
 DURATION = int(os.environ.get("DURATION", "10"))
-CLIENTS = int(os.environ.get("CLIENTS", "8"))
+CLIENTS = [int(c) for c in os.environ.get("CLIENTS", "1 8").split()]
+ROUNDS = int(os.environ.get("ROUNDS", "2"))
+VIEWERS = int(os.environ.get("VIEWERS", "200"))
 PORT = 8090
 BOX = (139.5, 35.5, 139.95, 35.85)
 
@@ -158,18 +161,19 @@ def redis_benchmark() -> str:
     return out.strip().splitlines()[-1].strip() if out.strip() else "(no output)"
 
 
-def wrk(ads: bool) -> dict[str, float]:
+def wrk(ads: bool, clients: int) -> dict[str, float]:
+    # No in-process workers in either leg: only the request path differs (ads on or off).
     env = {**os.environ, "DATABASE_URL": DB_URL, "REDIS_URL": REDIS_URL,
            "GEO_LOG_LEVEL": "WARNING", "GEO_ADS_ENABLED": "true" if ads else "false",
-           "PYTHONPATH": str(ROOT)}
+           "GEO_RUN_WORKERS_IN_PROCESS": "false", "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen([sys.executable, "-m", "geo", "serve", "--port", str(PORT)],
                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        token = signup(env)
+        tokens = signup(env)
         base = f"http://127.0.0.1:{PORT}/"
-        cmd = ["wrk", "-t1", f"-c{CLIENTS}", "--timeout", "10s", "-s",
-               str(ROOT / "bench" / "nearby.lua"), base, "--", token]
+        cmd = ["wrk", "-t1", f"-c{clients}", "--timeout", "10s", "-s",
+               str(ROOT / "bench" / "nearby_viewers.lua"), base, "--", *tokens]
         subprocess.run(cmd[:2] + ["-d3s"] + cmd[2:], capture_output=True, timeout=60)  # warm
         out = subprocess.run(cmd[:2] + [f"-d{DURATION}s"] + cmd[2:], capture_output=True,
                              text=True, timeout=DURATION + 60).stdout
@@ -182,7 +186,11 @@ def wrk(ads: bool) -> dict[str, float]:
         server.wait(timeout=15)
 
 
-def signup(env: dict) -> str:
+TOKENS: list[str] = []
+
+
+def signup(env: dict) -> list[str]:
+    """VIEWERS member accounts (made once per run; later legs reuse their tokens)."""
     import httpx
 
     for _ in range(100):
@@ -191,10 +199,13 @@ def signup(env: dict) -> str:
                 break
         except httpx.HTTPError:
             time.sleep(0.2)
-    handle = f"bench{random.randrange(10**9)}"
-    response = httpx.post(f"http://127.0.0.1:{PORT}/v1/accounts",
-                          json={"handle": handle, "password": "benchmark-pass", "kind": "member"})
-    return response.json()["token"]
+    run_tag = random.randrange(10**9)
+    while len(TOKENS) < VIEWERS:
+        response = httpx.post(f"http://127.0.0.1:{PORT}/v1/accounts", json={
+            "handle": f"bench{run_tag}_{len(TOKENS)}", "password": "benchmark-pass",
+            "kind": "member"})
+        TOKENS.append(response.json()["token"])
+    return TOKENS
 
 
 def ms(values: list[float], q: float) -> str:
@@ -205,7 +216,12 @@ def main() -> int:
     settings = Settings(database_url=DB_URL, redis_url=REDIS_URL)
     r = asyncio.run(in_process(settings))
     bench = redis_benchmark()
-    with_ads, without = wrk(True), wrk(False)
+    # Legs alternate (on, off, on, off...) so drifts in the box's load hit both alike.
+    http = {(c, ads): [] for c in CLIENTS for ads in (True, False)}
+    for c in CLIENTS:
+        for _ in range(ROUNDS):
+            for ads in (True, False):
+                http[(c, ads)].append(wrk(ads, c))
     print(f"campaigns: {r['campaigns']}; index load {r['index_load_s']:.2f} s; primed "
           f"{r['primed']} campaigns' first leases in {r['prime_s']:.1f} s; "
           f"{N_DECISIONS} decisions, {r['served']} ads served; candidates per point: "
@@ -220,13 +236,19 @@ def main() -> int:
     print(f"| raw EVALSHA of the charge script (ceiling) | {ms(r['evals'], 50)} | "
           f"{ms(r['evals'], 99)} |")
     print(f"\nredis-benchmark EVAL (c=8): {bench}")
-    print(f"\n| /v1/places/nearby, wrk c={CLIENTS}, {DURATION} s | req/s | p50 ms | p99 ms |")
-    print("|---|---|---|---|")
-    for name, w in (("ads on", with_ads), ("ads off", without)):
-        print(f"| {name} | {w['rps']:.0f} | {w['p50']:.2f} | {w['p99']:.2f} |")
-    print(f"\nads add {with_ads['p99'] - without['p99']:.2f} ms p99 "
-          f"({with_ads['p99'] / without['p99']:.2f}x); decide() p99 / raw EVAL p99 = "
-          f"{pct(r['decisions'], 99) / pct(r['evals'], 99):.1f}x")
+    print(f"\n| /v1/places/nearby, {DURATION} s per leg, median of {ROUNDS} | req/s | p50 ms | "
+          "p99 ms |\n|---|---|---|---|")
+    for c in CLIENTS:
+        for ads in (True, False):
+            legs = http[(c, ads)]
+            med = {k: statistics.median(leg[k] for leg in legs) for k in ("rps", "p50", "p99")}
+            print(f"| wrk c={c}, ads {'on' if ads else 'off'} | {med['rps']:.0f} | "
+                  f"{med['p50']:.2f} | {med['p99']:.2f} |")
+    for c in CLIENTS:
+        on = statistics.median(leg["p99"] for leg in http[(c, True)])
+        off = statistics.median(leg["p99"] for leg in http[(c, False)])
+        print(f"c={c}: ads add {on - off:.2f} ms p99 ({on / off:.2f}x)")
+    print(f"decide() p99 / raw EVAL p99 = {pct(r['decisions'], 99) / pct(r['evals'], 99):.1f}x")
     return 0
 
 

@@ -36,7 +36,11 @@ local b = KEYS[1]
 if redis.call('HGET', b, 'day') ~= ARGV[1] then return 'day' end
 local now, window = tonumber(ARGV[6]), tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 'capped' end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
+  -- capped until the oldest exposure in the window ages out: tell the caller when
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
+  return 'capped:' .. tostring(math.max(0, tonumber(oldest) + window - now))
+end
 local price = tonumber(ARGV[2])
 if tonumber(redis.call('HGET', b, 'day_spent') or '0') + price > tonumber(ARGV[3]) then
   return 'paced'

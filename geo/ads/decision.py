@@ -57,6 +57,35 @@ class Ranked:
         return self.campaign.bid_cpm * self.relevance
 
 
+class CapCache:
+    """Viewers known to be at a campaign's cap, until their oldest exposure leaves the window.
+
+    Only ever skips work: the Lua script still checks every charge, so a stale or lost entry can
+    cost a round trip but never serve past a cap. Bounded: cleared when full.
+    """
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self._until: dict[tuple[int, int], float] = {}
+
+    def remember(self, viewer_id: int, campaign_id: int, until: float) -> None:
+        if len(self._until) >= self.max_entries:
+            self._until.clear()
+        self._until[(viewer_id, campaign_id)] = until
+
+    def clear(self) -> None:
+        self._until.clear()
+
+    def capped(self, viewer_id: int, campaign_id: int, now: float) -> bool:
+        until = self._until.get((viewer_id, campaign_id))
+        if until is None:
+            return False
+        if until <= now:
+            del self._until[(viewer_id, campaign_id)]
+            return False
+        return True
+
+
 @dataclass
 class Charge:
     """One Lua call's inputs for one candidate."""
@@ -80,6 +109,7 @@ class AdsEngine:
     scripts: budget.Scripts
     leaser: Leaser
     spent_until: dict[int, float] = field(default_factory=dict)
+    caps: "CapCache" = field(default_factory=lambda: CapCache())
     _spent_version: int = 0
 
     @classmethod
@@ -125,11 +155,13 @@ class AdsEngine:
         await self.index.maybe_refresh(self.db)
         if self.index.version != self._spent_version:  # budgets or status may have changed
             self.spent_until.clear()
+            self.caps.clear()
             self._spent_version = self.index.version
         now = time.time()
-        ranked = self.rank(viewer_id, lat, lon, context_categories, now)
+        skipped: Counter[str] = Counter()
+        ranked = self.rank(viewer_id, lat, lon, context_categories, now, skipped)
         if not ranked:
-            AD_DECISIONS.labels("no-candidate").inc()
+            AD_DECISIONS.labels(_outcome([], skipped) if skipped else "no-candidate").inc()
             return []
         ads, outcomes = await self._fill(ranked, viewer_id, lat, lon, now,
                                          slots or self.settings.ads_slots)
@@ -137,7 +169,10 @@ class AdsEngine:
         return ads
 
     def rank(self, viewer_id: int, lat: float, lon: float, categories: frozenset[str],
-             now: float) -> list[Ranked]:
+             now: float, skipped: Counter[str] | None = None) -> list[Ranked]:
+        """Live candidates covering the point, best first, priced; `skipped` counts those left
+        out because this process knows them spent or the viewer capped."""
+        skipped = Counter() if skipped is None else skipped
         local_hours: dict[str, int] = {}
         ranked = []
         boost, decay = self.settings.ads_category_boost, self.settings.ads_distance_decay_m
@@ -145,6 +180,10 @@ class AdsEngine:
             if campaign.owner_id == viewer_id or not campaign.starts_at <= now < campaign.ends_at:
                 continue
             if self.spent_until.get(campaign.id, 0.0) > now:
+                skipped["budget"] += 1
+                continue
+            if self.caps.capped(viewer_id, campaign.id, now):
+                skipped["capped"] += 1
                 continue
             if campaign.hours is not None:
                 key = campaign.tz.key
@@ -181,6 +220,10 @@ class AdsEngine:
             for charge, result in zip(batch, await self._run(batch), strict=True):
                 if result in ("day", "lease"):
                     result = await self._lease_and_retry(charge, result)
+                if result.startswith("capped:"):
+                    self.caps.remember(viewer_id, charge.candidate.campaign.id,
+                                       now + int(result[7:]) / 1000)
+                    result = "capped"
                 outcomes[result] += 1
                 if result in SERVED:
                     ads.append(self._render(charge.candidate, viewer_id, charge.impression_id))

@@ -112,12 +112,13 @@ async def run_forever(db: Database, redis: RedisClient, *, settings: Settings | 
     """Write the ledger; every PRIME_EVERY_S also lease a first chunk to live campaigns that have
     none for their current day (a new local day, or Redis lost its data)."""
     consumer = f"ads-{socket.gethostname()}-{os.getpid()}"
-    engine = AdsEngine.create(db, redis, settings or get_settings())
+    settings = settings or get_settings()
+    engine = AdsEngine.create(db, redis, settings)
     await ensure_groups(redis)
     last_reclaim = last_prime = 0.0
     while True:
         try:
-            if time.monotonic() - last_prime > PRIME_EVERY_S:
+            if settings.ads_enabled and time.monotonic() - last_prime > PRIME_EVERY_S:
                 last_prime = time.monotonic()
                 await engine.prime()
             if time.monotonic() - last_reclaim > RECLAIM_EVERY_S:

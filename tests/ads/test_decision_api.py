@@ -75,10 +75,11 @@ async def test_paused_ended_future_and_out_of_hours_campaigns_never_serve(client
 
 async def test_frequency_cap_three_per_day(client, member, redis):
     owner, place = await business_with_place(client)
-    await create_campaign(client, owner, place, holdout_share=0,
-                          frequency_cap={"count": 3, "hours": 24})
-    shown = [len(await nearby_ads(client, member)) for _ in range(4)]
-    assert shown == [1, 1, 1, 0]
+    campaign = await create_campaign(client, owner, place, holdout_share=0,
+                                     frequency_cap={"count": 3, "hours": 24})
+    shown = [len(await nearby_ads(client, member)) for _ in range(5)]
+    assert shown == [1, 1, 1, 0, 0]
+    assert await redis.zcard(keys.frequency(int(campaign["id"]), int(member["id"]))) == 3
     other = await make_account(client)
     assert len(await nearby_ads(client, other)) == 1, "the cap is per viewer"
 
