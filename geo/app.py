@@ -47,6 +47,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         for worker in workers:
             worker.cancel()
+        ads_engine = getattr(app.state, "ads_engine", None)
+        if ads_engine is not None:
+            await ads_engine.close()
         await app.state.redis.aclose()
         await app.state.db.dispose()
 

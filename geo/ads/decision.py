@@ -123,6 +123,13 @@ class AdsEngine:
         while pending := self.leaser.pending() | self.index.pending():
             await asyncio.gather(*pending, return_exceptions=True)
 
+    async def close(self) -> None:
+        """Cancel background leases and refreshes (a cancelled lease is lost: conservative)."""
+        for task in self.leaser.pending() | self.index.pending():
+            task.cancel()
+        await asyncio.gather(*self.leaser.pending(), *self.index.pending(),
+                             return_exceptions=True)
+
     async def prime(self, *, concurrency: int = 4) -> int:
         """Lease a first chunk for each live campaign that has none for its current day (at the
         start of a day, after a Redis loss), so the first requests need not wait on PostgreSQL.

@@ -133,7 +133,7 @@ async def _validate(session: AsyncSession, values: dict[str, Any], *, creating: 
         errors.append({"field": "body.budget.daily", "message": "must not exceed budget.total"})
     try:
         ZoneInfo(values["timezone"])
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         errors.append({"field": "body.timezone", "message": "not an IANA time zone"})
     if values.get("categories"):
         tree = await places.category_tree(session)
