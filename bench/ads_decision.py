@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,14 +180,30 @@ def wrk(ads: bool, clients: int) -> dict[str, float]:
                              text=True, timeout=DURATION + 60).stdout
         match = re.search(r"rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) non2xx=(\d+)", out)
         assert match, out
+        metrics = urllib.request.urlopen(f"{base}metrics", timeout=5).read().decode()
         return {"rps": float(match[1]), "p50": float(match[2]), "p99": float(match[3]),
-                "non2xx": float(match[4])}
+                "non2xx": float(match[4]), "decide": decision_quantiles(metrics)}
     finally:
         server.terminate()
         server.wait(timeout=15)
 
 
 TOKENS: list[str] = []
+
+
+def decision_quantiles(metrics: str) -> tuple[float, float]:
+    """Upper bucket bounds (ms) of the server's p50 and p99 decision time (geo_ad_decision_seconds,
+    warm-up included)."""
+    buckets = [(float(le), float(n)) for le, n in re.findall(
+        r'geo_ad_decision_seconds_bucket\{le="([\d.e+-]+|\+Inf)"\} ([\d.]+)', metrics)]
+    if not buckets or buckets[-1][1] == 0:
+        return (float("nan"), float("nan"))
+    total = buckets[-1][1]
+
+    def bound(q: float) -> float:
+        return next(le for le, n in buckets if n >= q * total) * 1000
+
+    return bound(0.5), bound(0.99)
 
 
 def signup(env: dict) -> list[str]:
@@ -244,6 +261,10 @@ def main() -> int:
             med = {k: statistics.median(leg[k] for leg in legs) for k in ("rps", "p50", "p99")}
             print(f"| wrk c={c}, ads {'on' if ads else 'off'} | {med['rps']:.0f} | "
                   f"{med['p50']:.2f} | {med['p99']:.2f} |")
+    for c in CLIENTS:
+        bounds = [leg["decide"] for leg in http[(c, True)]]
+        print(f"c={c}: in-server decision time (geo_ad_decision_seconds bucket bounds per leg, "
+              f"p50/p99 ms): {bounds}")
     for c in CLIENTS:
         on = statistics.median(leg["p99"] for leg in http[(c, True)])
         off = statistics.median(leg["p99"] for leg in http[(c, False)])
