@@ -57,7 +57,8 @@ class Leaser:
                 old_day=old_day, unspent_milli=unspent)
         if granted <= 0:
             return 0
-        credited = await self.scripts.credit(keys=[budget_key], args=[day, granted])
+        final = int(granted < self.chunk_milli(campaign))
+        credited = await self.scripts.credit(keys=[budget_key], args=[day, granted, final])
         return granted if credited else 0
 
     def top_up_soon(self, campaign: LiveCampaign, *, day: str, paced_milli: int) -> None:

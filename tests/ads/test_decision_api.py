@@ -178,3 +178,28 @@ async def test_metrics_count_decisions(client, member):
     body = (await client.get("/metrics")).text
     assert 'geo_ad_decisions_total{outcome="served"}' in body
     assert 'geo_ad_decisions_total{outcome="no-candidate"}' in body
+
+
+async def test_lowering_a_budget_takes_back_what_redis_holds(client, app, redis, session):
+    app.state.settings = app.state.settings.model_copy(update={"ads_pacing_margin": 1.0})
+    owner, place = await business_with_place(client)
+    # One campaign alone pays the reserve: 10 milli-yen an impression, so 2 yen = 200 of them;
+    # the first lease (a chunk of 50 x 200 milli-yen) covers the whole budget.
+    campaign = await create_campaign(client, owner, place, holdout_share=0,
+                                     budget={"total": 2, "daily": 2})
+    viewers = [await make_account(client) for _ in range(60)]
+    assert sum([len(await nearby_ads(client, v)) for v in viewers[:50]]) == 50
+    assert int(await redis.hget(keys.budget(int(campaign["id"])), "lease")) == 1500
+    lowered = await client.patch(f"/v1/campaigns/{campaign['id']}",
+                                 json={"budget": {"total": 1, "daily": 1}},
+                                 headers=owner["headers"])
+    assert lowered.status_code == 200
+    assert int(await redis.hget(keys.budget(int(campaign["id"])), "lease")) == 0
+    served_after = sum([len(await nearby_ads(client, v)) for v in viewers[50:]]
+                       + [len(await nearby_ads(client, v)) for v in viewers[:50]])
+    assert (50 + served_after) * 10 <= 1000, "never past the lowered budget"
+    assert served_after == 50
+    leased = (await session.execute(text(
+        "SELECT sum(leased_milli_yen) FROM ad_budget_leases WHERE campaign_id = :c"),
+        {"c": int(campaign["id"])})).scalar_one()
+    assert leased == 1000
