@@ -143,6 +143,8 @@ async def take_lease(session: AsyncSession, *, campaign_id: int, day: date, chun
         await repo.add_lease(campaign_id, date.fromisoformat(old_day), -unspent_milli)
         state = await repo.lease_state(campaign_id, day)
         assert state is not None
+    if not state.live:  # paused or ended: a stale index elsewhere must not lease for it
+        return 0
     room = min(state.budget_total * 1000 - state.leased_total_milli,
                min(state.budget_daily * 1000, paced_milli) - state.leased_today_milli)
     grant = max(0, min(chunk_milli, room))

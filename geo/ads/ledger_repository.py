@@ -14,6 +14,7 @@ class LeaseState:
     budget_daily: int
     leased_total_milli: int
     leased_today_milli: int
+    live: bool  # active and not past its end: only a live campaign may lease
 
 
 class LedgerRepository:
@@ -36,10 +37,13 @@ class LedgerRepository:
                    coalesce((SELECT sum(leased_milli_yen) FROM ad_budget_leases
                              WHERE campaign_id = c.id), 0),
                    coalesce((SELECT leased_milli_yen FROM ad_budget_leases
-                             WHERE campaign_id = c.id AND day = :day), 0)
+                             WHERE campaign_id = c.id AND day = :day), 0),
+                   c.status = 'active' AND c.ends_at > now()
             FROM campaigns c WHERE c.id = :id""")
         row = (await self.session.execute(sql, {"id": campaign_id, "day": day})).first()
-        return LeaseState(*(int(v) for v in row)) if row else None
+        if row is None:
+            return None
+        return LeaseState(*(int(v) for v in row[:4]), live=bool(row[4]))
 
     async def add_lease(self, campaign_id: int, day: date, milli_yen: int) -> None:
         """Record more budget handed to Redis (negative: unspent budget handed back)."""

@@ -203,3 +203,17 @@ async def test_lowering_a_budget_takes_back_what_redis_holds(client, app, redis,
         "SELECT sum(leased_milli_yen) FROM ad_budget_leases WHERE campaign_id = :c"),
         {"c": int(campaign["id"])})).scalar_one()
     assert leased == 1000
+
+
+async def test_a_paused_campaign_cannot_lease_even_from_a_stale_index(client, app, redis, member):
+    owner, place = await business_with_place(client)
+    campaign = await create_campaign(client, owner, place, holdout_share=0)
+    assert len(await nearby_ads(client, member)) == 1
+    engine = app.state.ads_engine
+    # This process's index keeps the campaign (as another process's would, for up to a second).
+    engine.index.refresh_s = 3600.0
+    await client.patch(f"/v1/campaigns/{campaign['id']}", json={"status": "paused"},
+                       headers=owner["headers"])
+    assert int(await redis.hget(keys.budget(int(campaign["id"])), "lease")) == 0
+    assert int(campaign["id"]) in engine.index.campaigns
+    assert await nearby_ads(client, await make_account(client)) == []
