@@ -104,9 +104,15 @@ def _run_with_servers(settings: Settings, job):  # type: ignore[no-untyped-def]
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from geo.ads.worker import run_forever as run_ads_ledger
     from geo.fanout.worker import run_forever
 
-    _run_with_servers(settings, run_forever)
+    async def both(db, redis) -> None:  # type: ignore[no-untyped-def]
+        await asyncio.gather(run_forever(db, redis), run_ads_ledger(db, redis))
+
+    _run_with_servers(settings, both)
     return 0
 
 
@@ -153,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(handler=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run the outbox relay and fan-out consumers")
+    worker = sub.add_parser("worker", help="run the outbox relay, fan-out consumers and the ads "
+                                              "ledger writer")
     worker.set_defaults(handler=cmd_worker)
 
     rebuild = sub.add_parser("rebuild-feeds",
