@@ -100,7 +100,11 @@ async def app(settings: Settings, engine, db_connection, redis):  # type: ignore
     # Every request's session joins the test's outer transaction through a savepoint.
     maker = async_sessionmaker(bind=db_connection, expire_on_commit=False,
                                join_transaction_mode="create_savepoint")
-    application.state.db = Database(engine, maker)
+    # Read-only sessions (autocommit in production) take no savepoint: closing one while another
+    # task's session is open on the same test connection must not roll that session's work back.
+    reader = async_sessionmaker(bind=db_connection, expire_on_commit=False,
+                                join_transaction_mode="rollback_only")
+    application.state.db = Database(engine, maker, reader)
     application.state.redis = redis
     return application
 
