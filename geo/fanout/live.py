@@ -21,27 +21,22 @@ KEEPALIVE_S = 15.0
 
 async def home_events(db: Database, redis: RedisClient, actor: Actor, *,
                       max_seconds: float, max_events: int | None = None) -> AsyncIterator[bytes]:
-    pubsub, channel = FeedStore(redis).subscribe_home(actor.id)
-    await pubsub.subscribe(channel)
     sent, deadline = 0, time.monotonic() + max_seconds
-    try:
+    async with FeedStore(redis).live_home(actor.id) as live:
         yield b": connected\n\n"
         while time.monotonic() < deadline and (max_events is None or sent < max_events):
             wait = min(KEEPALIVE_S, max(0.0, deadline - time.monotonic()))
             started = time.monotonic()
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
-            if message is None:
+            data = await live.next_message(wait)
+            if data is None:
                 # None also stands for a skipped subscribe confirmation: only a real wait is idle.
                 if time.monotonic() - started >= wait:
                     yield b": keepalive\n\n"
                 continue
-            checkin_id = int(message["data"])
+            checkin_id = int(data)
             async with db.sessionmaker() as session:
                 items = await checkins.render_visible(session, actor=actor, ids=[checkin_id])
             for item in items:
                 sent += 1
                 yield b"id: %d\nevent: checkin\ndata: %s\n\n" % (checkin_id, orjson.dumps(item))
             await asyncio.sleep(0)
-    finally:
-        await pubsub.unsubscribe(channel)
-        await pubsub.aclose()
