@@ -35,11 +35,27 @@ class FeedStore:
                 await pipe.execute()
 
     async def remove_home(self, checkin_id: int, accounts: list[int]) -> None:
+        """Take one check-in out of these home timelines and retract it from their live streams."""
         for start in range(0, len(accounts), BATCH):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for account_id in accounts[start:start + BATCH]:
                     pipe.zrem(keys.home(account_id), str(checkin_id))
+                    pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
                 await pipe.execute()
+
+    async def home_ids(self, account_id: int) -> list[int]:
+        """Every id in one home timeline (at most HOME_CAP)."""
+        return [int(m) for m in await self.redis.zrange(keys.home(account_id), 0, -1)]
+
+    async def remove_from_home(self, account_id: int, checkin_ids: list[int]) -> None:
+        """Take these check-ins out of one home timeline and retract them from its live streams."""
+        if not checkin_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(keys.home(account_id), *[str(i) for i in checkin_ids])
+            for checkin_id in checkin_ids:
+                pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
+            await pipe.execute()
 
     async def push_public(self, checkin_id: int) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -1,7 +1,9 @@
-"""Server-Sent Events of a home timeline: each new item as it is delivered.
+"""Server-Sent Events of a home timeline: each new item as it is delivered (`event: checkin`),
+and each item taken out of it (`event: delete`, data `{"id"}`): a deleted check-in, or one the
+account no longer receives after an unfriend, a circle removal, a block or an unfollow.
 
 Each announced id is re-checked for visibility when it is sent, so an unfriend or a block cuts
-the stream of the other's check-ins at once.
+the stream of the other's check-ins at once, even before the retraction is fanned out.
 """
 
 import asyncio
@@ -32,6 +34,11 @@ async def home_events(db: Database, redis: RedisClient, actor: Actor, *,
                 # None also stands for a skipped subscribe confirmation: only a real wait is idle.
                 if time.monotonic() - started >= wait:
                     yield b": keepalive\n\n"
+                continue
+            if data.startswith(b"-"):
+                # A retraction (deleted, or no longer this account's): the client drops the item.
+                sent += 1
+                yield b'event: delete\ndata: {"id":"%d"}\n\n' % int(data[1:])
                 continue
             checkin_id = int(data)
             async with db.sessionmaker() as session:

@@ -10,6 +10,7 @@ from geo.checkins import service as checkins
 from geo.core.redis import RedisClient
 from geo.fanout import keys
 from geo.fanout.feed_store import FeedStore
+from geo.fanout.outbox import ACCESS_REVOKED
 from geo.fanout.repository import OutboxRepository
 from geo.social import service as social
 
@@ -36,13 +37,16 @@ async def relay_outbox(session: AsyncSession, redis: RedisClient, *, limit: int 
 
 async def handle_event(session: AsyncSession, redis: RedisClient, topic: str,
                        payload: dict[str, Any]) -> None:
-    checkin_id = int(payload["checkin_id"])
     if topic == "checkin.created":
-        await deliver(session, redis, checkin_id)
+        await deliver(session, redis, int(payload["checkin_id"]))
     elif topic == "checkin.deleted":
-        await retract(session, redis, checkin_id, author_id=int(payload["author_id"]),
+        await retract(session, redis, int(payload["checkin_id"]),
+                      author_id=int(payload["author_id"]),
                       circle_ids=[int(c) for c in payload["circle_ids"]],
                       public=bool(payload["public"]))
+    elif topic == ACCESS_REVOKED:
+        await revoke(session, redis, author_id=int(payload["author_id"]),
+                     viewer_ids=[int(v) for v in payload["viewer_ids"]])
     else:
         log.warning("fan-out: unknown topic %r ignored", topic)
 
@@ -77,6 +81,17 @@ async def retract(session: AsyncSession, redis: RedisClient, checkin_id: int, *,
     await feeds.remove_home(checkin_id, await recipients(
         session, author_id=author_id, circle_ids=circle_ids, public=public))
     await feeds.remove_public(checkin_id)
+
+
+async def revoke(session: AsyncSession, redis: RedisClient, *, author_id: int,
+                 viewer_ids: list[int]) -> None:
+    """After a graph change: take out of each viewer's home timeline the author's check-ins they no
+    longer receive (and any deleted ones), telling their open streams. Idempotent."""
+    feeds = FeedStore(redis)
+    for viewer_id in viewer_ids:
+        stale = await checkins.not_for_home(session, viewer_id=viewer_id, author_id=author_id,
+                                            ids=await feeds.home_ids(viewer_id))
+        await feeds.remove_from_home(viewer_id, stale)
 
 
 async def rebuild_feeds(session: AsyncSession, redis: RedisClient, *, batch: int = 1000) -> int:
