@@ -17,11 +17,13 @@ import os
 import re
 import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -33,7 +35,8 @@ DURATION = int(os.environ.get("DURATION", "10"))
 WARMUP = int(os.environ.get("WARMUP", "3"))
 CLIENTS = [int(c) for c in os.environ.get("CLIENTS", "1 8 32").split()]
 WORKERS = [int(w) for w in os.environ.get("WORKERS", "1 2").split()]
-FULL_PORT, BARE_PORT = 8000, 8001
+FULL_PORT = int(os.environ.get("FULL_PORT", "8000"))
+BARE_PORT = int(os.environ.get("BARE_PORT", "8001"))
 ENV = {**os.environ, "DATABASE_URL": DB_URL, "GEO_LOG_LEVEL": "WARNING"}
 WRK_LINE = re.compile(r"BENCH requests=(\d+) seconds=([\d.]+) rps=([\d.]+) p50_ms=([\d.]+) "
                       r"p99_ms=([\d.]+) non2xx=(\d+) socket_errors=(\d+)")
@@ -65,7 +68,13 @@ class Server:
     def __init__(self, cmd: list[str], probe: str) -> None:
         self.cmd, self.probe = cmd, probe
 
+    proc: subprocess.Popen
+
     def __enter__(self) -> "Server":
+        port = urllib.parse.urlsplit(self.probe).port
+        with socket.socket() as probe:  # another server on the port would be measured instead
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise RuntimeError(f"port {port} is already taken")
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=ENV, start_new_session=True,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
@@ -83,6 +92,22 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every process in a process group (uvicorn and its workers).
+
+    CPU per request stays comparable on a busy machine, where requests/s does not.
+    """
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # fields[0] is the state: pgrp is the third after ")"
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def get_token() -> str:
@@ -127,11 +152,14 @@ def pgbench(clients: int, seconds: int) -> dict:
         return {"rps": tps, "p50": q[49] / 1000, "p99": q[98] / 1000, "n": len(lat_us), "bad": 0}
 
 
-def series(port: int, token: str = "") -> dict[int, dict]:
+def series(server: "Server", port: int, token: str = "") -> dict[int, dict]:
     wrk(port, max(CLIENTS), WARMUP, token)  # warm pools, statement caches, buffers
     results = {}
     for c in CLIENTS:
+        cpu_before = group_cpu_seconds(server.proc.pid)
         results[c] = wrk(port, c, DURATION, token)
+        cpu = group_cpu_seconds(server.proc.pid) - cpu_before
+        results[c]["cpu_ms"] = 1000 * cpu / max(results[c]["n"], 1)
         log(f"port {port} c={c}: {results[c]}")
     return results
 
@@ -156,27 +184,29 @@ def main() -> int:
     for w in WORKERS:
         full_cmd = [str(ROOT / ".venv/bin/geo"), "serve", "--port", str(FULL_PORT),
                     "--workers", str(w)]
-        with Server(full_cmd, f"http://127.0.0.1:{FULL_PORT}/healthz"):
+        with Server(full_cmd, f"http://127.0.0.1:{FULL_PORT}/healthz") as server:
             token = get_token()
-            full = series(FULL_PORT, token)
+            full = series(server, FULL_PORT, token)
         bare_cmd = [str(ROOT / ".venv/bin/uvicorn"), "bench.bare_app:app", "--host", "127.0.0.1",
                     "--port", str(BARE_PORT), "--workers", str(w), "--log-level", "warning",
                     "--no-access-log"]
         probe = f"http://127.0.0.1:{BARE_PORT}/v1/places/nearby?lat=35.68&lon=139.76"
-        with Server(bare_cmd, probe):
-            bare = series(BARE_PORT)
+        with Server(bare_cmd, probe) as server:
+            bare = series(server, BARE_PORT)
         for c in CLIENTS:
             rows.append((w, c, full[c], bare[c], raw[c]))
 
     print(f"\nplaces in {DB} (total|synthetic): {count}; {DURATION} s per cell, wrk -t1, "
           f"pgbench -M prepared\n")
     print("| workers | clients | full req/s | full p50 ms | full p99 ms | bare req/s | bare p50 ms "
-          "| bare p99 ms | raw SQL tx/s | raw p50 ms | raw p99 ms | full/bare | full/raw |")
-    print("|" + "---:|" * 13)
+          "| bare p99 ms | raw SQL tx/s | raw p50 ms | raw p99 ms | full/bare | full/raw "
+          "| full CPU ms/req | bare CPU ms/req | bare/full CPU |")
+    print("|" + "---:|" * 16)
     for w, c, f, b, r in rows:
         print(f"| {w} | {c} | {f['rps']:.0f} | {f['p50']:.1f} | {f['p99']:.1f} | {b['rps']:.0f} | "
               f"{b['p50']:.1f} | {b['p99']:.1f} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
-              f"{f['rps'] / b['rps']:.2f}x | {f['rps'] / r['rps']:.2f}x |")
+              f"{f['rps'] / b['rps']:.2f}x | {f['rps'] / r['rps']:.2f}x | {f['cpu_ms']:.2f} | "
+              f"{b['cpu_ms']:.2f} | {b['cpu_ms'] / f['cpu_ms']:.2f}x |")
     bad = [(w, c) for w, c, f, b, _ in rows if f["bad"] or b["bad"]]
     if bad:
         print(f"\nWARNING: non-2xx or socket errors in {bad}")

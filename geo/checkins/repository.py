@@ -57,6 +57,12 @@ class LastPosition:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class PlausibilityFacts:
+    distance_m: float | None  # None: no such place
+    last: LastPosition | None  # None: the author's first check-in
+
+
 class CheckinRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -88,28 +94,40 @@ class CheckinRepository:
             WHERE account_id = :a AND key = :k"""),
             {"s": status, "r": json.dumps(body), "a": account_id, "k": key})
 
-    async def last_position(self, author_id: int) -> LastPosition | None:
-        row = (await self.session.execute(text("""
-            SELECT ST_Y(position::geometry), ST_X(position::geometry), created_at FROM checkins
-            WHERE author_id = :a ORDER BY id DESC LIMIT 1"""), {"a": author_id})).first()
-        return LastPosition(*row) if row else None
+    async def plausibility_facts(self, *, author_id: int, place_id: int, lat: float,
+                                 lon: float) -> "PlausibilityFacts":
+        """The distance to the place (None: no such place) and the author's last position, in one
+        round trip."""
+        row = (await self.session.execute(text(f"""
+            SELECT (SELECT ST_Distance(position, {POINT}) FROM places WHERE id = :p),
+                   l.lat, l.lon, l.created_at
+            FROM (SELECT 1) one LEFT JOIN LATERAL (
+                SELECT ST_Y(position::geometry) AS lat, ST_X(position::geometry) AS lon, created_at
+                FROM checkins WHERE author_id = :a ORDER BY id DESC LIMIT 1) l ON true"""),
+            {"p": place_id, "lat": lat, "lon": lon, "a": author_id})).one()
+        last = LastPosition(row[1], row[2], row[3]) if row[3] is not None else None
+        return PlausibilityFacts(row[0], last)
 
-    async def distance_m(self, *, place_id: int, lat: float, lon: float) -> float | None:
-        return (await self.session.execute(text(f"""
-            SELECT ST_Distance(position, {POINT}) FROM places WHERE id = :p"""),
-            {"p": place_id, "lat": lat, "lon": lon})).scalar_one_or_none()
-
-    async def insert(self, *, author_id: int, place_id: int, lat: float, lon: float,
-                     accuracy_m: float, message: str | None, circle_ids: list[int], public: bool,
-                     public_precision: str) -> int:
-        return (await self.session.execute(text(f"""
-            INSERT INTO checkins (author_id, place_id, position, accuracy_m, message, circle_ids,
-                                  public, public_precision)
-            VALUES (:a, :p, {POINT}, :acc, :m, CAST(:circles AS bigint[]), :pub, :prec)
-            RETURNING id"""), {
+    async def insert_with_event(self, *, author_id: int, place_id: int, lat: float, lon: float,
+                                accuracy_m: float, message: str | None, circle_ids: list[int],
+                                public: bool, public_precision: str,
+                                topic: str) -> tuple[int, datetime]:
+        """Insert the check-in and its outbox event in one statement; returns id and created_at."""
+        row = (await self.session.execute(text(f"""
+            WITH made AS (
+                INSERT INTO checkins (author_id, place_id, position, accuracy_m, message,
+                                      circle_ids, public, public_precision)
+                VALUES (:a, :p, {POINT}, :acc, :m, CAST(:circles AS bigint[]), :pub, :prec)
+                RETURNING id, created_at),
+            event AS (
+                INSERT INTO outbox (topic, payload)
+                SELECT :topic, jsonb_build_object('checkin_id', id::text) FROM made)
+            SELECT id, created_at FROM made"""), {
             "a": author_id, "p": place_id, "lat": lat, "lon": lon, "acc": accuracy_m,
             "m": message, "circles": circle_ids, "pub": public, "prec": public_precision,
-        })).scalar_one()
+            "topic": topic,
+        })).one()
+        return row[0], row[1]
 
     async def add_outbox_event(self, topic: str, payload: dict) -> None:  # type: ignore[type-arg]
         await self.session.execute(text(
@@ -145,6 +163,12 @@ class CheckinRepository:
             "SELECT author_id, circle_ids, public FROM checkins WHERE id = :id"),
             {"id": checkin_id})).first()
         return DeliveryFacts(row[0], list(row[1]), row[2]) if row else None
+
+    async def delivery_facts_many(self, ids: list[int]) -> dict[int, "DeliveryFacts"]:
+        rows = (await self.session.execute(text(
+            "SELECT id, author_id, circle_ids, public FROM checkins "
+            "WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": ids})).all()
+        return {r[0]: DeliveryFacts(r[1], list(r[2]), r[3]) for r in rows}
 
     async def ids_after(self, after: int, limit: int) -> list[int]:
         rows = (await self.session.execute(text(

@@ -75,30 +75,30 @@ async def _create(session: AsyncSession, redis: RedisClient, repo: CheckinReposi
                   actor: Actor, data: CheckinCreate) -> dict[str, Any]:
     place_id = int(data.place_id)
     plausibility.check_accuracy(data.accuracy_m)
-    distance = await repo.distance_m(place_id=place_id, lat=data.lat, lon=data.lon) \
-        if place_id <= MAX_ID else None
-    if distance is None:
+    facts = await repo.plausibility_facts(author_id=actor.id, place_id=place_id, lat=data.lat,
+                                          lon=data.lon) if place_id <= MAX_ID else None
+    if facts is None or facts.distance_m is None:
         raise Unprocessable("No such place.",
                             errors=[{"field": "body.place_id", "message": "no such place"}])
-    plausibility.check_distance(distance, data.accuracy_m)
+    plausibility.check_distance(facts.distance_m, data.accuracy_m)
     circle_ids = sorted({int(c) for c in data.audience.circles})
     for circle_id in circle_ids:
         if circle_id > MAX_ID:
             raise NotFound("No such circle.")
         await social.get_circle(session, actor=actor, circle_id=circle_id)
-    last = await repo.last_position(actor.id)
-    now = datetime.now(UTC)
+    last, now = facts.last, datetime.now(UTC)
     plausibility.check_speed(previous=(last.lat, last.lon, last.created_at) if last else None,
                              lat=data.lat, lon=data.lon, now=now)
     await check_rate(redis, actor.id)
-    checkin_id = await repo.insert(
+    checkin_id, created_at = await repo.insert_with_event(
         author_id=actor.id, place_id=place_id, lat=data.lat, lon=data.lon,
         accuracy_m=data.accuracy_m, message=data.message, circle_ids=circle_ids,
-        public=data.audience.public, public_precision=data.public_precision)
-    await repo.add_outbox_event("checkin.created", {"checkin_id": str(checkin_id)})
-    row = await repo.visible(viewer_id=actor.id, checkin_id=checkin_id)
-    assert row is not None
-    return (await render(session, [row]))[0]
+        public=data.audience.public, public_precision=data.public_precision,
+        topic="checkin.created")
+    # The author's own view (exact place), built from what was just written: no re-read.
+    row = CheckinRow(checkin_id, actor.id, place_id, data.message, circle_ids,
+                     data.audience.public, data.public_precision, created_at, via_circle=True)
+    return (await render(session, [row], handles={actor.id: actor.handle}))[0]
 
 
 async def get_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int) -> dict[str, Any]:
@@ -123,6 +123,12 @@ async def delete_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int
 
 async def delivery_facts(session: AsyncSession, checkin_id: int) -> DeliveryFacts | None:
     return await CheckinRepository(session).delivery_facts(checkin_id)
+
+
+async def delivery_facts_many(session: AsyncSession,
+                              checkin_ids: list[int]) -> dict[int, DeliveryFacts]:
+    """The facts of those check-ins that still exist, by id (one query)."""
+    return await CheckinRepository(session).delivery_facts_many(checkin_ids)
 
 
 async def not_for_home(session: AsyncSession, *, viewer_id: int, author_id: int,
@@ -160,17 +166,21 @@ async def list_checkins(session: AsyncSession, *, actor: Actor, author_id: int |
     return await render(session, rows), [r.id for r in rows]
 
 
-async def render(session: AsyncSession, rows: list[CheckinRow]) -> list[dict[str, Any]]:
-    """Each row as its viewer may see it, hydrated in bulk (one query for places, one for people)."""
+async def render(session: AsyncSession, rows: list[CheckinRow], *,
+                 handles: dict[int, str] | None = None) -> list[dict[str, Any]]:
+    """Each row as its viewer may see it, hydrated in bulk (one query for places, one for people
+    unless the authors' `handles` are known)."""
     found_places = await places.places_by_ids(session, [r.place_id for r in rows])
-    authors = await accounts.accounts_by_ids(session, [r.author_id for r in rows])
+    if handles is None:
+        found = await accounts.accounts_by_ids(session, [r.author_id for r in rows])
+        handles = {account_id: account.handle for account_id, account in found.items()}
     views = []
     for row in rows:
         place = found_places[row.place_id]
         precision = "exact" if row.via_circle else row.public_precision
         views.append({
             "id": str(row.id),
-            "account": {"id": str(row.author_id), "handle": authors[row.author_id].handle},
+            "account": {"id": str(row.author_id), "handle": handles[row.author_id]},
             "place": _place_view(place, precision),
             "message": row.message,
             "created_at": rfc3339(row.created_at),

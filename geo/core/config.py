@@ -19,8 +19,14 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("REDIS_URL", "GEO_REDIS_URL"),
     )
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # Connections per process. Size the pool for the concurrency a process serves and keep no
+    # overflow: overflow connections are opened and closed per burst, and that churn was the
+    # multi-second p99 of /v1/places/nearby at 32 clients (docs/benchmarks.md). Keep
+    # workers x pool size below PostgreSQL's max_connections (100 by default).
+    db_pool_size: int = 32
+    db_max_overflow: int = 0
+    # How long a request waits for a pooled connection before it is answered 503.
+    db_pool_timeout: float = 10.0
     # Token lookups are cached per process this long; a revoked token may live this much longer.
     token_cache_seconds: float = 10.0
     # Signs impression ids and session cookies; set it in production.

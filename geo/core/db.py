@@ -1,7 +1,9 @@
 """Engine, sessions and the declarative base.
 
 One transaction per request: `get_session` commits when the handler returns and rolls back when it
-raises. Services and repositories only `flush()`.
+raises. Services and repositories only `flush()`. Handlers that only read one snapshot-independent
+result (nearby search, a box, one place) may take `ReadSessionDep` instead: an autocommit session
+that spares the BEGIN and COMMIT round trips on the hottest paths.
 """
 
 from collections.abc import AsyncIterator
@@ -39,6 +41,12 @@ class Database:
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Autocommit sessions for read-only handlers; tests bind it to their rolled-back transaction.
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+
+    def __post_init__(self) -> None:
+        if self.read_sessionmaker is None:
+            self.read_sessionmaker = self.sessionmaker
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -50,11 +58,15 @@ def create_database(settings: Settings) -> Database:
         driver_url(settings.database_url, "asyncpg"),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=False,
         # asyncpg's statement cache stays on; JIT would only slow the short KNN queries down.
         connect_args={"server_settings": {"jit": "off", "application_name": "geo"}},
     )
-    return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+    # Same pool; on asyncpg AUTOCOMMIT is a client-side flag, so checkout costs no round trip.
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return Database(engine, async_sessionmaker(engine, expire_on_commit=False),
+                    async_sessionmaker(autocommit, expire_on_commit=False))
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -70,4 +82,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """An autocommit session for handlers that write nothing: each statement is its own snapshot."""
+    db: Database = request.app.state.db
+    assert db.read_sessionmaker is not None
+    async with db.read_sessionmaker() as session:
+        yield session
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -130,6 +131,15 @@ async def _http_error(_: Request, exc: Exception) -> Response:
                             headers=dict(exc.headers) if exc.headers else None)
 
 
+async def _overloaded(request: Request, exc: Exception) -> Response:
+    # Every pooled connection stayed busy for the whole pool timeout: the process is overloaded.
+    # That is the server's state, not a bug: answer 503 so clients back off and retry.
+    log.warning("database pool exhausted (request_id=%s)",
+                request.scope.get("state", {}).get("request_id", "-"))
+    return problem_response(503, "Service busy", "The service is overloaded; retry shortly.",
+                            type_slug="overloaded", headers={"Retry-After": "1"})
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     request_id = request.scope.get("state", {}).get("request_id", "-")
     log.exception("unhandled error (request_id=%s)", request_id, exc_info=exc)
@@ -141,4 +151,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GeoError, _geo_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _overloaded)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -23,7 +23,7 @@ class PageParams:
     before: int | None
 
 
-def page_params(
+async def page_params(  # async: FastAPI runs a plain `def` dependency in its thread pool
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     before: Annotated[
         str | None, Query(pattern=r"^[0-9]{1,19}$", description="Cursor from a previous `next`.")

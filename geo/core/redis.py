@@ -18,7 +18,8 @@ def create_redis(settings: Settings) -> RedisClient:
     return Redis.from_url(url, health_check_interval=30)
 
 
-def get_redis(request: Request) -> RedisClient:
+async def get_redis(request: Request) -> RedisClient:
+    # async: a plain `def` dependency would cost every request a hop through the thread pool.
     return request.app.state.redis
 
 

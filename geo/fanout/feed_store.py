@@ -22,17 +22,32 @@ class FeedStore:
 
     async def push_home(self, checkin_id: int, recipients: list[int], *,
                         announce: bool = True) -> None:
-        """ZADD by id (a redelivery changes nothing), then trim to the cap; pipelined in batches."""
-        score = keys.score(checkin_id)
-        for start in range(0, len(recipients), BATCH):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for account_id in recipients[start:start + BATCH]:
+        await self.push_many([(checkin_id, recipients, False)], announce=announce)
+
+    async def push_many(self, deliveries: list[tuple[int, list[int], bool]], *,
+                        announce: bool = True) -> None:
+        """Each (check-in id, recipients, public): ZADD by id to every home timeline (a redelivery
+        changes nothing), trim to the cap, announce; public ones also to the public stream.
+        Several deliveries share pipelines of about BATCH recipients."""
+        pipe, queued = self.redis.pipeline(transaction=False), 0
+        try:
+            for checkin_id, recipients, public in deliveries:
+                member, score = str(checkin_id), keys.score(checkin_id)
+                if public:
+                    pipe.zadd(keys.public_global(), {member: score})
+                    pipe.zremrangebyrank(keys.public_global(), 0, -keys.PUBLIC_CAP - 1)
+                for account_id in recipients:
                     key = keys.home(account_id)
-                    pipe.zadd(key, {str(checkin_id): score})
+                    pipe.zadd(key, {member: score})
                     pipe.zremrangebyrank(key, 0, -keys.HOME_CAP - 1)
                     if announce:
-                        pipe.spublish(keys.live_home(account_id), str(checkin_id))
-                await pipe.execute()
+                        pipe.spublish(keys.live_home(account_id), member)
+                    queued += 1
+                    if queued % BATCH == 0:
+                        await pipe.execute()
+            await pipe.execute()
+        finally:
+            await pipe.reset()
 
     async def remove_home(self, checkin_id: int, accounts: list[int]) -> None:
         """Take one check-in out of these home timelines and retract it from their live streams."""
@@ -58,10 +73,7 @@ class FeedStore:
             await pipe.execute()
 
     async def push_public(self, checkin_id: int) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(keys.public_global(), {str(checkin_id): keys.score(checkin_id)})
-            pipe.zremrangebyrank(keys.public_global(), 0, -keys.PUBLIC_CAP - 1)
-            await pipe.execute()
+        await self.push_many([(checkin_id, [], True)])
 
     async def remove_public(self, checkin_id: int) -> None:
         await self.redis.zrem(keys.public_global(), str(checkin_id))

@@ -8,6 +8,11 @@
   the account's to see).
 - `fanout:{events}`: the stream the outbox relay writes and the workers read (group GROUP);
   trimmed to about STREAM_CAP entries.
+- `fanout:{events}:bulk`: the chunk entries of split big deliveries (same group GROUP, read only
+  with room left after the main stream, so a big account never holds up everyone else); trimmed
+  to about STREAM_CAP entries.
+- `fanout:{events}:split:<checkin id>`: set once a big delivery was split into chunk entries (so a
+  redelivered split adds none); expires after a week.
 """
 
 from geo.core.ids import EPOCH_MS
@@ -15,6 +20,7 @@ from geo.core.ids import EPOCH_MS
 HOME_CAP = 800
 PUBLIC_CAP = 5000
 STREAM = "fanout:{events}"
+BULK = "fanout:{events}:bulk"
 STREAM_CAP = 100_000
 GROUP = "fanout"
 
@@ -39,3 +45,7 @@ def public_global() -> str:
 def score(checkin_id: int) -> int:
     """The id's milliseconds: exact in a double, unlike the 64-bit id itself."""
     return (checkin_id >> 22) + EPOCH_MS
+
+
+def split_marker(checkin_id: int) -> str:
+    return f"{STREAM}:split:{checkin_id}"

@@ -12,6 +12,7 @@ from geo.fanout import keys
 from geo.fanout.feed_store import FeedStore
 from geo.fanout.outbox import ACCESS_REVOKED
 from geo.fanout.repository import OutboxRepository
+from geo.fanout.stream import CHUNK, DELIVER_TOPIC, split_delivery
 from geo.social import service as social
 
 log = logging.getLogger("geo.fanout")
@@ -35,10 +36,26 @@ async def relay_outbox(session: AsyncSession, redis: RedisClient, *, limit: int 
     return len(rows)
 
 
+async def handle_batch(session: AsyncSession, redis: RedisClient,
+                       events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Handle a batch of stream events in order. Runs of deliveries (new check-ins and chunks)
+    are handled together: one query per kind of fact and shared pipelines for the whole run;
+    their ZADDs commute, and a retraction is never moved across them."""
+    run: list[tuple[str, dict[str, Any]]] = []
+    for topic, payload in events:
+        if topic in ("checkin.created", DELIVER_TOPIC):
+            run.append((topic, payload))
+            continue
+        await _deliver_run(session, redis, run)
+        run = []
+        await handle_event(session, redis, topic, payload)
+    await _deliver_run(session, redis, run)
+
+
 async def handle_event(session: AsyncSession, redis: RedisClient, topic: str,
                        payload: dict[str, Any]) -> None:
-    if topic == "checkin.created":
-        await deliver(session, redis, int(payload["checkin_id"]))
+    if topic in ("checkin.created", DELIVER_TOPIC):
+        await _deliver_run(session, redis, [(topic, payload)])
     elif topic == "checkin.deleted":
         await retract(session, redis, int(payload["checkin_id"]),
                       author_id=int(payload["author_id"]),
@@ -51,28 +68,60 @@ async def handle_event(session: AsyncSession, redis: RedisClient, topic: str,
         log.warning("fan-out: unknown topic %r ignored", topic)
 
 
+async def _deliver_run(session: AsyncSession, redis: RedisClient,
+                       run: list[tuple[str, dict[str, Any]]]) -> None:
+    created = [int(p["checkin_id"]) for t, p in run if t == "checkin.created"]
+    chunks = [(int(p["checkin_id"]), [int(r) for r in p["recipients"]])
+              for t, p in run if t == DELIVER_TOPIC]
+    if not run:
+        return
+    # Chunks re-read their check-in too, so a deleted one is not revived.
+    alive = await checkins.delivery_facts_many(session, created + [c for c, _ in chunks])
+    deliveries = await _deliveries(session, redis, {c: alive[c] for c in created if c in alive},
+                                   split=True)
+    deliveries += [(c, chunk, False) for c, chunk in chunks if c in alive]
+    await FeedStore(redis).push_many(deliveries)
+
+
 async def recipients(session: AsyncSession, *, author_id: int, circle_ids: list[int],
-                     public: bool) -> list[int]:
+                     public: bool, followers: list[int] | None = None) -> list[int]:
+    """Who gets a check-in: the author, the circles' audience, and followers if it is public
+    (`followers` when already known)."""
     audience = {author_id}
     if circle_ids:
         audience.update(await social.circle_audience(session, author_id=author_id,
                                                      circle_ids=circle_ids))
     if public:
-        audience.update(await social.followers(session, account_id=author_id))
+        audience.update(followers if followers is not None
+                        else await social.followers(session, account_id=author_id))
     return sorted(audience)
+
+
+async def _deliveries(session: AsyncSession, redis: RedisClient,
+                      facts: dict[int, checkins.DeliveryFacts], *,
+                      split: bool) -> list[tuple[int, list[int], bool]]:
+    """(check-in, recipients, public) to push; with `split`, an audience over CHUNK recipients
+    becomes chunk entries at the stream's tail instead (only its author is pushed now)."""
+    followers = await social.followers_of_many(
+        session, account_ids=sorted({f.author_id for f in facts.values() if f.public}))
+    deliveries = []
+    for checkin_id, f in facts.items():
+        audience = await recipients(session, author_id=f.author_id, circle_ids=f.circle_ids,
+                                    public=f.public, followers=followers.get(f.author_id, []))
+        if split and len(audience) > CHUNK:
+            # The author sees their own check-in at once; everyone else gets it chunk by chunk.
+            await split_delivery(redis, checkin_id, [r for r in audience if r != f.author_id])
+            audience = [f.author_id]
+        deliveries.append((checkin_id, audience, f.public))
+    return deliveries
 
 
 async def deliver(session: AsyncSession, redis: RedisClient, checkin_id: int, *,
                   announce: bool = True) -> None:
-    facts = await checkins.delivery_facts(session, checkin_id)
-    if facts is None:  # deleted before we got to it: nothing to deliver
-        return
-    feeds = FeedStore(redis)
-    await feeds.push_home(checkin_id, await recipients(
-        session, author_id=facts.author_id, circle_ids=facts.circle_ids, public=facts.public),
-        announce=announce)
-    if facts.public:
-        await feeds.push_public(checkin_id)
+    """Deliver one check-in to its whole audience at once (no chunks)."""
+    facts = await checkins.delivery_facts_many(session, [checkin_id])
+    await FeedStore(redis).push_many(await _deliveries(session, redis, facts, split=False),
+                                     announce=announce)
 
 
 async def retract(session: AsyncSession, redis: RedisClient, checkin_id: int, *, author_id: int,
@@ -100,9 +149,10 @@ async def rebuild_feeds(session: AsyncSession, redis: RedisClient, *, batch: int
     ZADD by id and the same caps make this converge to what the fan-out writes; audiences are
     resolved with today's graph, and reads re-check visibility either way.
     """
-    after, done = 0, 0
+    after, done, feeds = 0, 0, FeedStore(redis)
     while ids := await checkins.ids_after(session, after, batch):
-        for checkin_id in ids:
-            await deliver(session, redis, checkin_id, announce=False)
+        facts = await checkins.delivery_facts_many(session, ids)
+        await feeds.push_many(await _deliveries(session, redis, facts, split=False),
+                              announce=False)
         after, done = ids[-1], done + len(ids)
     return done

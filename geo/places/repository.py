@@ -6,8 +6,9 @@ the sphere, so the page is re-sorted by its spheroid distance before it is retur
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
@@ -94,15 +95,7 @@ class PlaceRepository:
     async def nearby_json(self, query: NearbyQuery) -> str:
         """The nearest places as one JSON array, built by PostgreSQL (nothing per row in Python)."""
         filters, params = self._filters(query)
-        sql = text(f"""
-            SELECT coalesce(json_agg(x ORDER BY x.distance_m, x.id), '[]')::text FROM (
-                SELECT {PLACE_JSON_COLUMNS},
-                       round(ST_Distance(p.position, {POINT})::numeric, 1) AS distance_m
-                FROM places p
-                WHERE ST_DWithin(p.position, {POINT}, :radius) {filters}
-                ORDER BY p.position <-> {POINT}
-                LIMIT :limit) x""")
-        return (await self.session.execute(sql, params)).scalar_one()
+        return (await self.session.execute(_nearby_json_sql(filters), params)).scalar_one()
 
     async def nearby(self, query: NearbyQuery) -> list[PlaceRow]:
         filters, params = self._filters(query)
@@ -154,3 +147,16 @@ class PlaceRepository:
     async def categories(self) -> list[tuple[str, str, str | None]]:
         sql = text("SELECT id, name, parent_id FROM categories ORDER BY position, id")
         return [tuple(r) for r in (await self.session.execute(sql)).all()]  # type: ignore[misc]
+
+
+@lru_cache(maxsize=8)
+def _nearby_json_sql(filters: str) -> TextClause:
+    # One statement object per filter combination: the hot path builds no SQL per request.
+    return text(f"""
+        SELECT coalesce(json_agg(x ORDER BY x.distance_m, x.id), '[]')::text FROM (
+            SELECT {PLACE_JSON_COLUMNS},
+                   round(ST_Distance(p.position, {POINT})::numeric, 1) AS distance_m
+            FROM places p
+            WHERE ST_DWithin(p.position, {POINT}, :radius) {filters}
+            ORDER BY p.position <-> {POINT}
+            LIMIT :limit) x""")

@@ -175,5 +175,10 @@ async def followers(session: AsyncSession, *, account_id: int) -> list[int]:
     return await SocialRepository(session).followers(account_id)
 
 
+async def followers_of_many(session: AsyncSession, *,
+                            account_ids: list[int]) -> dict[int, list[int]]:
+    return await SocialRepository(session).followers_of_many(account_ids)
+
+
 async def blocked_either_way(session: AsyncSession, a: int, b: int) -> bool:
     return await SocialRepository(session).blocked_either_way(a, b)

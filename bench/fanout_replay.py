@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Benchmark check-in ingest and fan-out end to end (not a test). Loopback only, bounded in time.
+
+Against `geo_bench_fanout` (bench/build_fanout_db.sh) and Redis DB 11, in one run:
+  ceilings: raw pipelined ZADD+ZREMRANGEBYRANK pairs from Python (pipelines of 100 and 1,000);
+            the bare FastAPI endpoint (bench/bare_app.py `POST /v1/checkins`), closed loop;
+  ingest:   `geo serve` (1 uvicorn worker, relay and fan-out NOT in process) + FANOUT_WORKERS
+            `geo worker` processes, driven by bench/fanout_client.py (a separate process): a closed
+            loop at CONNS connections (the maximum rate), then open-loop steps at fractions of that
+            maximum and at 500/s, then one step with a 16,585-follower account checking in every
+            CELEB_EVERY_S seconds;
+  drain:    BACKLOG check-ins of random graph accounts written straight into checkins + outbox
+            while the workers are stopped; then the workers start and the time to deliver all of
+            it gives the fan-out's deliveries/s.
+Prints markdown tables.
+
+    bench/fanout_replay.sh                     # builds geo_bench_fanout, then runs
+    BENCH_SKIP_BUILD=1 bench/fanout_replay.sh  # reuse it (check-ins and Redis DB 11 are reset)
+    GEO_CODE=/tmp/geo-before BENCH_SKIP_BUILD=1 bench/fanout_replay.sh  # another commit's geo
+"""
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = os.environ.get("PY", "/work/main/.venv/bin/python")
+DB = os.environ.get("BENCH_DB", "geo_bench_fanout")
+DB_URL = f"postgresql://postgres@127.0.0.1/{DB}"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+FULL_PORT, BARE_PORT = int(os.environ.get("PORT", "8110")), int(os.environ.get("PORT", "8110")) + 1
+SECONDS = int(os.environ.get("STEP_SECONDS", "20"))
+CONNS = int(os.environ.get("CONNS", "32"))
+FRACTIONS = [float(f) for f in os.environ.get("FRACTIONS", "0.25 0.5 0.75 1.0").split()]
+FANOUT_WORKERS = int(os.environ.get("FANOUT_WORKERS", "1"))
+CELEB_EVERY_S = float(os.environ.get("CELEB_EVERY_S", "5"))
+BACKLOG = int(os.environ.get("BACKLOG", "5000"))
+# PHASES="ingest drain" with ONLY_MAX=1: the quick A/B form (no ceilings, only the closed loop).
+PHASES = os.environ.get("PHASES", "ceilings ingest drain").split()
+ONLY_MAX = bool(os.environ.get("ONLY_MAX"))
+CPU: dict[str, float] = {}
+ENV = {**os.environ, "DATABASE_URL": DB_URL, "REDIS_URL": REDIS_URL, "GEO_LOG_LEVEL": "WARNING",
+       "GEO_RUN_WORKERS_IN_PROCESS": "false",
+       # GEO_CODE: another checkout's root to benchmark its `geo` (e.g. an older commit).
+       "PYTHONPATH": os.environ.get("GEO_CODE", str(ROOT))}
+CODE = Path(ENV["PYTHONPATH"])
+
+
+def log(msg: str) -> None:
+    print(f"# {msg}", file=sys.stderr, flush=True)
+
+
+class Proc:
+    """A child process in its own process group, stopped (SIGTERM, then SIGKILL) on exit."""
+
+    def __init__(self, cmd: list[str], probe: str | None = None, cwd: Path = CODE) -> None:
+        self.cmd, self.probe, self.cwd = cmd, probe, cwd
+
+    def __enter__(self) -> "Proc":
+        self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=ENV, start_new_session=True,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while self.probe and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.probe, timeout=2):
+                    return self
+            except Exception:
+                time.sleep(0.3)
+        if self.probe:
+            self.__exit__()
+            raise RuntimeError(f"{self.cmd} did not come up")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+
+
+def cpu_s(procs: list["Proc"]) -> float:
+    """User + system CPU seconds used so far by these processes (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in procs:
+        fields = Path(f"/proc/{p.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def reset() -> None:
+    with psycopg.connect(DB_URL, autocommit=True) as conn:
+        conn.execute("TRUNCATE checkins, outbox, idempotency_keys")
+    Redis.from_url(REDIS_URL).flushdb()
+
+
+async def raw_zadd(pipeline: int, seconds: float = 3.0) -> float:
+    """ZADD + trim pairs per second, pipelined, on timeline-shaped keys of 16,584 accounts."""
+    redis = AsyncRedis.from_url(REDIS_URL)
+    rng, pairs, member = random.Random(1), 0, 10**15
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        async with redis.pipeline(transaction=False) as pipe:
+            for _ in range(pipeline):
+                key, member = f"bench:tl:{{u{rng.randrange(16584)}}}:home", member + 1
+                pipe.zadd(key, {str(member): member})
+                pipe.zremrangebyrank(key, 0, -801)
+            await pipe.execute()
+        pairs += pipeline
+    rate = pairs / (time.perf_counter() - started)
+    await redis.flushdb()
+    await redis.aclose()
+    return rate
+
+
+def client(port: int, steps: list[dict], redis_url: str = REDIS_URL) -> list[dict]:
+    cmd = [PY, str(ROOT / "bench/fanout_client.py"), f"http://127.0.0.1:{port}", DB_URL,
+           redis_url, json.dumps(steps)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=ENV, cwd=ROOT,
+                         timeout=60 + sum(s["seconds"] + s.get("drain_s", 60) for s in steps))
+    results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    for r in results:
+        log(json.dumps(r))
+    return results
+
+
+def workers() -> list[Proc]:
+    return [Proc([PY, "-m", "geo", "worker"]) for _ in range(FANOUT_WORKERS)]
+
+
+def write_backlog() -> tuple[int, int]:
+    """BACKLOG public check-ins by random graph accounts, with their outbox rows, in one go."""
+    with psycopg.connect(DB_URL, autocommit=True) as conn:
+        conn.execute("SELECT setseed(0.7)")
+        row = conn.execute("""
+            WITH authors AS (
+                SELECT a.id, (SELECT id FROM places WHERE source = 'gowalla-nyc' LIMIT 1) AS place
+                FROM accounts a, generate_series(1, 1) WHERE a.handle LIKE 'gw%%'
+                ORDER BY random() LIMIT %s),
+            made AS (
+                INSERT INTO checkins (author_id, place_id, position, accuracy_m, public)
+                SELECT a.id, a.place, p.position, 20, true FROM authors a
+                JOIN places p ON p.id = a.place RETURNING id, author_id),
+            events AS (
+                INSERT INTO outbox (topic, payload)
+                SELECT 'checkin.created', jsonb_build_object('checkin_id', id::text)
+                FROM made ORDER BY id RETURNING 1)
+            SELECT (SELECT count(*) FROM events),
+                   (SELECT sum(1 + (SELECT count(*) FROM follows f
+                                    WHERE f.followee_id = made.author_id)) FROM made)""",
+            (BACKLOG,)).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def drained(redis: Redis) -> bool:
+    """Nothing unrelayed, and nothing unread or unacknowledged in either fan-out stream."""
+    with psycopg.connect(DB_URL) as conn:
+        unsent = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+    groups = [redis.xinfo_groups(s)[0] for s in ("fanout:{events}", "fanout:{events}:bulk")
+              if redis.exists(s)]
+    return unsent == 0 and bool(groups) and all(g["pending"] == 0 and not g["lag"]
+                                                for g in groups)
+
+
+def drain_phase() -> dict:
+    reset()
+    events, deliveries = write_backlog()
+    redis = Redis.from_url(REDIS_URL)
+    started = time.monotonic()
+    procs = workers()
+    for p in procs:
+        p.__enter__()
+    try:
+        cpu = cpu_s(procs)
+        while not drained(redis) and time.monotonic() - started < 300:
+            time.sleep(0.05)
+        seconds = time.monotonic() - started
+        CPU["drain_worker_us_per_delivery"] = 1e6 * (cpu_s(procs) - cpu) / deliveries
+    finally:
+        for p in procs:
+            p.__exit__()
+    return {"events": events, "deliveries": deliveries, "seconds": seconds,
+            "deliveries_per_s": deliveries / seconds}
+
+
+def ingest_phase() -> list[dict]:
+    reset()
+    steps = [{"kind": "closed", "conns": CONNS, "seconds": SECONDS, "label": "max"}]
+    if not ONLY_MAX:
+        steps += [{"kind": "open", "fraction": f, "seconds": SECONDS, "label": f"{f:g}x max"}
+                  for f in FRACTIONS]
+        steps += [{"kind": "open", "rate": 500, "seconds": min(SECONDS, 10),
+                   "label": "500/s target"}]
+        steps += [{"kind": "open", "fraction": 0.5, "seconds": SECONDS,
+                   "celebrity_every_s": CELEB_EVERY_S, "label": "0.5x max + big account"}]
+    serve = [PY, "-m", "geo", "serve", "--port", str(FULL_PORT), "--workers", "1"]
+    with Proc(serve, f"http://127.0.0.1:{FULL_PORT}/healthz") as api:
+        procs = workers()
+        for p in procs:
+            p.__enter__()
+        try:
+            api_cpu, worker_cpu = cpu_s([api]), cpu_s(procs)
+            results = client(FULL_PORT, steps)
+            api_cpu, worker_cpu = cpu_s([api]) - api_cpu, cpu_s(procs) - worker_cpu
+        finally:
+            for p in procs:
+                p.__exit__()
+    created = sum(r["ok"] for r in results)
+    delivered = sum(r["deliveries"] for r in results)
+    CPU.update(api_ms_per_checkin=1000 * api_cpu / created,
+               worker_us_per_delivery=1e6 * worker_cpu / delivered)
+    return results
+
+
+def bare_phase() -> dict:
+    reset()
+    bare = [PY, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1", "--port",
+            str(BARE_PORT), "--workers", "1", "--log-level", "warning", "--no-access-log"]
+    with Proc(bare, f"http://127.0.0.1:{BARE_PORT}/v1/places/nearby?lat=40.7&lon=-74", ROOT):
+        return client(BARE_PORT, [{"kind": "closed", "conns": CONNS, "seconds": 10}], "-")[0]
+
+
+def report(raw: dict[int, float], bare: dict, steps: list[dict], drain: dict) -> None:
+    best_raw = max(raw.values())
+    print("\n### Ceilings (same run)\n\n| ceiling | rate |\n|---|---:|")
+    for size, rate in raw.items():
+        print(f"| raw ZADD+trim pairs, pipelines of {size:,} | {rate:,.0f}/s |")
+    print(f"| bare FastAPI `POST /v1/checkins`, {CONNS} connections | {bare['rps']:,.0f} req/s "
+          f"(p50 {bare['p50_ms']:.1f} ms, p99 {bare['p99_ms']:.1f} ms) |")
+    print("\n### Ingest through HTTP, fan-out by the real graph\n")
+    print("| step | offered/s | 201/s | vs bare | other answers | p50 ms | p99 ms | deliveries/s "
+          "| vs raw | lag p50 ms | lag p99 ms | lag max ms | big-account lag (n, max ms) |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for s in steps:
+        other = {k: v for k, v in s["statuses"].items() if k != "201"}
+        offered = f"{s['offered']:.0f}" if s["offered"] else f"closed, {s['conns']} conns"
+        big = f"{s['big']}, {s['big_lag_max_ms']:.0f}" if s["big"] else "-"
+        print(f"| {s['label']} | {offered} | {s['rps']:.0f} | {s['rps'] / bare['rps']:.2f}x | "
+              f"{other or '-'} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | "
+              f"{s['deliveries_per_s']:,.0f} | {s['deliveries_per_s'] / best_raw:.2f}x | "
+              f"{s['lag_p50_ms']:.0f} | {s['lag_p99_ms']:.0f} | {s['lag_max_ms']:.0f} | {big} |")
+    print(f"\n### Fan-out of a backlog ({FANOUT_WORKERS} `geo worker`)\n")
+    print(f"{drain['events']:,} check-ins, {drain['deliveries']:,} deliveries in "
+          f"{drain['seconds']:.1f} s: **{drain['deliveries_per_s']:,.0f} deliveries/s**, "
+          f"{drain['deliveries_per_s'] / best_raw:.2f}x the best raw pipeline rate "
+          f"({best_raw:,.0f}/s).")
+    print(f"\nCPU: `geo serve` {CPU['api_ms_per_checkin']:.2f} ms per check-in; `geo worker` "
+          f"{CPU['worker_us_per_delivery']:.0f} us per delivery while ingesting (relay included), "
+          f"{CPU['drain_worker_us_per_delivery']:.0f} us per delivery draining the backlog.")
+
+
+def main() -> int:
+    if not os.environ.get("BENCH_SKIP_BUILD"):
+        log("building the database (bench/build_fanout_db.sh)")
+        subprocess.run([str(ROOT / "bench/build_fanout_db.sh")], check=True, cwd=ROOT,
+                       timeout=600, env={**os.environ, "BENCH_DB": DB})
+    reset()
+    if "ceilings" in PHASES:
+        raw = {size: asyncio.run(raw_zadd(size)) for size in (100, 1000)}
+        log(f"raw ZADD+trim pairs/s: {raw}")
+        bare = bare_phase()
+    steps = ingest_phase() if "ingest" in PHASES else []
+    drain = drain_phase() if "drain" in PHASES else {}
+    log(f"drain: {drain}; CPU: {CPU}")
+    if "ceilings" in PHASES:
+        report(raw, bare, steps, drain)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
