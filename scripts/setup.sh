@@ -53,6 +53,8 @@ if ! redis_answers; then
   for _ in $(seq 1 30); do redis_answers && break; sleep 0.5; done
   redis_answers || { echo "Redis does not answer at $REDIS_URL" >&2; exit 1; }
 fi
+# The tests also start a private local Redis Cluster, which needs the server binary itself.
+command -v redis-server >/dev/null || { log "installing redis-server"; apt_install redis-server; }
 
 # 3. Python environment
 PYTHON=${PYTHON:-python3}

@@ -5,20 +5,21 @@ Under CI=true a missing server fails the run; locally it skips.
 """
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from itertools import count
 
 import httpx
 import psycopg
 import pytest
 from alembic import command
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from geo.app import create_app
 from geo.cli import alembic_config
 from geo.core.config import Settings, driver_url
 from geo.core.db import Database
+from geo.core.redis import RedisClient, create_redis
+from tests.redis_cluster import LocalCluster
 
 BASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/geo")
 TEST_DB_URL = os.environ.get("GEO_TEST_DATABASE_URL", BASE_URL.rsplit("/", 1)[0] + "/geo_test")
@@ -80,14 +81,37 @@ async def session(db_connection) -> AsyncIterator[AsyncSession]:  # type: ignore
         yield s
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `redis_cluster` run twice: on the single Redis and on a local Redis Cluster."""
+    if "redis" in metafunc.fixturenames and metafunc.definition.get_closest_marker("redis_cluster"):
+        metafunc.parametrize("redis", ["single", "cluster"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A private 3-master cluster on free loopback ports, started once and torn down at the end."""
+    try:
+        cluster = LocalCluster().start()
+    except (FileNotFoundError, RuntimeError) as exc:
+        _unavailable(f"cannot start a local Redis Cluster: {exc}")
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(TEST_REDIS_URL)
+async def redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient]:
+    url = TEST_REDIS_URL
+    if getattr(request, "param", "single") == "cluster":
+        url = request.getfixturevalue("redis_cluster_url")
+    client = create_redis(Settings(redis_url=url))
     try:
         await client.ping()
     except Exception as exc:  # noqa: BLE001
         await client.aclose()
         _unavailable(f"Redis unreachable: {exc}")
+    # On the cluster FLUSHDB goes to every primary; the cluster is this session's alone.
     await client.flushdb()
     yield client
     await client.flushdb()

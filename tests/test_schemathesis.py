@@ -32,7 +32,10 @@ def _free_port() -> int:
 def live_server(migrated_database):  # type: ignore[no-untyped-def]
     url = TEST_DB_URL + "_fuzz"
     recreate_database(url)
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": TEST_REDIS_URL.rsplit("/", 1)[0] + "/14"}
+    # The session's own Redis DB: tests run one at a time and the server is gone after this
+    # module. A fixed DB would put this server's in-process fan-out consumer into the stream
+    # group of whoever else uses that DB (another checkout's tests), taking their events.
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": TEST_REDIS_URL}
     subprocess.run([BIN / "geo", "migrate"], env=env, check=True, capture_output=True)
     port = _free_port()
     proc = subprocess.Popen([BIN / "geo", "serve", "--port", str(port)], env=env,

@@ -19,6 +19,11 @@ NOT_BLOCKED = """NOT EXISTS (SELECT 1 FROM blocks b
                  WHERE (b.blocker_id = c.author_id AND b.blocked_id = :v)
                     OR (b.blocker_id = :v AND b.blocked_id = c.author_id))"""
 VISIBLE = f"(c.author_id = :v OR ({NOT_BLOCKED} AND (c.public OR {IN_CIRCLE})))"
+# What the fan-out delivers to :v's home timeline: their own, their circles', and the public ones
+# of accounts they follow. Narrower than VISIBLE (a stranger's public check-in is not "home").
+FOLLOWS = """EXISTS (SELECT 1 FROM follows fo
+                     WHERE fo.follower_id = :v AND fo.followee_id = c.author_id)"""
+HOME = f"(c.author_id = :v OR ({NOT_BLOCKED} AND ({IN_CIRCLE} OR (c.public AND {FOLLOWS}))))"
 COLUMNS = f"""c.id, c.author_id, c.place_id, c.message, c.circle_ids, c.public,
     c.public_precision, c.created_at, c.author_id = :v OR {IN_CIRCLE} AS via_circle"""
 
@@ -177,3 +182,12 @@ class CheckinRepository:
             WHERE c.id = ANY(CAST(:ids AS bigint[])) AND {VISIBLE}
             ORDER BY c.id DESC"""), {"v": viewer_id, "ids": ids})).all()
         return [CheckinRow(*r) for r in rows]
+
+    async def not_for_home(self, *, viewer_id: int, author_id: int, ids: list[int]) -> list[int]:
+        """Of these home timeline ids: those gone, and the author's that :v no longer receives."""
+        rows = (await self.session.execute(text(f"""
+            SELECT i.id FROM unnest(CAST(:ids AS bigint[])) AS i(id)
+            LEFT JOIN checkins c ON c.id = i.id
+            WHERE c.id IS NULL OR (c.author_id = :author AND NOT {HOME})"""),
+            {"v": viewer_id, "author": author_id, "ids": ids})).all()
+        return [r[0] for r in rows]

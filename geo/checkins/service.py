@@ -131,6 +131,16 @@ async def delivery_facts_many(session: AsyncSession,
     return await CheckinRepository(session).delivery_facts_many(checkin_ids)
 
 
+async def not_for_home(session: AsyncSession, *, viewer_id: int, author_id: int,
+                       ids: list[int]) -> list[int]:
+    """Which of these home timeline ids the viewer should no longer hold: deleted check-ins, and
+    the author's that the viewer no longer receives (not in a circle, not following, blocked)."""
+    if not ids:
+        return []
+    return await CheckinRepository(session).not_for_home(viewer_id=viewer_id, author_id=author_id,
+                                                         ids=ids)
+
+
 async def ids_after(session: AsyncSession, after: int, limit: int) -> list[int]:
     """Check-in ids in creation order, for rebuilding caches from PostgreSQL."""
     return await CheckinRepository(session).ids_after(after, limit)

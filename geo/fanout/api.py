@@ -61,7 +61,8 @@ async def read_public_timeline(
 
 
 @router.get("/timelines/home/stream", responses={
-    **problems(401), 200: {"description": "Server-Sent Events: `event: checkin`, data = a check-in",
+    **problems(401), 200: {"description": "Server-Sent Events: `event: checkin`, data = a check-in;"
+                                          " `event: delete`, data = `{id}` of one taken out",
                            "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def stream_home_timeline(
     request: Request, actor: CurrentActor,

@@ -1,4 +1,14 @@
-"""FeedStore: the only code that touches feed keys (push, trim, remove, read)."""
+"""FeedStore: the only code that touches feed keys (push, trim, remove, read, live channels).
+
+Live announcements use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7): on a cluster a message
+stays on the shard that owns the channel's slot instead of being broadcast to every node, and
+SPUBLISH, unlike PUBLISH, may be pipelined by the cluster client.
+"""
+
+from types import TracebackType
+from typing import Any
+
+from redis.asyncio import RedisCluster
 
 from geo.core.redis import RedisClient
 from geo.fanout import keys
@@ -31,7 +41,7 @@ class FeedStore:
                     pipe.zadd(key, {member: score})
                     pipe.zremrangebyrank(key, 0, -keys.HOME_CAP - 1)
                     if announce:
-                        pipe.publish(keys.live_home(account_id), member)
+                        pipe.spublish(keys.live_home(account_id), member)
                     queued += 1
                     if queued % BATCH == 0:
                         await pipe.execute()
@@ -40,11 +50,27 @@ class FeedStore:
             await pipe.reset()
 
     async def remove_home(self, checkin_id: int, accounts: list[int]) -> None:
+        """Take one check-in out of these home timelines and retract it from their live streams."""
         for start in range(0, len(accounts), BATCH):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for account_id in accounts[start:start + BATCH]:
                     pipe.zrem(keys.home(account_id), str(checkin_id))
+                    pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
                 await pipe.execute()
+
+    async def home_ids(self, account_id: int) -> list[int]:
+        """Every id in one home timeline (at most HOME_CAP)."""
+        return [int(m) for m in await self.redis.zrange(keys.home(account_id), 0, -1)]
+
+    async def remove_from_home(self, account_id: int, checkin_ids: list[int]) -> None:
+        """Take these check-ins out of one home timeline and retract them from its live streams."""
+        if not checkin_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(keys.home(account_id), *[str(i) for i in checkin_ids])
+            for checkin_id in checkin_ids:
+                pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
+            await pipe.execute()
 
     async def push_public(self, checkin_id: int) -> None:
         await self.push_many([(checkin_id, [], True)])
@@ -68,6 +94,39 @@ class FeedStore:
     async def read_public(self, *, limit: int, before: int | None) -> list[int]:
         return await self.read(keys.public_global(), limit=limit, before=before)
 
-    def subscribe_home(self, account_id: int):  # type: ignore[no-untyped-def]
-        """A pub/sub handle on one account's live home channel (the caller subscribes/closes)."""
-        return self.redis.pubsub(), keys.live_home(account_id)
+    def live_home(self, account_id: int) -> "LiveChannel":
+        """One account's live home channel; use as `async with` to be subscribed meanwhile."""
+        return LiveChannel(self.redis, keys.live_home(account_id))
+
+
+class LiveChannel:
+    """A sharded subscription to one live channel, on a single Redis or a cluster alike."""
+
+    def __init__(self, redis: RedisClient, channel: str) -> None:
+        self.redis, self.channel = redis, channel
+        self.cluster = isinstance(redis, RedisCluster)
+        self.pubsub: Any = None
+
+    async def __aenter__(self) -> "LiveChannel":
+        if self.cluster:
+            await self.redis.initialize()  # type: ignore[union-attr]  # slot map to route SSUBSCRIBE
+        self.pubsub = self.redis.pubsub()
+        await self.pubsub.ssubscribe(self.channel)
+        return self
+
+    async def next_message(self, timeout: float) -> bytes | None:
+        """The next message's data, or None after `timeout` s (or a subscription confirmation)."""
+        if self.cluster:
+            message = await self.pubsub.get_sharded_message(ignore_subscribe_messages=True,
+                                                            timeout=timeout)
+        else:
+            message = await self.pubsub.get_message(ignore_subscribe_messages=True,
+                                                    timeout=timeout)
+        return message["data"] if message else None
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            await self.pubsub.sunsubscribe(self.channel)
+        finally:
+            await self.pubsub.aclose()

@@ -3,7 +3,9 @@
 - `tl:{u<id>}:home`: ZSET of check-in ids delivered to an account, score = ms of the id; capped
   at HOME_CAP.
 - `pub:{global}`: ZSET of public check-in ids; capped at PUBLIC_CAP.
-- `live:{u<id>}:home`: pub/sub channel announcing each id pushed to that home timeline (SSE).
+- `live:{u<id>}:home`: sharded pub/sub channel for that home timeline's live streams (SSE):
+  `<id>` announces a check-in pushed to it, `-<id>` one taken out of it (deleted or no longer
+  the account's to see).
 - `fanout:{events}`: the stream the outbox relay writes and the workers read (group GROUP);
   trimmed to about STREAM_CAP entries.
 - `fanout:{events}:bulk`: the chunk entries of split big deliveries (same group GROUP, read only
@@ -29,6 +31,11 @@ def home(account_id: int) -> str:
 
 def live_home(account_id: int) -> str:
     return f"live:{{u{account_id}}}:home"
+
+
+def retraction(checkin_id: int) -> str:
+    """The live message saying a check-in left a home timeline."""
+    return f"-{checkin_id}"
 
 
 def public_global() -> str:

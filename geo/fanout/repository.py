@@ -1,5 +1,6 @@
 """The outbox, read by the relay."""
 
+import json
 from typing import Any
 
 from sqlalchemy import text
@@ -25,3 +26,8 @@ class OutboxRepository:
     async def backlog(self) -> int:
         return int((await self.session.execute(text(
             "SELECT count(*) FROM outbox WHERE sent_at IS NULL"))).scalar_one())
+
+    async def add(self, topic: str, payload: dict[str, Any]) -> None:
+        await self.session.execute(text(
+            "INSERT INTO outbox (topic, payload) VALUES (:t, CAST(:p AS jsonb))"),
+            {"t": topic, "p": json.dumps(payload)})

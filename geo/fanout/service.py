@@ -10,6 +10,7 @@ from geo.checkins import service as checkins
 from geo.core.redis import RedisClient
 from geo.fanout import keys
 from geo.fanout.feed_store import FeedStore
+from geo.fanout.outbox import ACCESS_REVOKED
 from geo.fanout.repository import OutboxRepository
 from geo.fanout.stream import CHUNK, DELIVER_TOPIC, split_delivery
 from geo.social import service as social
@@ -60,6 +61,9 @@ async def handle_event(session: AsyncSession, redis: RedisClient, topic: str,
                       author_id=int(payload["author_id"]),
                       circle_ids=[int(c) for c in payload["circle_ids"]],
                       public=bool(payload["public"]))
+    elif topic == ACCESS_REVOKED:
+        await revoke(session, redis, author_id=int(payload["author_id"]),
+                     viewer_ids=[int(v) for v in payload["viewer_ids"]])
     else:
         log.warning("fan-out: unknown topic %r ignored", topic)
 
@@ -126,6 +130,17 @@ async def retract(session: AsyncSession, redis: RedisClient, checkin_id: int, *,
     await feeds.remove_home(checkin_id, await recipients(
         session, author_id=author_id, circle_ids=circle_ids, public=public))
     await feeds.remove_public(checkin_id)
+
+
+async def revoke(session: AsyncSession, redis: RedisClient, *, author_id: int,
+                 viewer_ids: list[int]) -> None:
+    """After a graph change: take out of each viewer's home timeline the author's check-ins they no
+    longer receive (and any deleted ones), telling their open streams. Idempotent."""
+    feeds = FeedStore(redis)
+    for viewer_id in viewer_ids:
+        stale = await checkins.not_for_home(session, viewer_id=viewer_id, author_id=author_id,
+                                            ids=await feeds.home_ids(viewer_id))
+        await feeds.remove_from_home(viewer_id, stale)
 
 
 async def rebuild_feeds(session: AsyncSession, redis: RedisClient, *, batch: int = 1000) -> int:

@@ -169,11 +169,12 @@ class SocialRepository:
             "INSERT INTO follows (follower_id, followee_id) VALUES (:a, :b) ON CONFLICT DO NOTHING"),
             {"a": follower, "b": followee})
 
-    async def remove_follows(self, a: int, b: int, *, both_ways: bool) -> None:
+    async def remove_follows(self, a: int, b: int, *, both_ways: bool) -> int:
         reverse = "OR (follower_id = :b AND followee_id = :a)" if both_ways else ""
-        await self.session.execute(text(
+        result = await self.session.execute(text(
             f"DELETE FROM follows WHERE (follower_id = :a AND followee_id = :b) {reverse}"),
             {"a": a, "b": b})
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]
 
     async def add_block(self, blocker: int, blocked: int) -> None:
         await self.session.execute(text(

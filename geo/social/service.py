@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from geo.core.ids import MAX_ID
+from geo.fanout import outbox as fanout
 from geo.social.repository import CircleRow, FriendRequestRow, SocialRepository
 from geo.social.schemas import CircleCreate, CircleUpdate
 
@@ -67,6 +68,12 @@ async def unfriend(session: AsyncSession, *, actor: Actor, other_id: int) -> Non
     if not await repo.remove_friendship(actor.id, other_id):
         raise NotFound("Not a friend.")
     await repo.remove_from_each_others_circles(actor.id, other_id)
+    await _revoke_both_ways(session, actor.id, other_id)
+
+
+async def _revoke_both_ways(session: AsyncSession, a: int, b: int) -> None:
+    await fanout.record_access_revoked(session, author_id=a, viewer_ids=[b])
+    await fanout.record_access_revoked(session, author_id=b, viewer_ids=[a])
 
 
 async def friend_ids(session: AsyncSession, *, actor: Actor, limit: int,
@@ -111,17 +118,21 @@ async def list_circles(session: AsyncSession, *, actor: Actor, limit: int,
 async def update_circle(session: AsyncSession, *, actor: Actor, circle_id: int,
                         data: CircleUpdate) -> CircleRow:
     repo = SocialRepository(session)
-    await get_circle(session, actor=actor, circle_id=circle_id)
+    before = await get_circle(session, actor=actor, circle_id=circle_id)
     if data.name is not None:
         await repo.rename_circle(circle_id, data.name)
     if data.members is not None:
-        await repo.replace_members(circle_id, await _checked_members(repo, actor, data.members))
+        members = await _checked_members(repo, actor, data.members)
+        await repo.replace_members(circle_id, members)
+        await fanout.record_access_revoked(session, author_id=actor.id, viewer_ids=sorted(
+            set(before.members) - set(members)))
     return await get_circle(session, actor=actor, circle_id=circle_id)
 
 
 async def delete_circle(session: AsyncSession, *, actor: Actor, circle_id: int) -> None:
-    await get_circle(session, actor=actor, circle_id=circle_id)
+    circle = await get_circle(session, actor=actor, circle_id=circle_id)
     await SocialRepository(session).delete_circle(circle_id)
+    await fanout.record_access_revoked(session, author_id=actor.id, viewer_ids=circle.members)
 
 
 async def follow(session: AsyncSession, *, actor: Actor, followee_id: int) -> None:
@@ -131,7 +142,8 @@ async def follow(session: AsyncSession, *, actor: Actor, followee_id: int) -> No
 
 
 async def unfollow(session: AsyncSession, *, actor: Actor, followee_id: int) -> None:
-    await SocialRepository(session).remove_follows(actor.id, followee_id, both_ways=False)
+    if await SocialRepository(session).remove_follows(actor.id, followee_id, both_ways=False):
+        await fanout.record_access_revoked(session, author_id=followee_id, viewer_ids=[actor.id])
 
 
 async def block(session: AsyncSession, *, actor: Actor, blocked_id: int) -> None:
@@ -147,6 +159,7 @@ async def block(session: AsyncSession, *, actor: Actor, blocked_id: int) -> None
     await repo.remove_from_each_others_circles(actor.id, blocked_id)
     await repo.remove_follows(actor.id, blocked_id, both_ways=True)
     await repo.cancel_pending_between(actor.id, blocked_id)
+    await _revoke_both_ways(session, actor.id, blocked_id)
 
 
 async def unblock(session: AsyncSession, *, actor: Actor, blocked_id: int) -> None:

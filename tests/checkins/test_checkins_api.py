@@ -118,6 +118,7 @@ async def test_plausibility(client, world, session):
     assert jump.status_code == 422 and "km/h" in jump.json()["detail"]
 
 
+@pytest.mark.redis_cluster
 async def test_rate_limit(client, world):
     statuses = [(await _checkin(client, world["author"], world["place"])).status_code
                 for _ in range(11)]
@@ -125,6 +126,7 @@ async def test_rate_limit(client, world):
     assert statuses[10] == 429
 
 
+@pytest.mark.redis_cluster
 async def test_rate_limit_answer_has_retry_after(client, world):
     for _ in range(10):
         await _checkin(client, world["author"], world["place"])
@@ -132,6 +134,7 @@ async def test_rate_limit_answer_has_retry_after(client, world):
     assert 1 <= int(limited.headers["retry-after"]) <= 61
 
 
+@pytest.mark.redis_cluster
 async def test_idempotent_retry_returns_first_answer(client, world, session):
     first = await _checkin(client, world["author"], world["place"], key="k-1")
     again = await _checkin(client, world["author"], world["place"], key="k-1")

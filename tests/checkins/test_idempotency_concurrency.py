@@ -13,6 +13,8 @@ from sqlalchemy import text
 from geo.app import create_app
 from geo.core.db import create_database
 
+pytestmark = pytest.mark.redis_cluster
+
 
 @pytest.fixture
 async def committed_client(settings, redis):  # type: ignore[no-untyped-def]

@@ -1,8 +1,12 @@
 """Fan-out end to end: API write -> outbox -> relay -> stream -> worker -> feeds -> timeline reads."""
 
+import pytest
+
 from geo.fanout import keys
 from geo.fanout.worker import drain
 from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.redis_cluster
 
 
 async def _home(client, who) -> list[dict]:

@@ -1,8 +1,12 @@
 import asyncio
 
+import pytest
+
 from geo.fanout.live import home_events
 from geo.fanout.worker import drain
 from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.redis_cluster
 
 
 async def test_stream_sends_delivered_items_only_while_visible(app, client, redis, world):  # noqa: F811

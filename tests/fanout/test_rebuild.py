@@ -1,9 +1,13 @@
 """Redis is not the source of truth: after FLUSHDB the feeds are rebuilt to exactly what they were."""
 
+import pytest
+
 from geo.fanout import keys
 from geo.fanout.service import rebuild_feeds
 from geo.fanout.worker import drain
 from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.redis_cluster
 
 
 async def _snapshot(redis, account_ids) -> dict:

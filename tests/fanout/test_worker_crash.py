@@ -24,8 +24,9 @@ FRIENDS = 40
 def crash_env(migrated_database):  # type: ignore[no-untyped-def]
     url = TEST_DB_URL + "_crash"
     recreate_database(url)
-    env = {**os.environ, "DATABASE_URL": url,
-           "REDIS_URL": TEST_REDIS_URL.rsplit("/", 1)[0] + "/13", "GEO_LOG_LEVEL": "WARNING"}
+    # The session's own Redis DB (flushed below), not a fixed one other checkouts share.
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": TEST_REDIS_URL,
+           "GEO_LOG_LEVEL": "WARNING"}
     subprocess.run([BIN / "geo", "migrate"], env=env, check=True, capture_output=True)
     return env
 

@@ -1,0 +1,22 @@
+"""Fan-out work that other domains record in their own transaction (an outbox row).
+
+Kept apart from `geo.fanout.service` (which reads the social graph) so that the social service can
+record events here without an import cycle; the worker handles them after the commit.
+"""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from geo.fanout.repository import OutboxRepository
+
+ACCESS_REVOKED = "access.revoked"
+
+
+async def record_access_revoked(session: AsyncSession, *, author_id: int,
+                                viewer_ids: list[int]) -> None:
+    """These viewers may have lost some of the author's check-ins (unfriend, circle removal, block,
+    unfollow): the fan-out takes what they may no longer receive out of their home timelines and
+    tells their open streams. Reads re-check visibility meanwhile, so nothing shows in between.
+    """
+    if viewer_ids:
+        await OutboxRepository(session).add(ACCESS_REVOKED, {
+            "author_id": str(author_id), "viewer_ids": [str(v) for v in sorted(set(viewer_ids))]})

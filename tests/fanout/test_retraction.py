@@ -1,0 +1,144 @@
+"""Retraction: a delete, an unfriend, a circle removal, a block or an unfollow takes the check-ins
+concerned out of the Redis home timelines themselves (not only out of what reads show) and sends
+`event: delete` to open streams. The worker is drained before each assertion (no timing)."""
+
+import asyncio
+
+import pytest
+
+from geo.core.auth import Actor
+from geo.fanout import keys
+from geo.fanout.live import home_events
+from geo.fanout.worker import drain
+from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.redis_cluster
+
+
+async def _held(redis, who: dict) -> set[str]:
+    """What the account's home timeline holds in Redis (not what a read would show)."""
+    return {m.decode() for m in await redis.zrange(keys.home(int(who["id"])), 0, -1)}
+
+
+async def _open_stream(app, redis, who: dict):  # type: ignore[no-untyped-def]
+    actor = Actor(id=int(who["id"]), handle=who["handle"], kind="member")
+    stream = home_events(app.state.db, redis, actor, max_seconds=10)
+    assert await anext(stream) == b": connected\n\n"
+    return stream
+
+
+async def _next_event(stream) -> str:  # type: ignore[no-untyped-def]
+    return (await asyncio.wait_for(anext(stream), 5)).decode()
+
+
+def _deleted(checkin_id: str) -> str:
+    return f'event: delete\ndata: {{"id":"{checkin_id}"}}\n\n'
+
+
+async def _both_audiences(app, client, redis, world) -> str:  # noqa: F811
+    await client.post(f"/v1/follows/{world['author']['id']}", headers=world["follower"]["headers"])
+    made = (await _checkin(client, world["author"], world["place"],
+                           audience={"circles": [world["circle"]["id"]], "public": True})).json()
+    await drain(app.state.db, redis)
+    return made["id"]
+
+
+async def test_delete_leaves_every_timeline_and_is_announced(app, client, redis, world):  # noqa: F811
+    friend_stream = await _open_stream(app, redis, world["friend"])
+    checkin_id = await _both_audiences(app, client, redis, world)
+    assert (await _next_event(friend_stream)).startswith(f"id: {checkin_id}\nevent: checkin\n")
+    follower_stream = await _open_stream(app, redis, world["follower"])
+
+    assert (await client.delete(f"/v1/checkins/{checkin_id}",
+                                headers=world["author"]["headers"])).status_code == 204
+    await drain(app.state.db, redis)
+    for who in ("author", "friend", "follower"):
+        assert await _held(redis, world[who]) == set()
+    assert await redis.zcard(keys.public_global()) == 0
+    assert await _next_event(friend_stream) == _deleted(checkin_id)
+    assert await _next_event(follower_stream) == _deleted(checkin_id)
+    await friend_stream.aclose()
+    await follower_stream.aclose()
+
+
+async def test_unfriend_removes_circle_checkins_both_ways_and_cuts_the_stream(
+        app, client, redis, world):  # noqa: F811
+    theirs = (await client.post("/v1/circles", json={"name": "mine", "members": [
+        world["author"]["id"]]}, headers=world["friend"]["headers"])).json()
+    mine = (await _checkin(client, world["author"], world["place"],
+                           audience={"circles": [world["circle"]["id"]]})).json()["id"]
+    back = (await _checkin(client, world["friend"], world["place"],
+                           audience={"circles": [theirs["id"]]})).json()["id"]
+    await drain(app.state.db, redis)
+    assert await _held(redis, world["friend"]) == {mine, back}
+    assert await _held(redis, world["author"]) == {mine, back}
+    stream = await _open_stream(app, redis, world["friend"])
+
+    await client.delete(f"/v1/friends/{world['author']['id']}", headers=world["friend"]["headers"])
+    await drain(app.state.db, redis)
+    # Each keeps their own check-in and loses the other's.
+    assert await _held(redis, world["friend"]) == {back}
+    assert await _held(redis, world["author"]) == {mine}
+    assert await _next_event(stream) == _deleted(mine)
+    await stream.aclose()
+
+
+async def test_circle_removal_keeps_what_still_reaches_them_publicly(app, client, redis, world):  # noqa: F811
+    await client.post(f"/v1/follows/{world['author']['id']}", headers=world["friend"]["headers"])
+    circle_only = (await _checkin(client, world["author"], world["place"],
+                                  audience={"circles": [world["circle"]["id"]]})).json()["id"]
+    both = (await _checkin(client, world["author"], world["place"], public_precision="city",
+                           audience={"circles": [world["circle"]["id"]], "public": True})).json()
+    await drain(app.state.db, redis)
+    assert await _held(redis, world["friend"]) == {circle_only, both["id"]}
+
+    changed = await client.put(f"/v1/circles/{world['circle']['id']}", json={"members": []},
+                               headers=world["author"]["headers"])
+    assert changed.status_code == 200
+    await drain(app.state.db, redis)
+    # Still a follower: the public side of `both` stays, now seen at its public precision.
+    assert await _held(redis, world["friend"]) == {both["id"]}
+    home = (await client.get("/v1/timelines/home", headers=world["friend"]["headers"])).json()
+    assert [(i["id"], i["audience"], i["place"]["precision"]) for i in home["items"]] == [
+        (both["id"], "public", "city")]
+
+
+async def test_circle_delete_removes_its_checkins(app, client, redis, world):  # noqa: F811
+    made = (await _checkin(client, world["author"], world["place"],
+                           audience={"circles": [world["circle"]["id"]]})).json()["id"]
+    await drain(app.state.db, redis)
+    assert await _held(redis, world["friend"]) == {made}
+    await client.delete(f"/v1/circles/{world['circle']['id']}", headers=world["author"]["headers"])
+    await drain(app.state.db, redis)
+    assert await _held(redis, world["friend"]) == set()
+    assert await _held(redis, world["author"]) == {made}
+
+
+async def test_block_removes_everything_of_the_other(app, client, redis, world):  # noqa: F811
+    await client.post(f"/v1/follows/{world['author']['id']}", headers=world["friend"]["headers"])
+    circle_only = (await _checkin(client, world["author"], world["place"],
+                                  audience={"circles": [world["circle"]["id"]]})).json()["id"]
+    public_only = (await _checkin(client, world["author"], world["place"],
+                                  audience={"public": True})).json()["id"]
+    await drain(app.state.db, redis)
+    assert await _held(redis, world["friend"]) == {circle_only, public_only}
+    stream = await _open_stream(app, redis, world["friend"])
+
+    await client.post(f"/v1/blocks/{world['friend']['id']}", headers=world["author"]["headers"])
+    await drain(app.state.db, redis)
+    assert await _held(redis, world["friend"]) == set()
+    retracted = {await _next_event(stream), await _next_event(stream)}
+    assert retracted == {_deleted(circle_only), _deleted(public_only)}
+    await stream.aclose()
+
+
+async def test_unfollow_removes_public_checkins_only(app, client, redis, world):  # noqa: F811
+    checkin_id = await _both_audiences(app, client, redis, world)
+    assert await _held(redis, world["follower"]) == {checkin_id}
+    await client.delete(f"/v1/follows/{world['author']['id']}",
+                        headers=world["follower"]["headers"])
+    await drain(app.state.db, redis)
+    assert await _held(redis, world["follower"]) == set()
+    assert await _held(redis, world["friend"]) == {checkin_id}
+    # Still on the public stream: unfollowing changes only the follower's home.
+    assert await redis.zcard(keys.public_global()) == 1
