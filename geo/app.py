@@ -24,6 +24,8 @@ from geo.core.redis import create_redis
 from geo.fanout import api as fanout_api
 from geo.fanout.worker import run_forever
 from geo.places import api as places_api
+from geo.reports import api as reports_api
+from geo.reports import rollup as reports_rollup
 from geo.social import api as social_api
 
 log = logging.getLogger("geo.app")
@@ -37,7 +39,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     workers = None
     if settings.run_workers_in_process:
         # The single-machine default: relay and fan-out run beside the API in this process.
-        workers = asyncio.create_task(run_forever(app.state.db, app.state.redis))
+        workers = asyncio.gather(
+            run_forever(app.state.db, app.state.redis),
+            reports_rollup.run_forever(app.state.db, poll_s=settings.report_rollup_poll_seconds))
     try:
         yield
     finally:
@@ -62,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
-    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api):
+    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api, reports_api):
         for name in ("public_router", "router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))

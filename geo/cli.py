@@ -104,9 +104,16 @@ def _run_with_servers(settings: Settings, job):  # type: ignore[no-untyped-def]
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from geo.fanout.worker import run_forever
+    import asyncio
 
-    _run_with_servers(settings, run_forever)
+    from geo.fanout.worker import run_forever
+    from geo.reports import rollup
+
+    async def run_all(db, redis) -> None:  # type: ignore[no-untyped-def]
+        await asyncio.gather(run_forever(db, redis),
+                             rollup.run_forever(db, poll_s=settings.report_rollup_poll_seconds))
+
+    _run_with_servers(settings, run_all)
     return 0
 
 
@@ -153,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(handler=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run the outbox relay and fan-out consumers")
+    worker = sub.add_parser("worker", help="run the outbox relay, fan-out consumers, report rollup")
     worker.set_defaults(handler=cmd_worker)
 
     rebuild = sub.add_parser("rebuild-feeds",

@@ -1,0 +1,140 @@
+"""Report rules: who may see a campaign's report, and what it may say (see `privacy`)."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from geo.core.auth import Actor
+from geo.core.errors import NotFound
+from geo.reports import timerange
+from geo.reports.bands import BANDS, band_label
+from geo.reports.lift import lift_summary
+from geo.reports.privacy import DifferencingGuard, published
+from geo.reports.repository import Atom, CampaignRow, ReportRepository
+
+TOTALS = ("impressions", "reach", "frequency", "clicks", "ctr", "spend", "spend_milli_yen",
+          "visits", "visitors", "converters", "visit_rate")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportParams:
+    start: datetime | None
+    end: datetime | None
+    granularity: str
+    k: int
+    attribution_days: int
+
+
+async def campaign_for(session: AsyncSession, *, actor: Actor, campaign_id: int) -> CampaignRow:
+    """The campaign if `actor` owns it; 404 otherwise, exactly like a missing one."""
+    campaign = await ReportRepository(session).campaign_of_owner(campaign_id, actor.id)
+    if campaign is None:
+        raise NotFound("No such campaign.")
+    return campaign
+
+
+def _sum_figures(atoms: list[Atom], reach: int | None) -> dict[str, Any]:
+    if not atoms:
+        names = ["impressions", "reach", "frequency", "clicks", "ctr", "spend", "spend_milli_yen"]
+        return {"suppressed": True, "withheld": names}
+    impressions = sum(a.impressions for a in atoms)
+    clicks = sum(a.clicks for a in atoms)
+    milli = sum(a.spend_milli_yen for a in atoms)
+    out: dict[str, Any] = {
+        "impressions": impressions, "clicks": clicks, "ctr": round(clicks / impressions, 6),
+        "spend": (milli + 500) // 1000, "spend_milli_yen": milli, "reach": reach,
+        "frequency": round(impressions / reach, 4) if reach else None,
+        "suppressed": reach is None, "withheld": ["reach", "frequency"] if reach is None else [],
+    }
+    return out
+
+
+async def build_report(session: AsyncSession, *, actor: Actor, campaign_id: int,
+                       params: ReportParams, now: datetime | None = None) -> dict[str, Any]:
+    """The campaign's report over a range, every figure under the k-floor withheld."""
+    campaign = await campaign_for(session, actor=actor, campaign_id=campaign_id)
+    now = now or datetime.now(UTC)
+    start, end = timerange.snap_range(params.start or campaign.starts_at, params.end or now,
+                                      now=now, granularity=params.granularity)
+    repo = ReportRepository(session)
+    await repo.lock_releases(campaign.id)
+    unit = params.granularity
+    tz = campaign.timezone if unit == "day" else "UTC"
+    atoms = published(await repo.atoms(campaign.id, start, end), params.k)
+    reach = await repo.published_reach(campaign.id, start, end, unit=unit, tz=tz, k=params.k)
+    metrics = ["reach", "visits", "visitors", "converters", "holdout_accounts",
+               "holdout_converters", *(f"reach:band{b}" for b in BANDS)]
+    guard = DifferencingGuard(params.k, await repo.prior_releases(campaign.id, metrics, start, end))
+
+    total_reach = reach.get(("total", None))
+    total_reach = total_reach if guard.allow("reach", start, end, total_reach) else None
+    report = _sum_figures(atoms, total_reach)
+    report["series"] = _series(atoms, reach, guard, start, end, unit, campaign.timezone)
+    report["by_distance"] = _bands(atoms, reach, guard, start, end)
+    report.update(await _attribution(repo, campaign, guard, start, end, params, total_reach))
+    await repo.record_releases(campaign.id, guard.released)
+    report["withheld"] = [name for name in TOTALS if report.get(name) is None]
+    report["suppressed"] = bool(report["withheld"])
+    report.update(campaign_id=str(campaign.id), start=start, end=end, granularity=unit,
+                  timezone=campaign.timezone, k=params.k, attribution_days=params.attribution_days)
+    return report
+
+
+def _series(atoms: list[Atom], reach: dict, guard: DifferencingGuard, start: datetime,
+            end: datetime, unit: str, tz: str) -> list[dict[str, Any]]:
+    by_key: dict[datetime, list[Atom]] = {}
+    for atom in atoms:
+        by_key.setdefault(timerange.bucket_key(atom.hour, granularity=unit, tz=tz), []).append(atom)
+    points = []
+    for bucket in timerange.buckets(start, end, granularity=unit, tz=tz):
+        value = reach.get(("bucket", bucket.key))
+        allowed = value if guard.allow("reach", bucket.start, bucket.end, value) else None
+        point = _sum_figures(by_key.get(bucket.key, []), allowed)
+        points.append({**point, "start": bucket.start, "end": bucket.end})
+    return points
+
+
+def _bands(atoms: list[Atom], reach: dict, guard: DifferencingGuard, start: datetime,
+           end: datetime) -> list[dict[str, Any]]:
+    rows = []
+    for band in BANDS:
+        value = reach.get(("band", band))
+        allowed = value if guard.allow(f"reach:band{band}", start, end, value) else None
+        figures = _sum_figures([a for a in atoms if a.band == band], allowed)
+        lower, upper = band_label(band)
+        rows.append({**figures, "band": band, "from_m": lower, "to_m": upper})
+    return rows
+
+
+async def _attribution(repo: ReportRepository, campaign: CampaignRow, guard: DifferencingGuard,
+                       start: datetime, end: datetime, params: ReportParams,
+                       exposed: int | None) -> dict[str, Any]:
+    window = timedelta(days=params.attribution_days)
+
+    def allow(metric: str, value: int) -> int | None:
+        return value if guard.allow(metric, start, end, value) else None
+
+    visits, visitors = await repo.visits(campaign, start, end, window)
+    visitors_out = allow("visitors", visitors)
+    visits_out = allow("visits", visits) if visitors_out is not None else None
+    converters = allow("converters", await repo.converters(campaign, start, end, window,
+                                                           holdout=False))
+    held_out = allow("holdout_accounts", await repo.holdout_accounts(campaign.id, start, end))
+    held_out_visitors = allow("holdout_converters", await repo.converters(
+        campaign, start, end, window, holdout=True))
+    lift = lift_summary(exposed=exposed, exposed_visitors=converters, held_out=held_out,
+                        held_out_visitors=held_out_visitors)
+    return {"visits": visits_out, "visitors": visitors_out, "converters": converters,
+            "visit_rate": lift["exposed"]["visit_rate"], "lift": lift}
+
+
+async def map_cells(session: AsyncSession, *, campaign: CampaignRow, start: datetime,
+                    end: datetime, k: int) -> list[tuple[int, int]]:
+    """H3 cells seen by at least k accounts with an intensity class 1..5 (no exact counts)."""
+    cells = await ReportRepository(session).cells(campaign.id, start, end, k)
+    if not cells:
+        return []
+    ranked = sorted(cells, key=lambda c: c[1])
+    return [(cell, 1 + (5 * rank) // len(ranked)) for rank, (cell, _, _) in enumerate(ranked)]
