@@ -21,6 +21,7 @@ from geo.core.metrics import REGISTRY
 from geo.core.middleware import RequestContextMiddleware
 from geo.core.openapi import add_problem_schemas
 from geo.core.redis import create_redis
+from geo.dashboard import pages as dashboard_pages
 from geo.fanout import api as fanout_api
 from geo.fanout.worker import run_forever
 from geo.places import api as places_api
@@ -66,7 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
-    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api, reports_api):
+    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api, reports_api,
+                   dashboard_pages):
         for name in ("public_router", "router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))

@@ -27,6 +27,9 @@ class CampaignRow:
     place_name: str
     lat: float
     lon: float
+    target_radius_m: int | None
+    status: str
+    budget_total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +51,19 @@ class ReportRepository:
         row = (await self.session.execute(text("""
             SELECT c.id, c.owner_id, c.place_id, c.name, c.timezone, c.starts_at, c.ends_at,
                    p.name AS place_name, ST_Y(p.position::geometry) AS lat,
-                   ST_X(p.position::geometry) AS lon
+                   ST_X(p.position::geometry) AS lon, c.target_radius_m, c.status, c.budget_total
             FROM campaigns c JOIN places p ON p.id = c.place_id
             WHERE c.id = :id AND c.owner_id = :owner"""),
             {"id": campaign_id, "owner": owner_id})).mappings().first()
         return CampaignRow(**row) if row else None
+
+    async def campaigns_of_owner(self, owner_id: int) -> list[dict[str, Any]]:
+        rows = await self.session.execute(text("""
+            SELECT c.id, c.name, c.headline, c.status, c.starts_at, c.ends_at, c.budget_total,
+                   p.name AS place_name
+            FROM campaigns c JOIN places p ON p.id = c.place_id
+            WHERE c.owner_id = :owner ORDER BY c.id DESC LIMIT 200"""), {"owner": owner_id})
+        return [dict(r) for r in rows.mappings()]
 
     async def atoms(self, campaign_id: int, start: datetime, end: datetime) -> list[Atom]:
         rows = await self.session.execute(text("""

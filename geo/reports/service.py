@@ -38,7 +38,7 @@ async def campaign_for(session: AsyncSession, *, actor: Actor, campaign_id: int)
 def _sum_figures(atoms: list[Atom], reach: int | None) -> dict[str, Any]:
     if not atoms:
         names = ["impressions", "reach", "frequency", "clicks", "ctr", "spend", "spend_milli_yen"]
-        return {"suppressed": True, "withheld": names}
+        return {**dict.fromkeys(names), "suppressed": True, "withheld": names}
     impressions = sum(a.impressions for a in atoms)
     clicks = sum(a.clicks for a in atoms)
     milli = sum(a.spend_milli_yen for a in atoms)
@@ -128,6 +128,11 @@ async def _attribution(repo: ReportRepository, campaign: CampaignRow, guard: Dif
                         held_out_visitors=held_out_visitors)
     return {"visits": visits_out, "visitors": visitors_out, "converters": converters,
             "visit_rate": lift["exposed"]["visit_rate"], "lift": lift}
+
+
+async def campaigns_of(session: AsyncSession, *, actor: Actor) -> list[dict[str, Any]]:
+    """The actor's own campaigns, newest first (the dashboard's list)."""
+    return await ReportRepository(session).campaigns_of_owner(actor.id)
 
 
 async def map_cells(session: AsyncSession, *, campaign: CampaignRow, start: datetime,

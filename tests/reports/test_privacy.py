@@ -38,7 +38,8 @@ async def test_nineteen_accounts_are_withheld_everywhere(client, session, advert
     report = await _report(client, advertiser, campaign, hour, hour + HOUR)
     for name in ("impressions", "reach", "clicks", "spend", "visits", "visitors", "visit_rate"):
         assert report[name] is None, name
-    assert report["suppressed"] is True and "reach" in report["withheld"]
+    assert report["suppressed"] is True
+    assert "reach" in report["withheld"]
     assert all(p["suppressed"] and p["impressions"] is None for p in report["series"])
     assert all(b["suppressed"] and b["reach"] is None for b in report["by_distance"])
     assert report["lift"]["verdict"] == "too_small"
@@ -46,7 +47,8 @@ async def test_nineteen_accounts_are_withheld_everywhere(client, session, advert
                             params={"from": _iso(hour), "to": _iso(hour + HOUR),
                                     "granularity": "hour"})).text
     row = csv.strip().split("\n")[1].split(",")
-    assert row[2:9] == [""] * 7 and row[9] == "true"
+    assert row[2:9] == [""] * 7
+    assert row[9] == "true"
 
 
 async def test_twenty_accounts_are_shown(client, session, advertiser):
@@ -93,7 +95,8 @@ async def test_subtracting_nested_ranges_cannot_isolate_one_person(client, sessi
     first = await _report(client, advertiser, campaign, a, a + HOUR)
     assert first["reach"] == 25
     second = await _report(client, advertiser, campaign, a, a + 2 * HOUR, granularity="day")
-    assert second["reach"] is None and "reach" in second["withheld"]
+    assert second["reach"] is None
+    assert "reach" in second["withheld"]
     # Asked the other way round (wide first), the narrow one is withheld instead.
     campaign2, _ = await _campaign(session, advertiser)
     await factories.add_impressions(session, campaign_id=campaign2,
@@ -103,10 +106,12 @@ async def test_subtracting_nested_ranges_cannot_isolate_one_person(client, sessi
     await rollup_pending(session)
     wide = await _report(client, advertiser, campaign2, a, a + 2 * HOUR, granularity="day")
     narrow = await _report(client, advertiser, campaign2, a, a + HOUR, granularity="day")
-    assert wide["reach"] == 26 and narrow["reach"] is None
+    assert wide["reach"] == 26
+    assert narrow["reach"] is None
     # Within one answer too: the series point of hour A (25) nests in the total (26).
     third = await _report(client, advertiser, campaign2, a, a + 2 * HOUR)
-    assert third["reach"] == 26 and third["series"][0]["reach"] is None
+    assert third["reach"] == 26
+    assert third["series"][0]["reach"] is None
 
 
 async def test_ranges_snap_to_finished_hours(client, session, advertiser):
