@@ -12,6 +12,8 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from geo.accounts import api as accounts_api
+from geo.ads import api as ads_api
+from geo.ads.worker import run_forever as run_ads_ledger
 from geo.checkins import api as checkins_api
 from geo.core.auth import TokenCache
 from geo.core.config import Settings, get_settings
@@ -37,17 +39,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.db = create_database(settings)
     app.state.redis = create_redis(settings)
-    workers = None
+    workers = []
     if settings.run_workers_in_process:
-        # The single-machine default: relay and fan-out run beside the API in this process.
-        workers = asyncio.gather(
-            run_forever(app.state.db, app.state.redis),
-            reports_rollup.run_forever(app.state.db, poll_s=settings.report_rollup_poll_seconds))
+        # The single-machine default: relay, fan-out, the ads ledger writer and the report
+        # rollup run beside the API.
+        workers.append(asyncio.create_task(run_forever(app.state.db, app.state.redis)))
+        workers.append(asyncio.create_task(run_ads_ledger(app.state.db, app.state.redis)))
+        workers.append(asyncio.create_task(reports_rollup.run_forever(
+            app.state.db, poll_s=settings.report_rollup_poll_seconds)))
     try:
         yield
     finally:
-        if workers is not None:
-            workers.cancel()
+        for worker in workers:
+            worker.cancel()
         await app.state.redis.aclose()
         await app.state.db.dispose()
 
@@ -67,8 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
-    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api, reports_api,
-                   dashboard_pages):
+    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api, ads_api,
+                   reports_api, dashboard_pages):
         for name in ("public_router", "router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))

@@ -106,11 +106,12 @@ def _run_with_servers(settings: Settings, job):  # type: ignore[no-untyped-def]
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    from geo.ads.worker import run_forever as run_ads_ledger
     from geo.fanout.worker import run_forever
     from geo.reports import rollup
 
     async def run_all(db, redis) -> None:  # type: ignore[no-untyped-def]
-        await asyncio.gather(run_forever(db, redis),
+        await asyncio.gather(run_forever(db, redis), run_ads_ledger(db, redis),
                              rollup.run_forever(db, poll_s=settings.report_rollup_poll_seconds))
 
     _run_with_servers(settings, run_all)
@@ -160,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(handler=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run the outbox relay, fan-out consumers, report rollup")
+    worker = sub.add_parser("worker", help="run the outbox relay, fan-out consumers, the ads "
+                                              "ledger writer and the report rollup")
     worker.set_defaults(handler=cmd_worker)
 
     rebuild = sub.add_parser("rebuild-feeds",

@@ -1,18 +1,61 @@
-"""Where other domains ask for ads to show beside their results."""
+"""Where other domains ask for ads to show beside their results (places nearby, timelines).
 
+Ads never break the page they sit on: if Redis or PostgreSQL fail during a decision, the error is
+logged and the slot is left empty.
+"""
+
+import logging
 from typing import Any
 
+import orjson
 from fastapi import Request
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from geo.ads.decision import AdsEngine
 from geo.core.auth import Actor
+from geo.core.metrics import AD_DECISIONS
+
+log = logging.getLogger("geo.ads.serving")
+
+
+def engine_for(request: Request) -> AdsEngine:
+    """The process's ads engine, made on first use from the app's database and Redis."""
+    state = request.app.state
+    engine: AdsEngine | None = getattr(state, "ads_engine", None)
+    if engine is None or engine.redis is not state.redis or engine.db is not state.db:
+        engine = AdsEngine.create(state.db, state.redis, state.settings)
+        state.ads_engine = engine
+    return engine
+
+
+async def _decide(request: Request, *, actor: Actor, lat: float, lon: float,
+                  categories: frozenset[str]) -> list[dict[str, Any]]:
+    try:
+        return await engine_for(request).decide(viewer_id=actor.id, lat=lat, lon=lon,
+                                                context_categories=categories)
+    except (RedisError, SQLAlchemyError, OSError):
+        log.exception("ad decision failed; serving no ads")
+        AD_DECISIONS.labels("error").inc()
+        return []
 
 
 async def ads_next_to_places(request: Request, session: AsyncSession, *, actor: Actor, lat: float,
-                             lon: float, category: str | None) -> list[dict[str, Any]]:
-    """Ads for a viewer looking at places near a point.
+                             lon: float, category: str | None,
+                             places_json: str | None = None) -> list[dict[str, Any]]:
+    """Ads for a viewer looking at places near a point; relevance favours campaigns whose
+    categories match the category asked for or those of the places shown."""
+    categories = {category} if category else set()
+    if places_json:
+        categories |= {p["category"] for p in orjson.loads(places_json)}
+    return await _decide(request, actor=actor, lat=lat, lon=lon,
+                         categories=frozenset(categories))
 
-    The ad engine is not built yet (see the ads issue): no campaign can exist, so there is never an
-    ad to show and the contract's `ads` slot is an empty list.
-    """
-    return []
+
+async def ads_for_timeline(request: Request, *, actor: Actor, lat: float | None,
+                           lon: float | None) -> list[dict[str, Any]]:
+    """Ads beside a timeline page: only when the reader says where they are."""
+    if lat is None or lon is None:
+        return []
+    return await _decide(request, actor=actor, lat=lat, lon=lon, categories=frozenset())

@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     report_attribution_days: int = Field(default=7, ge=1, le=90)
     # Run the report rollup worker inside `geo serve` (with the other in-process workers).
     report_rollup_poll_seconds: float = 1.0
+    # Ads (geo/ads): slots per decision, the floor price, pacing, and how budget is leased.
+    ads_slots: int = 2
+    ads_reserve_cpm: int = 10  # yen per 1000 impressions: the least a winner pays
+    ads_pacing_margin: float = 0.1  # share of the daily budget allowed ahead of the clock
+    ads_lease_chunk_impressions: int = 50  # budget Redis leases at once, in max-price impressions
+    ads_index_refresh_s: float = 1.0  # how stale a process's campaign index may get
+    ads_category_boost: float = 1.5  # relevance when a campaign's categories match the results
+    ads_distance_decay_m: float = 1000.0  # relevance halves at this distance from the place
 
 
 @lru_cache

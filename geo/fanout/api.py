@@ -1,9 +1,12 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
 from starlette.responses import Response, StreamingResponse
 
 from geo.accounts.auth import CurrentActor, current_actor
+from geo.ads.schemas import AdRead
+from geo.ads.serving import ads_for_timeline
 from geo.checkins import service as checkins
 from geo.checkins.plausibility import haversine_m
 from geo.checkins.schemas import CheckinPage
@@ -17,35 +20,43 @@ from geo.fanout.live import home_events
 
 router = APIRouter(prefix="/v1", tags=["timelines"], dependencies=[Depends(current_actor)])
 LOCAL_SCAN = 500
+Lat = Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False)]
+Lon = Annotated[float | None, Query(ge=-180, le=180, allow_inf_nan=False)]
 
 
-@router.get("/timelines/home", response_model=CheckinPage, responses=problems(401))
-async def read_home_timeline(actor: CurrentActor, session: SessionDep, redis: RedisDep,
-                             page: PageDep) -> Response:
+class TimelinePage(CheckinPage):
+    ads: list[AdRead] = Field([], description="Ads for the reader's position (lat/lon), if given.")
+
+
+@router.get("/timelines/home", response_model=TimelinePage, responses=problems(401))
+async def read_home_timeline(request: Request, actor: CurrentActor, session: SessionDep,
+                             redis: RedisDep, page: PageDep, lat: Lat = None,
+                             lon: Lon = None) -> Response:
     ids = await FeedStore(redis).read_home(actor.id, limit=page.limit, before=page.before)
     items = await checkins.render_visible(session, actor=actor, ids=ids)
-    return json_response({"items": items, "next": next_cursor(ids, page.limit)})
+    ads = await ads_for_timeline(request, actor=actor, lat=lat, lon=lon)
+    return json_response({"items": items, "next": next_cursor(ids, page.limit), "ads": ads})
 
 
-@router.get("/timelines/public", response_model=CheckinPage, responses=problems(401))
+@router.get("/timelines/public", response_model=TimelinePage, responses=problems(401))
 async def read_public_timeline(
-    actor: CurrentActor, session: SessionDep, redis: RedisDep, page: PageDep,
-    lat: Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False)] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180, allow_inf_nan=False)] = None,
+    request: Request, actor: CurrentActor, session: SessionDep, redis: RedisDep, page: PageDep,
+    lat: Lat = None, lon: Lon = None,
     radius_m: Annotated[float, Query(ge=1, le=50_000, allow_inf_nan=False)] = 5000,
 ) -> Response:
     feeds = FeedStore(redis)
     if lat is None or lon is None:
         ids = await feeds.read_public(limit=page.limit, before=page.before)
         items = await checkins.render_visible(session, actor=actor, ids=ids)
-        return json_response({"items": items, "next": next_cursor(ids, page.limit)})
+        return json_response({"items": items, "next": next_cursor(ids, page.limit), "ads": []})
     # Local: filter on the position of the view this reader gets (a cell centre for area/city
     # check-ins), so a local query never reveals more than the author allowed.
     ids = await feeds.read_public(limit=LOCAL_SCAN, before=page.before)
     items = [item for item in await checkins.render_visible(session, actor=actor, ids=ids)
              if haversine_m(lat, lon, item["place"]["lat"], item["place"]["lon"]) <= radius_m]
     items = items[:page.limit]
-    return json_response({"items": items,
+    ads = await ads_for_timeline(request, actor=actor, lat=lat, lon=lon)
+    return json_response({"items": items, "ads": ads,
                           "next": next_cursor([int(i["id"]) for i in items], page.limit)})
 
 

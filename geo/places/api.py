@@ -54,7 +54,7 @@ async def list_nearby_places(
                                   category=category, q=q)
     places = await service.nearby_json(session, search)
     ads = await ads_next_to_places(request, session, actor=actor, lat=lat, lon=lon,
-                                   category=category)
+                                   category=category, places_json=places)
     # The places array comes pre-rendered from PostgreSQL; splice it in rather than re-parse it.
     body = b'{"places":' + places.encode() + b',"ads":' + orjson.dumps(ads) + b"}"
     return Response(body, media_type="application/json")

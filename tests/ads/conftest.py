@@ -1,0 +1,7 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def fresh_ads_index(app):  # type: ignore[no-untyped-def]
+    """Every decision re-checks the campaign index, so a campaign edit is seen at once."""
+    app.state.settings = app.state.settings.model_copy(update={"ads_index_refresh_s": 0.0})
