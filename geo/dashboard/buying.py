@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.core.auth import Actor
-from geo.core.errors import Unprocessable
+from geo.core.errors import Forbidden, Unprocessable
 
 FORM_FIELDS = ("place_id", "name", "headline", "body", "radius_m", "bid_cpm", "budget_total",
                "budget_daily", "starts_at", "ends_at", "hours", "cap_count", "cap_hours")
@@ -90,7 +90,7 @@ async def create(session: AsyncSession, *, actor: Actor, form: dict[str, str]
     except ValidationError as exc:
         return None, field_errors([{"field": ".".join(str(p) for p in e["loc"]),
                                     "message": e["msg"]} for e in exc.errors()])
-    except Unprocessable as exc:
+    except (Unprocessable, Forbidden) as exc:
         return None, field_errors(exc.extra.get("errors") or [{"field": "form",
                                                                 "message": exc.detail}])
 

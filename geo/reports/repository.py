@@ -46,25 +46,6 @@ class ReportRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def campaign_of_owner(self, campaign_id: int, owner_id: int) -> CampaignRow | None:
-        """The one visibility rule of reports: a campaign is seen by its owner only."""
-        row = (await self.session.execute(text("""
-            SELECT c.id, c.owner_id, c.place_id, c.name, c.timezone, c.starts_at, c.ends_at,
-                   p.name AS place_name, ST_Y(p.position::geometry) AS lat,
-                   ST_X(p.position::geometry) AS lon, c.target_radius_m, c.status, c.budget_total
-            FROM campaigns c JOIN places p ON p.id = c.place_id
-            WHERE c.id = :id AND c.owner_id = :owner"""),
-            {"id": campaign_id, "owner": owner_id})).mappings().first()
-        return CampaignRow(**row) if row else None
-
-    async def campaigns_of_owner(self, owner_id: int) -> list[dict[str, Any]]:
-        rows = await self.session.execute(text("""
-            SELECT c.id, c.name, c.headline, c.status, c.starts_at, c.ends_at, c.budget_total,
-                   p.name AS place_name
-            FROM campaigns c JOIN places p ON p.id = c.place_id
-            WHERE c.owner_id = :owner ORDER BY c.id DESC LIMIT 200"""), {"owner": owner_id})
-        return [dict(r) for r in rows.mappings()]
-
     async def atoms(self, campaign_id: int, start: datetime, end: datetime) -> list[Atom]:
         rows = await self.session.execute(text("""
             SELECT hour, band, impressions, clicks, spend_milli_yen,

@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from geo.ads import service as ads
 from geo.core.auth import Actor
-from geo.core.errors import NotFound
+from geo.places import service as places
 from geo.reports import timerange
 from geo.reports.bands import BANDS, band_label
 from geo.reports.lift import lift_summary
@@ -28,11 +29,20 @@ class ReportParams:
 
 
 async def campaign_for(session: AsyncSession, *, actor: Actor, campaign_id: int) -> CampaignRow:
-    """The campaign if `actor` owns it; 404 otherwise, exactly like a missing one."""
-    campaign = await ReportRepository(session).campaign_of_owner(campaign_id, actor.id)
-    if campaign is None:
-        raise NotFound("No such campaign.")
-    return campaign
+    """The campaign if `actor` owns it; 404 otherwise, exactly like a missing one (ads decides)."""
+    data = await ads.get_campaign(session, actor=actor, campaign_id=campaign_id)
+    place = await places.get_place(session, int(data["place_id"]))
+    return CampaignRow(
+        id=campaign_id, owner_id=actor.id, place_id=place.id, name=data["name"],
+        timezone=data["timezone"], starts_at=_parse(data["starts_at"]),
+        ends_at=_parse(data["ends_at"]), place_name=place.name, lat=place.lat, lon=place.lon,
+        target_radius_m=data["target"].get("radius_m"), status=data["status"],
+        budget_total=data["budget"]["total"])
+
+
+def _parse(value: str | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(
+        value.replace("Z", "+00:00"))
 
 
 def _sum_figures(atoms: list[Atom], reach: int | None) -> dict[str, Any]:
@@ -131,8 +141,12 @@ async def _attribution(repo: ReportRepository, campaign: CampaignRow, guard: Dif
 
 
 async def campaigns_of(session: AsyncSession, *, actor: Actor) -> list[dict[str, Any]]:
-    """The actor's own campaigns, newest first (the dashboard's list)."""
-    return await ReportRepository(session).campaigns_of_owner(actor.id)
+    """The actor's own campaigns, newest first, with their place names (the dashboard's list)."""
+    items, _ = await ads.list_campaigns(session, actor=actor, limit=100, before=None)
+    names = await places.places_by_ids(session, list({int(c["place_id"]) for c in items}))
+    return [{**c, "place_name": names[int(c["place_id"])].name if int(c["place_id"]) in names
+             else "", "starts_at": _parse(c["starts_at"]), "ends_at": _parse(c["ends_at"])}
+            for c in items]
 
 
 async def map_cells(session: AsyncSession, *, campaign: CampaignRow, start: datetime,
