@@ -10,7 +10,9 @@ Two rules, documented in docs/README-reports-section.md:
 2. Distinct counts (reach, visits, visitors, group sizes) are not sums, so two nested ranges could
    differ by one person. Every such figure released is logged per campaign; a new one whose range
    contains or lies inside a logged range of the same figure and differs from its value by
-   1..k-1 is withheld. The same check runs between the figures of one answer.
+   1..k-1 is withheld. The same check runs between the figures of one answer. A figure counting
+   a subset of another's accounts (a band's reach, the visitors among those reached; the visitors
+   among those held out) is checked against that whole too, so a small complement is withheld.
 """
 
 from collections import defaultdict
@@ -27,6 +29,14 @@ Release = tuple[str, datetime, datetime, int]
 def published(atoms: Iterable[Atom], k: int) -> list[Atom]:
     """The cells seen by at least k accounts."""
     return [a for a in atoms if a.accounts >= k]
+
+
+# The figure whose accounts include this one's over the same range.
+WHOLE = {"converters": "reach", "holdout_converters": "holdout_accounts"}
+
+
+def whole_of(metric: str) -> str:
+    return "reach" if metric.startswith("reach:") else WHOLE.get(metric, metric)
 
 
 def _nested(f1: datetime, t1: datetime, f2: datetime, t2: datetime) -> bool:
@@ -64,15 +74,37 @@ class DifferencingGuard:
         """True when `value` may be published; it is then remembered for later figures."""
         if value is None or value < self.k:
             return False
-        seen = self._by_metric[metric]
-        # An hour is the smallest range, so only itself and wider ranges can nest with it.
-        candidates = seen.wide if end - start <= HOUR else seen.every
-        if any(self._too_close(value, v) for v in seen.exact.get((start, end), ())):
-            return False
-        if any(self._too_close(value, v) and _nested(start, end, f, t)
-               for _, f, t, v in candidates):
+        if any(self._conflicts(other, start, end, value, relation)
+               for other, relation in self._related(metric)):
             return False
         item = (metric, start, end, value)
-        seen.add(item)
+        self._by_metric[metric].add(item)
         self.released.append(item)
         return True
+
+    def _related(self, metric: str) -> list[tuple[str, str]]:
+        """(figure, relation) pairs to check: the same figure nested either way, the whole over
+        a range containing this one, or the parts over ranges inside this one."""
+        whole = whole_of(metric)
+        if whole != metric:
+            return [(metric, "nested"), (whole, "contains")]
+        parts = [m for m in list(self._by_metric) if m != metric and whole_of(m) == metric]
+        return [(metric, "nested"), *((m, "inside") for m in parts)]
+
+    def _conflicts(self, metric: str, start: datetime, end: datetime, value: int,
+                   relation: str) -> bool:
+        seen = self._by_metric[metric]
+        if any(self._too_close(value, v) for v in seen.exact.get((start, end), ())):
+            return True
+        # An hour is the smallest range, so only itself and wider ranges can nest with it.
+        candidates = seen.wide if end - start <= HOUR and relation != "inside" else seen.every
+        for _, f, t, v in candidates:
+            if not self._too_close(value, v):
+                continue
+            if relation == "nested" and _nested(start, end, f, t):
+                return True
+            if relation == "contains" and f <= start and t >= end:
+                return True
+            if relation == "inside" and start <= f and end >= t:
+                return True
+        return False

@@ -179,6 +179,7 @@ def test_advertiser_buys_pauses_and_reads_a_report(server):
         with page.expect_download() as download:
             page.click("text=Download CSV")
         csv = Path(download.value.path()).read_text()
-        assert csv.startswith("start,end,impressions") and len(csv.strip().split("\n")) == 7
+        assert csv.startswith("start,end,impressions")
+        assert len(csv.strip().split("\n")) == 7
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         browser.close()

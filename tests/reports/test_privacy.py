@@ -134,3 +134,24 @@ async def test_bad_ranges_are_422(client, session, advertiser):
         response = await client.get(url, headers=advertiser["headers"], params=params)
         assert response.status_code == 422, (params, response.text)
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_band_cannot_be_subtracted_from_the_total(client, session, advertiser):
+    """25 near and 1 far: total 26 and near band 25 would single out the far one."""
+    campaign, _ = await _campaign(session, advertiser)
+    near = await factories.make_accounts(session, 25, prefix="near")
+    a = hours_ago(8)
+    await factories.add_impressions(session, campaign_id=campaign,
+                                    rows=[(v, a + timedelta(minutes=1), 50.0) for v in near])
+    # The far one shares an hour and band with 19 others, so that cell is shown.
+    await factories.add_impressions(session, campaign_id=campaign, rows=[
+        (v, a + timedelta(minutes=9), 700.0) for v in [*near[:19], near[0] + 10**12]])
+    await rollup_pending(session)
+    report = await _report(client, advertiser, campaign, a, a + HOUR)
+    bands = {b["band"]: b for b in report["by_distance"]}
+    assert report["reach"] == 26
+    assert bands[0]["reach"] is None
+    assert bands[0]["impressions"] == 25
+    # Band 2's complement (6 accounts seen only near) is under k too; its sums stay.
+    assert bands[2]["reach"] is None
+    assert bands[2]["impressions"] == 20
