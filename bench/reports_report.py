@@ -137,7 +137,8 @@ async def measure(settings: Settings) -> None:
             INSERT INTO account_tokens (token_hash, account_id)
             VALUES (sha256(%(t)s::bytea), 9000000) ON CONFLICT DO NOTHING""", {"t": token})
     await rollup_all(settings)
-    params = {"from": START.strftime("%Y-%m-%dT%H:%M:%SZ"), "to": END.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    params = {"from": START.strftime(iso), "to": END.strftime(iso)}
     transport = httpx.ASGITransport(app=app)
     results: dict[str, list[float]] = {"report": [], "hourly": [], "raw": []}
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client, \
