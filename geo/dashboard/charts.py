@@ -98,20 +98,36 @@ def hex_map(cells: list[tuple[int, int]], *, lat: float, lon: float, radius_m: i
     return Markup("".join(parts))
 
 
-def radius_preview(*, radius_m: int, size: int = 220) -> Markup:
-    """The covered area for a radius, with the H3 cells it touches around a centre."""
+def radius_preview(*, radius_m: int, lat: float | None = None, lon: float | None = None,
+                   size: int = 240) -> Markup:
+    """The area a radius covers, to scale; around a known place, the H3 cells it reaches."""
     scale = (size / 2 - 12) / max(radius_m, 50)
-    rings = [
-        (size / 2, size / 2, radius_m * scale),
-    ]
-    parts = [f'<svg class="preview" viewBox="0 0 {size} {size}" width="{size}" height="{size}">',
-             f'<rect width="{size}" height="{size}" fill="#f8fafc"/>']
-    for cx, cy, r in rings:
-        parts.append(f'<circle cx="{cx}" cy="{cy}" r="{r:.1f}" fill="#bfdbfe" fill-opacity="0.6" '
-                     'stroke="#2563eb" stroke-width="2"/>')
+    parts = [f'<svg class="preview" role="img" aria-label="Area covered" viewBox="0 0 {size} '
+             f'{size}" width="{size}" height="{size}"><rect width="{size}" height="{size}" '
+             'fill="#f8fafc"/>']
+    if lat is not None and lon is not None:
+        for cell in covered_cells(lat, lon, radius_m):
+            ring = " ".join(
+                f"{size / 2 + (b - lon) * 111_320 * math.cos(math.radians(lat)) * scale:.1f},"
+                f"{size / 2 - (a - lat) * 110_540 * scale:.1f}"
+                for a, b in h3.cell_to_boundary(cell))
+            parts.append(f'<polygon class="covered" points="{ring}" fill="#bfdbfe" '
+                         'stroke="#ffffff" stroke-width="1"/>')
+    parts.append(f'<circle cx="{size / 2}" cy="{size / 2}" r="{radius_m * scale:.1f}" '
+                 'fill="#2563eb" fill-opacity="0.12" stroke="#2563eb" stroke-width="2"/>')
     parts.append(f'<circle cx="{size / 2}" cy="{size / 2}" r="5" fill="#dc2626"/>')
-    parts.append(f'<text x="8" y="{size - 8}" class="axis">radius {radius_m} m</text></svg>')
+    parts.append(f'<text x="8" y="{size - 8}" class="axis">radius {radius_m:,} m</text></svg>')
     return Markup("".join(parts))
+
+
+def covered_cells(lat: float, lon: float, radius_m: int) -> list[str]:
+    """H3 cells whose centres lie within the radius, at a resolution that keeps them few."""
+    resolution = 9 if radius_m <= 1500 else 8 if radius_m <= 4000 else 7 if radius_m <= 10_000 \
+        else 6
+    centre = h3.latlng_to_cell(lat, lon, resolution)
+    edge = h3.average_hexagon_edge_length(resolution, unit="m")
+    disk = h3.grid_disk(centre, int(radius_m / (edge * 1.5)) + 1)
+    return [c for c in disk if _distance(lat, lon, *h3.cell_to_latlng(c)) <= radius_m]
 
 
 def _distance(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

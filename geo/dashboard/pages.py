@@ -25,6 +25,7 @@ from geo.dashboard.session import (
     current_actor,
     set_cookie,
 )
+from geo.places import service as places
 from geo.reports import service as reports
 from geo.reports.api import report_params
 
@@ -75,15 +76,28 @@ async def sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Respo
     return response
 
 
+async def _preview(session: SessionDep, place_id: str, radius_m: int) -> Any:
+    """The covered area around the chosen place (a plain circle until a place is known)."""
+    if place_id.isdigit() and len(place_id) <= 19:
+        try:
+            place = await places.get_place(session, parse_id(place_id))
+            return charts.radius_preview(radius_m=radius_m, lat=place.lat, lon=place.lon)
+        except NotFound:
+            pass
+    return charts.radius_preview(radius_m=radius_m)
+
+
 @router.get("/campaigns/new", name="new_campaign")
 async def new_campaign(request: Request, session: SessionDep,
-                       radius_m: Annotated[int, Query(ge=50, le=50_000)] = 500) -> Response:
+                       radius_m: Annotated[int, Query(ge=50, le=20_000)] = 500,
+                       place_id: Annotated[str, Query(max_length=19)] = "") -> Response:
     actor = await current_actor(request, session)
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)
     return render(request, "new_campaign.html", {
-        "actor": actor, "form": {"radius_m": str(radius_m), "cap_count": "3", "cap_hours": "24"},
-        "errors": {}, "preview": charts.radius_preview(radius_m=radius_m),
+        "actor": actor, "form": {"radius_m": str(radius_m), "cap_count": "3", "cap_hours": "24",
+                                 "place_id": place_id},
+        "errors": {}, "preview": await _preview(session, place_id, radius_m),
         "available": buying.ads_service() is not None})
 
 
@@ -99,10 +113,10 @@ async def create_campaign(request: Request, session: SessionDep) -> Response:
         session, actor=actor, form=form)
     if campaign is not None:
         return RedirectResponse(f"/dashboard/campaigns/{campaign['id']}", status_code=303)
-    radius = int(form["radius_m"]) if form["radius_m"].isdigit() else 500
+    radius = int(form["radius_m"]) if form["radius_m"][:6].isdigit() else 500
     return render(request, "new_campaign.html", {
         "actor": actor, "form": form, "errors": errors,
-        "preview": charts.radius_preview(radius_m=min(max(radius, 50), 50_000)),
+        "preview": await _preview(session, form["place_id"], min(max(radius, 50), 20_000)),
         "available": buying.ads_service() is not None}, status=422 if errors else 200)
 
 

@@ -136,6 +136,11 @@ def test_advertiser_buys_pauses_and_reads_a_report(server):
         page.fill("#place_id", place["id"])
         page.fill("#name", "Autumn blend")
         page.fill("#radius_m", "800")
+        page.click("button[name=preview]")
+        # The preview draws the H3 cells the radius reaches around the place, with no error yet.
+        assert page.locator("svg.preview polygon.covered").count() > 20
+        assert not page.locator(".error").count()
+        assert page.input_value("#name") == "Autumn blend"
         page.fill("#bid_cpm", "0")
         page.fill("#budget_total", "5000")
         page.fill("#budget_daily", "9000")
