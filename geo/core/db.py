@@ -70,4 +70,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent. With the default ("request") FastAPI
+# sends the response first, so a client following a 303 (or retrying at once) could read before
+# the commit, and a failed commit would follow an answer that already said 201.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -89,10 +89,18 @@ async def create(session: AsyncSession, *, actor: Actor, form: dict[str, str]
         return await ads.create_campaign(session, actor=actor, data=data), {}
     except ValidationError as exc:
         return None, field_errors([{"field": ".".join(str(p) for p in e["loc"]),
-                                    "message": e["msg"]} for e in exc.errors()])
+                                    "message": _friendly(e)} for e in exc.errors()])
     except (Unprocessable, Forbidden) as exc:
         return None, field_errors(exc.extra.get("errors") or [{"field": "form",
                                                                 "message": exc.detail}])
+
+
+def _friendly(error: Any) -> str:
+    """Pydantic's words for an empty field are about types; a person left something blank."""
+    if error["type"] in ("missing", "string_too_short", "too_short") or (
+            error["type"].endswith("_type") and error.get("input") in (None, "")):
+        return "Required."
+    return str(error["msg"])
 
 
 async def set_status(session: AsyncSession, *, actor: Actor, campaign_id: int,

@@ -17,18 +17,9 @@ Two rules, documented in docs/README-reports-section.md:
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from geo.reports.repository import Atom
-
-HOUR = timedelta(hours=1)
 Release = tuple[str, datetime, datetime, int]
-
-
-def published(atoms: Iterable[Atom], k: int) -> list[Atom]:
-    """The cells seen by at least k accounts."""
-    return [a for a in atoms if a.accounts >= k]
 
 
 # The figure whose accounts include this one's over the same range.
@@ -43,32 +34,17 @@ def _nested(f1: datetime, t1: datetime, f2: datetime, t2: datetime) -> bool:
     return (f1 <= f2 and t1 >= t2) or (f2 <= f1 and t2 >= t1)
 
 
-@dataclass
-class _Released:
-    exact: dict[tuple[datetime, datetime], set[int]] = field(default_factory=dict)
-    wide: list[Release] = field(default_factory=list)
-    every: list[Release] = field(default_factory=list)
-
-    def add(self, item: Release) -> None:
-        _, f, t, v = item
-        self.exact.setdefault((f, t), set()).add(v)
-        if t - f > HOUR:
-            self.wide.append(item)
-        self.every.append(item)
-
-
 class DifferencingGuard:
     """Decides, figure by figure, whether a distinct count may be released (rule 2)."""
 
     def __init__(self, k: int, prior: Iterable[Release]) -> None:
         self.k = k
-        self._by_metric: dict[str, _Released] = defaultdict(_Released)
+        # metric -> value -> ranges released with that value: a conflict needs a value within
+        # k of the new one, so only 2k-1 values are ever looked at.
+        self._by_metric: dict[str, dict[int, list[tuple[datetime, datetime]]]] = defaultdict(dict)
         self.released: list[Release] = []
-        for item in prior:
-            self._by_metric[item[0]].add(item)
-
-    def _too_close(self, value: int, other: int) -> bool:
-        return value != other and abs(value - other) < self.k
+        for metric, start, end, value in prior:
+            self._by_metric[metric].setdefault(value, []).append((start, end))
 
     def allow(self, metric: str, start: datetime, end: datetime, value: int | None) -> bool:
         """True when `value` may be published; it is then remembered for later figures."""
@@ -77,9 +53,8 @@ class DifferencingGuard:
         if any(self._conflicts(other, start, end, value, relation)
                for other, relation in self._related(metric)):
             return False
-        item = (metric, start, end, value)
-        self._by_metric[metric].add(item)
-        self.released.append(item)
+        self._by_metric[metric].setdefault(value, []).append((start, end))
+        self.released.append((metric, start, end, value))
         return True
 
     def _related(self, metric: str) -> list[tuple[str, str]]:
@@ -93,18 +68,15 @@ class DifferencingGuard:
 
     def _conflicts(self, metric: str, start: datetime, end: datetime, value: int,
                    relation: str) -> bool:
-        seen = self._by_metric[metric]
-        if any(self._too_close(value, v) for v in seen.exact.get((start, end), ())):
-            return True
-        # An hour is the smallest range, so only itself and wider ranges can nest with it.
-        candidates = seen.wide if end - start <= HOUR and relation != "inside" else seen.every
-        for _, f, t, v in candidates:
-            if not self._too_close(value, v):
+        by_value = self._by_metric.get(metric, {})
+        for other in range(value - self.k + 1, value + self.k):
+            if other == value:
                 continue
-            if relation == "nested" and _nested(start, end, f, t):
-                return True
-            if relation == "contains" and f <= start and t >= end:
-                return True
-            if relation == "inside" and start <= f and end >= t:
-                return True
+            for f, t in by_value.get(other, ()):
+                if relation == "nested" and _nested(start, end, f, t):
+                    return True
+                if relation == "contains" and f <= start and t >= end:
+                    return True
+                if relation == "inside" and start <= f and end >= t:
+                    return True
         return False

@@ -12,8 +12,8 @@ from geo.places import service as places
 from geo.reports import timerange
 from geo.reports.bands import BANDS, band_label
 from geo.reports.lift import lift_summary
-from geo.reports.privacy import DifferencingGuard, published
-from geo.reports.repository import Atom, CampaignRow, ReportRepository
+from geo.reports.privacy import DifferencingGuard
+from geo.reports.repository import CampaignRow, Cells, ReportRepository
 
 TOTALS = ("impressions", "reach", "frequency", "clicks", "ctr", "spend", "spend_milli_yen",
           "visits", "visitors", "converters", "visit_rate")
@@ -45,20 +45,24 @@ def _parse(value: str | datetime) -> datetime:
         value.replace("Z", "+00:00"))
 
 
-def _sum_figures(atoms: list[Atom], reach: int | None) -> dict[str, Any]:
-    if not atoms:
+def _figures(cells: Cells | None, reach: int | None) -> dict[str, Any]:
+    """A series point, band or total from its published cells (none: all withheld)."""
+    if cells is None:
         names = ["impressions", "reach", "frequency", "clicks", "ctr", "spend", "spend_milli_yen"]
         return {**dict.fromkeys(names), "suppressed": True, "withheld": names}
-    impressions = sum(a.impressions for a in atoms)
-    clicks = sum(a.clicks for a in atoms)
-    milli = sum(a.spend_milli_yen for a in atoms)
-    out: dict[str, Any] = {
-        "impressions": impressions, "clicks": clicks, "ctr": round(clicks / impressions, 6),
+    milli = cells.spend_milli_yen
+    return {
+        "impressions": cells.impressions, "clicks": cells.clicks,
+        "ctr": round(cells.clicks / cells.impressions, 6),
         "spend": (milli + 500) // 1000, "spend_milli_yen": milli, "reach": reach,
-        "frequency": round(impressions / reach, 4) if reach else None,
+        "frequency": round(cells.impressions / reach, 4) if reach else None,
         "suppressed": reach is None, "withheld": ["reach", "frequency"] if reach is None else [],
     }
-    return out
+
+
+def _reach(figures: dict[tuple[str, Any], Cells], key: tuple[str, Any]) -> int | None:
+    cells = figures.get(key)
+    return cells.reach if cells else None
 
 
 async def build_report(session: AsyncSession, *, actor: Actor, campaign_id: int,
@@ -72,17 +76,17 @@ async def build_report(session: AsyncSession, *, actor: Actor, campaign_id: int,
     await repo.lock_releases(campaign.id)
     unit = params.granularity
     tz = campaign.timezone if unit == "day" else "UTC"
-    atoms = published(await repo.atoms(campaign.id, start, end), params.k)
-    reach = await repo.published_reach(campaign.id, start, end, unit=unit, tz=tz, k=params.k)
+    figures = await repo.published_figures(campaign.id, start, end, unit=unit, tz=tz,
+                                           k=params.k)
     metrics = ["reach", "visits", "visitors", "converters", "holdout_accounts",
                "holdout_converters", *(f"reach:band{b}" for b in BANDS)]
     guard = DifferencingGuard(params.k, await repo.prior_releases(campaign.id, metrics, start, end))
 
-    total_reach = reach.get(("total", None))
+    total_reach = _reach(figures, ("total", None))
     total_reach = total_reach if guard.allow("reach", start, end, total_reach) else None
-    report = _sum_figures(atoms, total_reach)
-    report["series"] = _series(atoms, reach, guard, start, end, unit, campaign.timezone)
-    report["by_distance"] = _bands(atoms, reach, guard, start, end)
+    report = _figures(figures.get(("total", None)), total_reach)
+    report["series"] = _series(figures, guard, start, end, unit, campaign.timezone)
+    report["by_distance"] = _bands(figures, guard, start, end)
     report.update(await _attribution(repo, campaign, guard, start, end, params, total_reach))
     await repo.record_releases(campaign.id, guard.released)
     report["withheld"] = [name for name in TOTALS if report.get(name) is None]
@@ -92,29 +96,26 @@ async def build_report(session: AsyncSession, *, actor: Actor, campaign_id: int,
     return report
 
 
-def _series(atoms: list[Atom], reach: dict, guard: DifferencingGuard, start: datetime,
+def _series(figures: dict[tuple[str, Any], Cells], guard: DifferencingGuard, start: datetime,
             end: datetime, unit: str, tz: str) -> list[dict[str, Any]]:
-    by_key: dict[datetime, list[Atom]] = {}
-    for atom in atoms:
-        by_key.setdefault(timerange.bucket_key(atom.hour, granularity=unit, tz=tz), []).append(atom)
     points = []
     for bucket in timerange.buckets(start, end, granularity=unit, tz=tz):
-        value = reach.get(("bucket", bucket.key))
+        value = _reach(figures, ("bucket", bucket.key))
         allowed = value if guard.allow("reach", bucket.start, bucket.end, value) else None
-        point = _sum_figures(by_key.get(bucket.key, []), allowed)
+        point = _figures(figures.get(("bucket", bucket.key)), allowed)
         points.append({**point, "start": bucket.start, "end": bucket.end})
     return points
 
 
-def _bands(atoms: list[Atom], reach: dict, guard: DifferencingGuard, start: datetime,
+def _bands(figures: dict[tuple[str, Any], Cells], guard: DifferencingGuard, start: datetime,
            end: datetime) -> list[dict[str, Any]]:
     rows = []
     for band in BANDS:
-        value = reach.get(("band", band))
+        value = _reach(figures, ("band", band))
         allowed = value if guard.allow(f"reach:band{band}", start, end, value) else None
-        figures = _sum_figures([a for a in atoms if a.band == band], allowed)
         lower, upper = band_label(band)
-        rows.append({**figures, "band": band, "from_m": lower, "to_m": upper})
+        rows.append({**_figures(figures.get(("band", band)), allowed), "band": band,
+                     "from_m": lower, "to_m": upper})
     return rows
 
 

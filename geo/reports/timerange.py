@@ -72,9 +72,3 @@ def buckets(start: datetime, end: datetime, *, granularity: str, tz: str) -> lis
         day = following
     return out
 
-
-def bucket_key(hour: datetime, *, granularity: str, tz: str) -> datetime:
-    if granularity == "hour":
-        return hour
-    local = hour.astimezone(ZoneInfo(tz))
-    return datetime(local.year, local.month, local.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)

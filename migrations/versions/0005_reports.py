@@ -27,6 +27,7 @@ CREATE TABLE report_hourly (
     clicks bigint NOT NULL,
     spend_milli_yen bigint NOT NULL,
     viewers hll NOT NULL,
+    accounts bigint NOT NULL, -- hll_cardinality(viewers), kept so the k-floor costs no decoding
     CONSTRAINT pk_report_hourly PRIMARY KEY (campaign_id, hour, band)
 );
 

@@ -124,67 +124,77 @@ def test_advertiser_buys_pauses_and_reads_a_report(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(base + "/dashboard")
-        page.fill("#handle", "kissa_owner")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_selector("text=Your campaigns")
-        assert page.context.cookies()[0]["httpOnly"] is True
-        assert page.context.cookies()[0]["sameSite"] == "Lax"
+        try:
+            _walk_through(page, base, place, start, db_url)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "dashboard-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
 
-        page.click("text=New campaign")
-        page.fill("#place_id", place["id"])
-        page.fill("#name", "Autumn blend")
-        page.fill("#radius_m", "800")
-        page.click("button[name=preview]")
-        # The preview draws the H3 cells the radius reaches around the place, with no error yet.
-        assert page.locator("svg.preview polygon.covered").count() > 20
-        assert not page.locator(".error").count()
-        assert page.input_value("#name") == "Autumn blend"
-        page.fill("#bid_cpm", "0")
-        page.fill("#budget_total", "5000")
-        page.fill("#budget_daily", "9000")
-        page.fill("#starts_at", (start + timedelta(hours=9)).strftime("%Y-%m-%dT%H:%M"))
-        page.fill("#ends_at", (start + timedelta(days=30, hours=9)).strftime("%Y-%m-%dT%H:%M"))
-        page.click("#create")
-        # Mistakes are shown beside their fields, and what was typed stays.
-        assert page.locator("#error-headline").is_visible()
-        assert "greater than or equal to 1" in page.locator("#error-bid_cpm").inner_text()
-        assert page.input_value("#name") == "Autumn blend"
-        page.screenshot(path=str(ARTIFACTS / "dashboard-form-errors.png"), full_page=True)
-        page.fill("#headline", "New autumn blend, 50 m from the station")
-        page.fill("#bid_cpm", "300")
-        page.click("#create")
-        # The ads service's own rules come back beside their fields too.
-        assert "exceed" in page.locator("#error-budget_daily").inner_text()
-        assert not page.locator("#error-headline").count()
-        page.fill("#budget_daily", "1000")
-        page.click("#create")
-        page.wait_for_selector("h1:has-text('Autumn blend')")
-        campaign_id = int(re.search(r"/campaigns/(\d+)", page.url).group(1))
-        assert "active" in page.locator("h1 .status").inner_text()
-        assert page.locator("#budget-left").inner_text() == "¥5,000"
 
-        page.click("button:has-text('Pause')")
-        page.wait_for_selector("h1 .status.paused")
-        page.click("button:has-text('Resume')")
-        page.wait_for_selector("h1 .status.active")
+def _walk_through(page, base: str, place: dict,  # type: ignore[no-untyped-def]
+                  start: datetime, db_url: str) -> None:
+    page.goto(base + "/dashboard")
+    page.fill("#handle", "kissa_owner")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Your campaigns")
+    assert page.context.cookies()[0]["httpOnly"] is True
+    assert page.context.cookies()[0]["sameSite"] == "Lax"
 
-        truth = _serve_a_day(db_url, campaign_id, int(place["id"]), start)
-        page.goto(f"{base}/dashboard/campaigns/{campaign_id}?from="
-                  f"{start:%Y-%m-%dT%H:%M:%SZ}&to={start + timedelta(hours=6):%Y-%m-%dT%H:%M:%SZ}"
-                  "&granularity=hour")
-        assert _kpi(page, "Impressions") == f"{truth['impressions']:,}"
-        assert _kpi(page, "Reach") == f"{truth['reach']:,}"
-        assert _kpi(page, "Clicks") == f"{truth['clicks']:,}"
-        assert _kpi(page, "Store visits") == "10"
-        assert page.locator("svg.chart rect:not(.withheld)").count() >= 6
-        assert page.locator("svg.hexmap polygon.hex").count() > 0
-        assert page.locator("#bands tr").count() == 6
-        with page.expect_download() as download:
-            page.click("text=Download CSV")
-        csv = Path(download.value.path()).read_text()
-        assert csv.startswith("start,end,impressions")
-        assert len(csv.strip().split("\n")) == 7
-        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-        browser.close()
+    page.click("text=New campaign")
+    page.fill("#place_id", place["id"])
+    page.fill("#name", "Autumn blend")
+    page.fill("#radius_m", "800")
+    page.click("button[name=preview]")
+    # The preview draws the H3 cells the radius reaches around the place, with no error yet.
+    assert page.locator("svg.preview polygon.covered").count() > 20
+    assert not page.locator(".error").count()
+    assert page.input_value("#name") == "Autumn blend"
+    page.fill("#bid_cpm", "0")
+    page.fill("#budget_total", "5000")
+    page.fill("#budget_daily", "9000")
+    page.fill("#starts_at", (start + timedelta(hours=9)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#ends_at", (start + timedelta(days=30, hours=9)).strftime("%Y-%m-%dT%H:%M"))
+    page.click("#create")
+    # Mistakes are shown beside their fields, and what was typed stays.
+    assert page.locator("#error-headline").inner_text() == "Required."
+    assert "greater than or equal to 1" in page.locator("#error-bid_cpm").inner_text()
+    assert page.input_value("#name") == "Autumn blend"
+    page.screenshot(path=str(ARTIFACTS / "dashboard-form-errors.png"), full_page=True)
+    page.fill("#headline", "New autumn blend, 50 m from the station")
+    page.fill("#bid_cpm", "300")
+    page.click("#create")
+    # The ads service's own rules come back beside their fields too.
+    assert "exceed" in page.locator("#error-budget_daily").inner_text()
+    assert not page.locator("#error-headline").count()
+    page.fill("#budget_daily", "1000")
+    page.click("#create")
+    page.wait_for_selector("h1:has-text('Autumn blend')")
+    campaign_id = int(re.search(r"/campaigns/(\d+)", page.url).group(1))
+    assert "active" in page.locator("h1 .status").inner_text()
+    assert page.locator("#budget-left").inner_text() == "¥5,000"
+
+    page.click("button:has-text('Pause')")
+    page.wait_for_selector("h1 .status.paused")
+    page.click("button:has-text('Resume')")
+    page.wait_for_selector("h1 .status.active")
+
+    truth = _serve_a_day(db_url, campaign_id, int(place["id"]), start)
+    page.goto(f"{base}/dashboard/campaigns/{campaign_id}?from="
+              f"{start:%Y-%m-%dT%H:%M:%SZ}&to={start + timedelta(hours=6):%Y-%m-%dT%H:%M:%SZ}"
+              "&granularity=hour")
+    assert _kpi(page, "Impressions") == f"{truth['impressions']:,}"
+    assert _kpi(page, "Reach") == f"{truth['reach']:,}"
+    assert _kpi(page, "Clicks") == f"{truth['clicks']:,}"
+    assert _kpi(page, "Store visits") == "10"
+    assert page.locator("svg.chart rect:not(.withheld)").count() >= 6
+    assert page.locator("svg.hexmap polygon.hex").count() > 0
+    assert page.locator("#bands tr").count() == 6
+    with page.expect_download() as download:
+        page.click("text=Download CSV")
+    csv = Path(download.value.path()).read_text()
+    assert csv.startswith("start,end,impressions")
+    assert len(csv.strip().split("\n")) == 7
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
