@@ -68,11 +68,17 @@ class DifferencingGuard:
 
     def _conflicts(self, metric: str, start: datetime, end: datetime, value: int,
                    relation: str) -> bool:
-        by_value = self._by_metric.get(metric, {})
-        for other in range(value - self.k + 1, value + self.k):
-            if other == value:
-                continue
-            for f, t in by_value.get(other, ()):
+        by_value = self._by_metric.get(metric)
+        if not by_value:
+            return False
+        # Look at whichever is fewer: the values released, or the 2k-2 values that would clash.
+        if len(by_value) < 2 * self.k:
+            close = [v for v in by_value if v != value and abs(v - value) < self.k]
+        else:
+            close = [v for v in range(value - self.k + 1, value + self.k)
+                     if v != value and v in by_value]
+        for other in close:
+            for f, t in by_value[other]:
                 if relation == "nested" and _nested(start, end, f, t):
                     return True
                 if relation == "contains" and f <= start and t >= end:
