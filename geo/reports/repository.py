@@ -13,6 +13,8 @@ from geo.reports.bands import BAND_SQL
 # error past the explicit range; below 2^12*5/64 = 320 accounts a sketch stores the hashes (exact).
 HLL_PARAMS = "12, 5, -1, 1"
 HOUR = timedelta(hours=1)
+# The published cells of a campaign and range; band -1 rows are the rollup's per-hour unions.
+_PUBLISHED = "campaign_id = :c AND hour >= :f AND hour < :t AND band >= 0 AND accounts >= :k"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,30 +52,54 @@ class ReportRepository:
                                 unit: str, tz: str, k: int) -> dict[tuple[str, Any], Cells]:
         """Sums and reach of the published cells (>= k accounts): per bucket, band and in total.
 
-        Sketches are united per (bucket, band) first, so the bands and the total unite a few
-        dozen sketches instead of every hour's again.
+        Estimating a sketch's cardinality is the costly step, so it is done as few times as
+        possible: an hour whose bands are all published takes the hour's union stored by the
+        rollup (band -1), and the total unites the five band sketches.
         """
+        params = {"c": campaign_id, "f": start, "t": end, "tz": tz, "k": k}
+        out = await (self._hour_buckets(params) if unit == "hour" else self._day_buckets(params))
         rows = await self.session.execute(text(f"""
-            WITH cells AS (
-                SELECT date_trunc('{unit}', hour, :tz) AS bucket, band,
-                       sum(impressions) AS impressions, sum(clicks) AS clicks,
-                       sum(spend_milli_yen) AS spend, hll_union_agg(viewers) AS viewers
-                FROM report_hourly
-                WHERE campaign_id = :c AND hour >= :f AND hour < :t AND accounts >= :k
-                GROUP BY 1, 2)
-            SELECT bucket, band, GROUPING(band) AS g_band, GROUPING(bucket) AS g_bucket,
-                   sum(impressions)::bigint, sum(clicks)::bigint, sum(spend)::bigint,
-                   hll_cardinality(hll_union_agg(viewers))::bigint AS reach
-            FROM cells GROUP BY GROUPING SETS ((bucket), (band), ())"""),
-            {"c": campaign_id, "f": start, "t": end, "tz": tz, "k": k})
-        out: dict[tuple[str, Any], Cells] = {}
-        for bucket, band, g_band, g_bucket, impressions, clicks, spend, reach in rows:
-            if impressions is None:  # the empty grand total
-                continue
-            key = ("bucket", bucket) if not g_bucket else ("band", band) if not g_band \
-                else ("total", None)
-            out[key] = Cells(int(impressions), int(clicks), int(spend), int(reach or 0))
+            WITH bands AS (
+                SELECT band, sum(impressions) AS i, sum(clicks) AS c, sum(spend_milli_yen) AS s,
+                       hll_union_agg(viewers) AS v
+                FROM report_hourly WHERE {_PUBLISHED} GROUP BY band)
+            SELECT band, i::bigint, c::bigint, s::bigint, hll_cardinality(v)::bigint FROM bands
+            UNION ALL
+            SELECT -1, sum(i)::bigint, sum(c)::bigint, sum(s)::bigint,
+                   hll_cardinality(hll_union_agg(v))::bigint FROM bands HAVING count(*) > 0"""),
+            params)
+        for band, impressions, clicks, spend, reach in rows:
+            key = ("band", band) if band >= 0 else ("total", None)
+            out[key] = Cells(impressions, clicks, spend, reach or 0)
         return out
+
+    async def _day_buckets(self, params: dict[str, Any]) -> dict[tuple[str, Any], Cells]:
+        rows = await self.session.execute(text(f"""
+            SELECT date_trunc('day', hour, :tz) AS bucket, sum(impressions)::bigint,
+                   sum(clicks)::bigint, sum(spend_milli_yen)::bigint,
+                   hll_cardinality(hll_union_agg(viewers))::bigint
+            FROM report_hourly WHERE {_PUBLISHED} GROUP BY 1"""), params)
+        return {("bucket", b): Cells(i, c, s, r or 0) for b, i, c, s, r in rows}
+
+    async def _hour_buckets(self, params: dict[str, Any]) -> dict[tuple[str, Any], Cells]:
+        rows = (await self.session.execute(text("""
+            SELECT hour, sum(impressions) FILTER (WHERE band >= 0 AND accounts >= :k),
+                   sum(clicks) FILTER (WHERE band >= 0 AND accounts >= :k),
+                   sum(spend_milli_yen) FILTER (WHERE band >= 0 AND accounts >= :k),
+                   bool_and(accounts >= :k) FILTER (WHERE band >= 0),
+                   max(accounts) FILTER (WHERE band = -1)
+            FROM report_hourly
+            WHERE campaign_id = :c AND hour >= :f AND hour < :t GROUP BY hour"""),
+            params)).all()
+        partial = [r[0] for r in rows if r[1] is not None and not r[4]]
+        reach = {hour: accounts for hour, *_, everyone, accounts in rows if everyone}
+        if partial:
+            reach |= dict((await self.session.execute(text(f"""
+                SELECT hour, hll_cardinality(hll_union_agg(viewers))::bigint
+                FROM report_hourly WHERE {_PUBLISHED} AND hour = ANY(:hours) GROUP BY hour"""),
+                {**params, "hours": partial})).all())
+        return {("bucket", hour): Cells(int(i), int(c), int(s), int(reach[hour]))
+                for hour, i, c, s, _, _ in rows if i is not None}
 
     async def holdout_accounts(self, campaign_id: int, start: datetime, end: datetime) -> int:
         value = await self.session.scalar(text("""
@@ -181,6 +207,16 @@ class RollupRepository:
                   FROM ad_impressions i LEFT JOIN ad_clicks k ON k.impression_id = i.id
                   WHERE i.campaign_id = :c AND i.served_at >= :h AND i.served_at < :e
                   GROUP BY 3) AS cells"""), params)
+        # Band -1: the whole hour, so an hourly series needs no cardinality estimate per hour.
+        await self.session.execute(text("""
+            INSERT INTO report_hourly (campaign_id, hour, band, impressions, clicks,
+                                       spend_milli_yen, viewers, accounts)
+            SELECT CAST(:c AS bigint), CAST(:h AS timestamptz), -1, impressions, clicks,
+                   spend, u, hll_cardinality(u)
+            FROM (SELECT sum(impressions) AS impressions, sum(clicks) AS clicks,
+                         sum(spend_milli_yen) AS spend, hll_union_agg(viewers) AS u
+                  FROM report_hourly WHERE campaign_id = :c AND hour = :h AND band >= 0
+                  HAVING count(*) > 0) AS everyone"""), params)
 
     async def recompute_holdouts(self, campaign_id: int, hour: datetime) -> None:
         params = {"c": campaign_id, "h": hour, "e": hour + HOUR}
