@@ -47,7 +47,7 @@ def series_chart(points: list[dict[str, Any]], field: str, *, title: str, width:
         parts.append(f'<rect x="{x:.1f}" y="{pad_t + inner_h - h:.1f}" width="{w:.1f}" '
                      f'height="{h:.1f}" fill="{colour}"><title>{label}: {_fmt(value)}</title>'
                      '</rect>')
-    for i in _tick_indexes(len(points)):
+    for i in _tick_indexes(len(points), most=max(2, width // 95)):
         x = pad_l + i * step + step / 2
         parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" class="axis">'
                      f'{_label(points[i]["start"])}</text>')
@@ -55,10 +55,11 @@ def series_chart(points: list[dict[str, Any]], field: str, *, title: str, width:
     return Markup("".join(parts))
 
 
-def _tick_indexes(n: int) -> list[int]:
-    if n <= 8:
+def _tick_indexes(n: int, *, most: int) -> list[int]:
+    """Which points get a date label: at most `most`, so labels never overlap."""
+    if n <= most:
         return list(range(n))
-    stride = math.ceil(n / 8)
+    stride = math.ceil(n / most)
     return list(range(0, n, stride))
 
 
