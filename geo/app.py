@@ -44,7 +44,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The single-machine default: relay, fan-out, the ads ledger writer and the report
         # rollup run beside the API.
         workers.append(asyncio.create_task(run_forever(app.state.db, app.state.redis)))
-        workers.append(asyncio.create_task(run_ads_ledger(app.state.db, app.state.redis)))
+        workers.append(asyncio.create_task(
+            run_ads_ledger(app.state.db, app.state.redis, settings=settings)))
         workers.append(asyncio.create_task(reports_rollup.run_forever(
             app.state.db, poll_s=settings.report_rollup_poll_seconds)))
     try:
@@ -52,6 +53,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         for worker in workers:
             worker.cancel()
+        ads_engine = getattr(app.state, "ads_engine", None)
+        if ads_engine is not None:
+            await ads_engine.close()
         await app.state.redis.aclose()
         await app.state.db.dispose()
 

@@ -12,6 +12,7 @@ from geo.core.db import SessionDep
 from geo.core.ids import IdPath, parse_id
 from geo.core.openapi import problems
 from geo.core.pagination import PageDep, next_cursor
+from geo.core.redis import RedisDep
 from geo.core.responses import json_response
 
 router = APIRouter(prefix="/v1", tags=["ads"], dependencies=[Depends(current_actor)])
@@ -44,8 +45,8 @@ async def read_campaign(campaign_id: IdPath, actor: CurrentActor, session: Sessi
 @router.patch("/campaigns/{campaign_id}", response_model=CampaignRead,
               responses=problems(401, 404))
 async def update_campaign(campaign_id: IdPath, data: CampaignUpdate, actor: CurrentActor,
-                          session: SessionDep) -> Response:
-    campaign = await service.update_campaign(session, actor=actor,
+                          session: SessionDep, redis: RedisDep) -> Response:
+    campaign = await service.update_campaign(session, actor=actor, redis=redis,
                                              campaign_id=parse_id(campaign_id), data=data)
     return json_response(campaign)
 

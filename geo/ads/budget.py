@@ -28,13 +28,19 @@ from geo.core.redis import RedisClient
 
 # KEYS: budget hash, viewer's cap zset, event stream.
 # ARGV: day, price, paced limit (milli-yen spendable today so far), cap count, cap window ms,
-#       now ms, event id, holdout flag, campaign id, viewer id, lat, lon, distance, stream cap.
+#       now ms, event id, holdout flag, campaign id, viewer id, lat, lon, distance, stream cap,
+#       low-water mark (answer 'low' instead of 'ok' when the lease left drops below it, so the
+#       caller tops the lease up in the background before requests have to wait for it).
 CHARGE = """
 local b = KEYS[1]
 if redis.call('HGET', b, 'day') ~= ARGV[1] then return 'day' end
 local now, window = tonumber(ARGV[6]), tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 'capped' end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
+  -- capped until the oldest exposure in the window ages out: tell the caller when
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
+  return 'capped:' .. tostring(math.max(0, tonumber(oldest) + window - now))
+end
 local price = tonumber(ARGV[2])
 if tonumber(redis.call('HGET', b, 'day_spent') or '0') + price > tonumber(ARGV[3]) then
   return 'paced'
@@ -57,6 +63,10 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[14], '*', 'k', kind, 'id', ARGV[
            'c', ARGV[9], 'v', ARGV[10], 't', ARGV[6], 'lat', ARGV[11], 'lon', ARGV[12],
            'd', ARGV[13], 'cost', price)
 if kind == 'h' then return 'holdout' end
+if tonumber(redis.call('HGET', b, 'lease')) < tonumber(ARGV[15])
+   and redis.call('HGET', b, 'final') ~= '1' then
+  return 'low'
+end
 return 'ok'
 """
 
@@ -65,15 +75,27 @@ ROLLOVER = """
 local old = redis.call('HGET', KEYS[1], 'day')
 if old == ARGV[1] then return {old, '0'} end
 local unspent = redis.call('HGET', KEYS[1], 'lease') or '0'
-redis.call('HSET', KEYS[1], 'day', ARGV[1], 'lease', 0, 'day_spent', 0)
+redis.call('HSET', KEYS[1], 'day', ARGV[1], 'lease', 0, 'day_spent', 0, 'final', 0)
 return {old or '', unspent}
 """
 
-# Credit a lease to Redis only if the day it was taken for is still Redis's day.
+# Credit a lease to Redis only if the day it was taken for is still Redis's day. `final` (ARGV[3])
+# marks a lease cut short by the budget: no background top-up until the day or terms change.
 CREDIT = """
 if redis.call('HGET', KEYS[1], 'day') ~= ARGV[1] then return 0 end
 redis.call('HINCRBY', KEYS[1], 'lease', ARGV[2])
+redis.call('HSET', KEYS[1], 'final', ARGV[3])
 return 1
+"""
+
+# Take back everything Redis holds unspent (a budget was lowered, or the campaign paused/ended):
+# returns {day, unspent}; the caller hands it back to that day's lease row.
+REVOKE = """
+local day = redis.call('HGET', KEYS[1], 'day')
+if not day then return {'', '0'} end
+local unspent = redis.call('HGET', KEYS[1], 'lease') or '0'
+redis.call('HSET', KEYS[1], 'lease', 0, 'final', 0)
+return {day, unspent}
 """
 
 
@@ -121,12 +143,26 @@ async def take_lease(session: AsyncSession, *, campaign_id: int, day: date, chun
         await repo.add_lease(campaign_id, date.fromisoformat(old_day), -unspent_milli)
         state = await repo.lease_state(campaign_id, day)
         assert state is not None
+    if not state.live:  # paused or ended: a stale index elsewhere must not lease for it
+        return 0
     room = min(state.budget_total * 1000 - state.leased_total_milli,
                min(state.budget_daily * 1000, paced_milli) - state.leased_today_milli)
     grant = max(0, min(chunk_milli, room))
     if grant > 0:
         await repo.add_lease(campaign_id, day, grant)
     return grant
+
+
+async def revoke_lease(session: AsyncSession, redis: RedisClient, *, campaign_id: int) -> int:
+    """Hand what Redis holds unspent back to PostgreSQL, so the next charge must lease under the
+    campaign's current budgets. Call it while holding the campaign row's lock (as an edit does),
+    so no lease can be taken in between. Returns the milli-yen handed back."""
+    day, unspent = await redis.eval(REVOKE, 1, keys.budget(campaign_id))  # type: ignore[misc]
+    amount = int(unspent)
+    if amount > 0 and day:
+        await LedgerRepository(session).add_lease(campaign_id, date.fromisoformat(day.decode()),
+                                                  -amount)
+    return amount
 
 
 async def budget_left(session: AsyncSession, redis: RedisClient, *, campaign_id: int,

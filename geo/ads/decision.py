@@ -2,14 +2,14 @@
 
 position -> campaigns whose target covers it (in-process STRtree) -> live now (status, window,
 hours in the campaign's time zone), not the viewer's own -> rank by bid x relevance (category
-match with what is shown, distance decay) -> for each winner in rank order, one Lua call checks
-the viewer's cap, today's paced share and the lease left, and charges a second-price amount, or
-logs a holdout; a winner that fails (capped, spent) gives its slot to the next in rank.
+match with what is shown, distance decay) -> the top winners are charged in one pipelined round
+trip, one Lua call each: it checks the viewer's cap, today's paced share and the lease left, and
+charges a second-price amount or logs a holdout. A winner that fails (capped, spent) gives its
+slot to the next in rank.
 """
 
 import asyncio
 import itertools
-import logging
 import math
 import secrets
 import time
@@ -17,17 +17,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from redis.exceptions import NoScriptError
+
 from geo.ads import budget, keys, signing
 from geo.ads.index import CampaignIndex, LiveCampaign
+from geo.ads.leasing import Leaser
 from geo.core.config import Settings
 from geo.core.db import Database
 from geo.core.ids import EPOCH_MS
 from geo.core.metrics import AD_DECISIONS
 from geo.core.redis import RedisClient
 
-log = logging.getLogger("geo.ads.decision")
 MAX_TRIES_BEYOND_SLOTS = 6  # bounds the Redis calls of one decision when winners keep failing
 SPENT_BACKOFF_S = 5.0  # a campaign out of budget (or pace) is not retried for this long
+SERVED = ("ok", "low")
 _PROCESS_TAG = secrets.randbits(10)
 _sequence = itertools.count()
 
@@ -47,10 +50,52 @@ class Ranked:
     campaign: LiveCampaign
     distance_m: float
     relevance: float
+    price: int = 0  # milli-yen, set once the runner-up is known
 
     @property
     def score(self) -> float:
         return self.campaign.bid_cpm * self.relevance
+
+
+class CapCache:
+    """Viewers known to be at a campaign's cap, until their oldest exposure leaves the window.
+
+    Only ever skips work: the Lua script still checks every charge, so a stale or lost entry can
+    cost a round trip but never serve past a cap. Bounded: cleared when full.
+    """
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self._until: dict[tuple[int, int], float] = {}
+
+    def remember(self, viewer_id: int, campaign_id: int, until: float) -> None:
+        if len(self._until) >= self.max_entries:
+            self._until.clear()
+        self._until[(viewer_id, campaign_id)] = until
+
+    def clear(self) -> None:
+        self._until.clear()
+
+    def capped(self, viewer_id: int, campaign_id: int, now: float) -> bool:
+        until = self._until.get((viewer_id, campaign_id))
+        if until is None:
+            return False
+        if until <= now:
+            del self._until[(viewer_id, campaign_id)]
+            return False
+        return True
+
+
+@dataclass
+class Charge:
+    """One Lua call's inputs for one candidate."""
+
+    candidate: Ranked
+    impression_id: int
+    day: str
+    paced: int
+    keys: list[str]
+    args: list
 
 
 @dataclass
@@ -62,27 +107,68 @@ class AdsEngine:
     settings: Settings
     index: CampaignIndex
     scripts: budget.Scripts
+    leaser: Leaser
     spent_until: dict[int, float] = field(default_factory=dict)
+    caps: "CapCache" = field(default_factory=lambda: CapCache())
     _spent_version: int = 0
-    _lease_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
     def create(cls, db: Database, redis: RedisClient, settings: Settings) -> "AdsEngine":
-        return cls(db, redis, settings, CampaignIndex(settings.ads_index_refresh_s),
-                   budget.register_scripts(redis))
+        scripts = budget.register_scripts(redis)
+        return cls(db, redis, settings, CampaignIndex(settings.ads_index_refresh_s), scripts,
+                   Leaser(db, scripts, settings.ads_lease_chunk_impressions))
+
+    async def settle(self) -> None:
+        """Wait for background leases and index refreshes (tests, benchmarks, shutdown)."""
+        while pending := self.leaser.pending() | self.index.pending():
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel background leases and refreshes (a cancelled lease is lost: conservative)."""
+        for task in self.leaser.pending() | self.index.pending():
+            task.cancel()
+        await asyncio.gather(*self.leaser.pending(), *self.index.pending(),
+                             return_exceptions=True)
+
+    async def prime(self, *, concurrency: int = 4) -> int:
+        """Lease a first chunk for each live campaign that has none for its current day (at the
+        start of a day, after a Redis loss), so the first requests need not wait on PostgreSQL.
+        Returns how many campaigns were leased."""
+        await self.index.refresh(self.db)
+        gate = asyncio.Semaphore(concurrency)
+        now = time.time()
+
+        async def prime_one(campaign: LiveCampaign) -> bool:
+            local_now = datetime.fromtimestamp(now, campaign.tz)
+            day = local_now.date().isoformat()
+            paced = budget.paced_limit_milli(campaign.budget_daily, campaign.hours, local_now,
+                                             self.settings.ads_pacing_margin)
+            async with gate, self.leaser.lock(campaign.id):
+                held_day, lease = await self.redis.hmget(  # type: ignore[misc]
+                    keys.budget(campaign.id), ["day", "lease"])
+                fresh = held_day == day.encode()
+                if fresh and int(lease or 0) >= self.leaser.low_water_milli(campaign):
+                    return False
+                return await self.leaser.lease(campaign, day=day, paced_milli=paced,
+                                               roll_over=not fresh) > 0
+
+        live = [c for c in self.index.campaigns.values() if c.starts_at <= now < c.ends_at]
+        return sum(await asyncio.gather(*(prime_one(c) for c in live)))
 
     async def decide(self, *, viewer_id: int, lat: float, lon: float,
                      context_categories: frozenset[str] = frozenset(),
                      slots: int | None = None) -> list[dict]:
         """Up to `slots` ads for this viewer here, each charged (or held out) atomically."""
-        await self.index.refresh(self.db)
+        await self.index.maybe_refresh(self.db)
         if self.index.version != self._spent_version:  # budgets or status may have changed
             self.spent_until.clear()
+            self.caps.clear()
             self._spent_version = self.index.version
         now = time.time()
-        ranked = self.rank(viewer_id, lat, lon, context_categories, now)
+        skipped: Counter[str] = Counter()
+        ranked = self.rank(viewer_id, lat, lon, context_categories, now, skipped)
         if not ranked:
-            AD_DECISIONS.labels("no-candidate").inc()
+            AD_DECISIONS.labels(_outcome([], skipped) if skipped else "no-candidate").inc()
             return []
         ads, outcomes = await self._fill(ranked, viewer_id, lat, lon, now,
                                          slots or self.settings.ads_slots)
@@ -90,7 +176,10 @@ class AdsEngine:
         return ads
 
     def rank(self, viewer_id: int, lat: float, lon: float, categories: frozenset[str],
-             now: float) -> list[Ranked]:
+             now: float, skipped: Counter[str] | None = None) -> list[Ranked]:
+        """Live candidates covering the point, best first, priced; `skipped` counts those left
+        out because this process knows them spent or the viewer capped."""
+        skipped = Counter() if skipped is None else skipped
         local_hours: dict[str, int] = {}
         ranked = []
         boost, decay = self.settings.ads_category_boost, self.settings.ads_distance_decay_m
@@ -98,6 +187,10 @@ class AdsEngine:
             if campaign.owner_id == viewer_id or not campaign.starts_at <= now < campaign.ends_at:
                 continue
             if self.spent_until.get(campaign.id, 0.0) > now:
+                skipped["budget"] += 1
+                continue
+            if self.caps.capped(viewer_id, campaign.id, now):
+                skipped["capped"] += 1
                 continue
             if campaign.hours is not None:
                 key = campaign.tz.key
@@ -109,23 +202,11 @@ class AdsEngine:
             relevance = (boost if match else 1.0) / (1.0 + distance / decay)
             ranked.append(Ranked(campaign, distance, relevance))
         ranked.sort(key=lambda r: (-r.score, r.campaign.id))
-        return ranked
-
-    async def _fill(self, ranked: list[Ranked], viewer_id: int, lat: float, lon: float,
-                    now: float, slots: int) -> tuple[list[dict], Counter[str]]:
-        ads: list[dict] = []
-        outcomes: Counter[str] = Counter()
-        for position, candidate in enumerate(ranked[:slots + MAX_TRIES_BEYOND_SLOTS]):
-            if len(ads) >= slots:
-                break
+        ranked = ranked[:self.settings.ads_slots + MAX_TRIES_BEYOND_SLOTS + 1]
+        for position, candidate in enumerate(ranked):
             runner_up = ranked[position + 1].score if position + 1 < len(ranked) else 0.0
-            price = self.price_milli(candidate, runner_up)
-            impression_id = new_impression_id()
-            outcome = await self.charge(candidate, viewer_id, lat, lon, now, price, impression_id)
-            outcomes[outcome] += 1
-            if outcome == "ok":
-                ads.append(self._render(candidate, viewer_id, impression_id))
-        return ads, outcomes
+            candidate.price = self.price_milli(candidate, runner_up)
+        return ranked
 
     def price_milli(self, candidate: Ranked, runner_up_score: float) -> int:
         """Second-price-like: what would still beat the runner-up, at least the reserve, at most
@@ -133,8 +214,35 @@ class AdsEngine:
         needed = math.floor(runner_up_score / candidate.relevance) + 1 if runner_up_score else 0
         return min(candidate.campaign.bid_cpm, max(self.settings.ads_reserve_cpm, needed))
 
-    async def charge(self, candidate: Ranked, viewer_id: int, lat: float, lon: float, now: float,
-                     price: int, impression_id: int) -> str:
+    async def _fill(self, ranked: list[Ranked], viewer_id: int, lat: float, lon: float,
+                    now: float, slots: int) -> tuple[list[dict], Counter[str]]:
+        ads: list[dict] = []
+        outcomes: Counter[str] = Counter()
+        tries = ranked[:slots + MAX_TRIES_BEYOND_SLOTS]
+        start = 0
+        while len(ads) < slots and start < len(tries):
+            batch = [self._prepare(c, viewer_id, lat, lon, now)
+                     for c in tries[start:start + slots - len(ads)]]
+            start += len(batch)
+            for charge, result in zip(batch, await self._run(batch), strict=True):
+                if result in ("day", "lease"):
+                    result = await self._lease_and_retry(charge, result)
+                if result.startswith("capped:"):
+                    self.caps.remember(viewer_id, charge.candidate.campaign.id,
+                                       now + int(result[7:]) / 1000)
+                    result = "capped"
+                outcomes[result] += 1
+                if result in SERVED:
+                    ads.append(self._render(charge.candidate, viewer_id, charge.impression_id))
+                if result == "low":
+                    self.leaser.top_up_soon(charge.candidate.campaign, day=charge.day,
+                                            paced_milli=charge.paced)
+                elif result in ("paced", "budget"):
+                    self.spent_until[charge.candidate.campaign.id] = now + SPENT_BACKOFF_S
+        return ads, outcomes
+
+    def _prepare(self, candidate: Ranked, viewer_id: int, lat: float, lon: float,
+                 now: float) -> Charge:
         campaign = candidate.campaign
         local_now = datetime.fromtimestamp(now, campaign.tz)
         day = local_now.date().isoformat()
@@ -142,42 +250,44 @@ class AdsEngine:
                                          self.settings.ads_pacing_margin)
         held_out = signing.holdout_draw(self.settings.secret_key, campaign.id,
                                         viewer_id) < campaign.holdout_share
+        impression_id = new_impression_id()
         keys_ = [keys.budget(campaign.id), keys.frequency(campaign.id, viewer_id),
                  keys.events_for(campaign.id)]
-        args = [day, price, paced, campaign.cap_count, campaign.cap_ms, int(now * 1000),
-                impression_id, int(held_out), campaign.id, viewer_id, repr(lat), repr(lon),
-                round(candidate.distance_m, 1), keys.STREAM_CAP]
-        result = (await self.scripts.charge(keys=keys_, args=args)).decode()
-        if result in ("day", "lease"):
-            result = await self._lease_and_retry(campaign, day, paced, keys_, args)
-        if result in ("paced", "budget"):
-            self.spent_until[campaign.id] = now + SPENT_BACKOFF_S
-        return result
+        args = [day, candidate.price, paced, campaign.cap_count, campaign.cap_ms,
+                int(now * 1000), impression_id, int(held_out), campaign.id, viewer_id, repr(lat),
+                repr(lon), round(candidate.distance_m, 1), keys.STREAM_CAP,
+                self.leaser.low_water_milli(campaign)]
+        return Charge(candidate, impression_id, day, paced, keys_, args)
 
-    async def _lease_and_retry(self, campaign: LiveCampaign, day: str, paced: int,
-                               keys_: list[str], args: list) -> str:
+    async def _run(self, batch: list[Charge]) -> list[str]:
+        """The charge script for each candidate, in one round trip (EVALSHA; loaded if missing)."""
+        sha = self.scripts.charge.sha
+        for attempt in (1, 2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for charge in batch:
+                    pipe.evalsha(sha, len(charge.keys), *charge.keys, *charge.args)
+                results = await pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, NoScriptError) for r in results):
+                await self.redis.script_load(budget.CHARGE)  # after a Redis restart
+                continue
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            return [r.decode() for r in results]
+        raise AssertionError("unreachable")
+
+    async def _lease_and_retry(self, charge: Charge, result: str) -> str:
         """Lease budget from PostgreSQL (one coroutine per campaign at a time), then charge."""
-        lock = self._lease_locks.setdefault(campaign.id, asyncio.Lock())
-        async with lock:
-            # Another request may have leased while this one waited.
-            result = (await self.scripts.charge(keys=keys_, args=args)).decode()
+        campaign = charge.candidate.campaign
+        async with self.leaser.lock(campaign.id):
+            result = (await self._run([charge]))[0]  # another request may have just leased
             if result not in ("day", "lease"):
                 return result
-            old_day, unspent = "", 0
-            if result == "day":
-                old, left = await self.scripts.rollover(keys=[keys_[0]], args=[day])
-                old_day, unspent = old.decode(), int(left)
-            chunk = campaign.bid_cpm * self.settings.ads_lease_chunk_impressions
-            # Its own transaction, committed before Redis may spend the lease: a lease that
-            # Redis spent must never be rolled back with the request that happened to take it.
-            async with self.db.sessionmaker() as session, session.begin():
-                granted = await budget.take_lease(
-                    session, campaign_id=campaign.id, day=datetime.fromisoformat(day).date(),
-                    chunk_milli=chunk, paced_milli=paced, old_day=old_day, unspent_milli=unspent)
+            granted = await self.leaser.lease(campaign, day=charge.day, paced_milli=charge.paced,
+                                              roll_over=result == "day")
             if granted <= 0:
                 return "budget"
-            await self.scripts.credit(keys=[keys_[0]], args=[day, granted])
-            return (await self.scripts.charge(keys=keys_, args=args)).decode()
+            return (await self._run([charge]))[0]
 
     def _render(self, candidate: Ranked, viewer_id: int, impression_id: int) -> dict:
         campaign = candidate.campaign

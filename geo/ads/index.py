@@ -16,6 +16,7 @@ out-of-hours campaigns from ever serving.
 """
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -28,6 +29,7 @@ from geo.ads.repository import ServingRepository, ServingRow
 from geo.core.db import Database
 from geo.places import service as places
 
+log = logging.getLogger("geo.ads.index")
 EARTH_RADIUS_M = 6_371_008.8
 M_PER_DEG_LAT = 111_320.0
 
@@ -84,6 +86,26 @@ class CampaignIndex:
         self._fingerprint: tuple[int, int] | None = None
         self._checked = float("-inf")
         self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task] = set()
+
+    async def maybe_refresh(self, db: Database) -> None:
+        """Before a decision: the first load (and every check when refresh_s is 0) is awaited;
+        later checks run in the background so no request waits on PostgreSQL for them."""
+        if self._fingerprint is None or self.refresh_s <= 0:
+            await self.refresh(db)
+        elif time.monotonic() - self._checked >= self.refresh_s and not self._lock.locked():
+            task = asyncio.create_task(self._refresh_logged(db))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def pending(self) -> set[asyncio.Task]:
+        return set(self._background)
+
+    async def _refresh_logged(self, db: Database) -> None:
+        try:
+            await self.refresh(db)
+        except Exception:  # the old index keeps serving; the next check retries
+            log.exception("campaign index refresh failed")
 
     async def refresh(self, db: Database, *, force: bool = False) -> None:
         if not force and time.monotonic() - self._checked < self.refresh_s:

@@ -7,8 +7,9 @@ campaigns are spread over SHARDS hash tags `{a<shard>}` (shard = campaign id mod
 holds its campaigns' keys and one event stream, and a cluster spreads the tags over its nodes.
 
 - `ad:{a<s>}:c<id>:b`: HASH of a campaign's money in milli-yen: `day` (local day the fields below
-  belong to), `lease` (leased from PostgreSQL and not yet spent), `day_spent`, `spent`, `n`
-  (impressions) and `h` (holdouts) since Redis last lost its data. One per campaign; no TTL (small).
+  belong to), `lease` (leased from PostgreSQL and not yet spent), `final` (1: the last lease was
+  cut short by the budget, so no background top-up), `day_spent`, `spent`, `n` (impressions)
+  and `h` (holdouts) since Redis last lost its data. One per campaign; no TTL (small).
 - `ad:{a<s>}:c<id>:fc:<viewer>`: ZSET, the viewer's exposures in the cap window (score = ms); at
   most cap_count members; expires cap_hours after the last exposure.
 - `ad:{a<s>}:events`: STREAM of impression and holdout events for the ledger writer (group

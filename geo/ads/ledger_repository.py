@@ -14,6 +14,7 @@ class LeaseState:
     budget_daily: int
     leased_total_milli: int
     leased_today_milli: int
+    live: bool  # active and not past its end: only a live campaign may lease
 
 
 class LedgerRepository:
@@ -23,16 +24,26 @@ class LedgerRepository:
     async def lease_state(self, campaign_id: int, day: date, *,
                           lock: bool = False) -> LeaseState | None:
         """Budgets and what was leased so far; `lock` serialises leases of one campaign."""
-        lock_sql = " FOR UPDATE OF c" if lock else ""
-        sql = text(f"""
+        if lock:
+            # Lock in its own statement: under READ COMMITTED the sums below must be read by a
+            # statement that starts after the lock is granted, or they miss the previous holder's
+            # lease (a single SELECT ... FOR UPDATE keeps its pre-wait snapshot for subqueries).
+            locked = await self.session.execute(
+                text("SELECT 1 FROM campaigns WHERE id = :id FOR UPDATE"), {"id": campaign_id})
+            if locked.first() is None:
+                return None
+        sql = text("""
             SELECT c.budget_total, c.budget_daily,
                    coalesce((SELECT sum(leased_milli_yen) FROM ad_budget_leases
                              WHERE campaign_id = c.id), 0),
                    coalesce((SELECT leased_milli_yen FROM ad_budget_leases
-                             WHERE campaign_id = c.id AND day = :day), 0)
-            FROM campaigns c WHERE c.id = :id{lock_sql}""")
+                             WHERE campaign_id = c.id AND day = :day), 0),
+                   c.status = 'active' AND c.ends_at > now()
+            FROM campaigns c WHERE c.id = :id""")
         row = (await self.session.execute(sql, {"id": campaign_id, "day": day})).first()
-        return LeaseState(*(int(v) for v in row)) if row else None
+        if row is None:
+            return None
+        return LeaseState(*(int(v) for v in row[:4]), live=bool(row[4]))
 
     async def add_lease(self, campaign_id: int, day: date, milli_yen: int) -> None:
         """Record more budget handed to Redis (negative: unspent budget handed back)."""

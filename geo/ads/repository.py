@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
 PLACE_POINT = "(SELECT position FROM places WHERE id = :place_id)"
 AREA = "ST_SetSRID(ST_GeomFromGeoJSON(:area), 4326)"
 AREA_OR_NULL = f"CASE WHEN CAST(:area AS text) IS NULL THEN NULL ELSE {AREA}::geography END"
@@ -205,3 +206,11 @@ class ServingRepository:
             FROM campaigns c WHERE c.id = ANY(:ids) AND {LIVE}""")
         rows = (await self.session.execute(sql, {"ids": ids})).all()
         return [ServingRow(*r) for r in rows]
+
+    async def covering_ids(self, lat: float, lon: float) -> set[int]:
+        """Live campaigns whose stored target covers the point, by the GiST index on `target`
+        (the cross-check of the in-process index, and what reports may use)."""
+        sql = text(f"""
+            SELECT c.id FROM campaigns c
+            WHERE ST_Covers(c.target, {POINT}) AND {LIVE}""")
+        return {r[0] for r in (await self.session.execute(sql, {"lat": lat, "lon": lon})).all()}

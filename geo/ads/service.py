@@ -80,8 +80,13 @@ async def _owned(session: AsyncSession, actor: Actor, campaign_id: int,
 
 
 async def update_campaign(session: AsyncSession, *, actor: Actor, campaign_id: int,
-                          data: CampaignUpdate) -> dict:
-    """Pause, resume, end or edit a campaign; the merged result is validated as a whole."""
+                          data: CampaignUpdate, redis: RedisClient | None = None) -> dict:
+    """Pause, resume, end or edit a campaign; the merged result is validated as a whole.
+
+    With `redis`, a lowered budget or bid, a pause or an end also takes back the budget Redis
+    holds unspent (under this edit's row lock), so nothing leased under the old terms is spent
+    under the new ones.
+    """
     row = await _owned(session, actor, campaign_id, lock=True)
     edit = data.model_dump(exclude_unset=True)
     if row.status == "ended" and edit:
@@ -91,7 +96,15 @@ async def update_campaign(session: AsyncSession, *, actor: Actor, campaign_id: i
             raise _bad(name, "may not be null")
     values = _row_values(row) | _values(edit)
     await _validate(session, values, creating=False)
-    return campaign_json(await CampaignRepository(session).update(campaign_id, values))
+    updated = await CampaignRepository(session).update(campaign_id, values)
+    if redis is not None and _tightened(row, updated):
+        await budget.revoke_lease(session, redis, campaign_id=campaign_id)
+    return campaign_json(updated)
+
+
+def _tightened(before: CampaignRow, after: CampaignRow) -> bool:
+    return (after.status != "active" or after.budget_total < before.budget_total
+            or after.budget_daily < before.budget_daily or after.bid_cpm < before.bid_cpm)
 
 
 def _values(fields: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +146,7 @@ async def _validate(session: AsyncSession, values: dict[str, Any], *, creating: 
         errors.append({"field": "body.budget.daily", "message": "must not exceed budget.total"})
     try:
         ZoneInfo(values["timezone"])
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         errors.append({"field": "body.timezone", "message": "not an IANA time zone"})
     if values.get("categories"):
         tree = await places.category_tree(session)

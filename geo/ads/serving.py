@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.ads.decision import AdsEngine
 from geo.core.auth import Actor
-from geo.core.metrics import AD_DECISIONS
+from geo.core.metrics import AD_DECISION_SECONDS, AD_DECISIONS
 
 log = logging.getLogger("geo.ads.serving")
 
@@ -32,9 +32,12 @@ def engine_for(request: Request) -> AdsEngine:
 
 async def _decide(request: Request, *, actor: Actor, lat: float, lon: float,
                   categories: frozenset[str]) -> list[dict[str, Any]]:
+    if not request.app.state.settings.ads_enabled:
+        return []
     try:
-        return await engine_for(request).decide(viewer_id=actor.id, lat=lat, lon=lon,
-                                                context_categories=categories)
+        with AD_DECISION_SECONDS.time():
+            return await engine_for(request).decide(viewer_id=actor.id, lat=lat, lon=lon,
+                                                    context_categories=categories)
     except (RedisError, SQLAlchemyError, OSError):
         log.exception("ad decision failed; serving no ads")
         AD_DECISIONS.labels("error").inc()

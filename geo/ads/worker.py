@@ -16,13 +16,16 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from geo.ads import keys
+from geo.ads.decision import AdsEngine
 from geo.ads.ledger_repository import LedgerRepository
+from geo.core.config import Settings, get_settings
 from geo.core.db import Database
 from geo.core.redis import RedisClient
 
 log = logging.getLogger("geo.ads.worker")
 RECLAIM_IDLE_MS = 30_000
 RECLAIM_EVERY_S = 10.0
+PRIME_EVERY_S = 60.0
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 
@@ -104,13 +107,20 @@ async def drain(db: Database, redis: RedisClient, consumer: str = "inline") -> i
     return written
 
 
-async def run_forever(db: Database, redis: RedisClient, *, block_ms: int = 1000,
-                      count: int = 500) -> None:
+async def run_forever(db: Database, redis: RedisClient, *, settings: Settings | None = None,
+                      block_ms: int = 1000, count: int = 500) -> None:
+    """Write the ledger; every PRIME_EVERY_S also lease a first chunk to live campaigns that have
+    none for their current day (a new local day, or Redis lost its data)."""
     consumer = f"ads-{socket.gethostname()}-{os.getpid()}"
+    settings = settings or get_settings()
+    engine = AdsEngine.create(db, redis, settings)
     await ensure_groups(redis)
-    last_reclaim = 0.0
+    last_reclaim = last_prime = 0.0
     while True:
         try:
+            if settings.ads_enabled and time.monotonic() - last_prime > PRIME_EVERY_S:
+                last_prime = time.monotonic()
+                await engine.prime()
             if time.monotonic() - last_reclaim > RECLAIM_EVERY_S:
                 last_reclaim = time.monotonic()
                 await write_batch(db, redis, await reclaim(redis, consumer, count=count))

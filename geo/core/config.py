@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     # Run the report rollup worker inside `geo serve` (with the other in-process workers).
     report_rollup_poll_seconds: float = 1.0
     # Ads (geo/ads): slots per decision, the floor price, pacing, and how budget is leased.
+    ads_enabled: bool = True  # False: every ads slot is empty (no decision is made)
     ads_slots: int = 2
     ads_reserve_cpm: int = 10  # yen per 1000 impressions: the least a winner pays
     ads_pacing_margin: float = 0.1  # share of the daily budget allowed ahead of the clock

@@ -23,3 +23,7 @@ OUTBOX_BACKLOG = Gauge(
 AD_DECISIONS = Counter(
     "geo_ad_decisions_total", "Ad decisions by outcome.", ["outcome"], registry=REGISTRY,
 )
+AD_DECISION_SECONDS = Histogram(
+    "geo_ad_decision_seconds", "Time to decide (and charge) the ads of one request.",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1), registry=REGISTRY,
+)

@@ -75,10 +75,11 @@ async def test_paused_ended_future_and_out_of_hours_campaigns_never_serve(client
 
 async def test_frequency_cap_three_per_day(client, member, redis):
     owner, place = await business_with_place(client)
-    await create_campaign(client, owner, place, holdout_share=0,
-                          frequency_cap={"count": 3, "hours": 24})
-    shown = [len(await nearby_ads(client, member)) for _ in range(4)]
-    assert shown == [1, 1, 1, 0]
+    campaign = await create_campaign(client, owner, place, holdout_share=0,
+                                     frequency_cap={"count": 3, "hours": 24})
+    shown = [len(await nearby_ads(client, member)) for _ in range(5)]
+    assert shown == [1, 1, 1, 0, 0]
+    assert await redis.zcard(keys.frequency(int(campaign["id"]), int(member["id"]))) == 3
     other = await make_account(client)
     assert len(await nearby_ads(client, other)) == 1, "the cap is per viewer"
 
@@ -177,3 +178,42 @@ async def test_metrics_count_decisions(client, member):
     body = (await client.get("/metrics")).text
     assert 'geo_ad_decisions_total{outcome="served"}' in body
     assert 'geo_ad_decisions_total{outcome="no-candidate"}' in body
+
+
+async def test_lowering_a_budget_takes_back_what_redis_holds(client, app, redis, session):
+    app.state.settings = app.state.settings.model_copy(update={"ads_pacing_margin": 1.0})
+    owner, place = await business_with_place(client)
+    # One campaign alone pays the reserve: 10 milli-yen an impression, so 2 yen = 200 of them;
+    # the first lease (a chunk of 50 x 200 milli-yen) covers the whole budget.
+    campaign = await create_campaign(client, owner, place, holdout_share=0,
+                                     budget={"total": 2, "daily": 2})
+    viewers = [await make_account(client) for _ in range(60)]
+    assert sum([len(await nearby_ads(client, v)) for v in viewers[:50]]) == 50
+    assert int(await redis.hget(keys.budget(int(campaign["id"])), "lease")) == 1500
+    lowered = await client.patch(f"/v1/campaigns/{campaign['id']}",
+                                 json={"budget": {"total": 1, "daily": 1}},
+                                 headers=owner["headers"])
+    assert lowered.status_code == 200
+    assert int(await redis.hget(keys.budget(int(campaign["id"])), "lease")) == 0
+    served_after = sum([len(await nearby_ads(client, v)) for v in viewers[50:]]
+                       + [len(await nearby_ads(client, v)) for v in viewers[:50]])
+    assert (50 + served_after) * 10 <= 1000, "never past the lowered budget"
+    assert served_after == 50
+    leased = (await session.execute(text(
+        "SELECT sum(leased_milli_yen) FROM ad_budget_leases WHERE campaign_id = :c"),
+        {"c": int(campaign["id"])})).scalar_one()
+    assert leased == 1000
+
+
+async def test_a_paused_campaign_cannot_lease_even_from_a_stale_index(client, app, redis, member):
+    owner, place = await business_with_place(client)
+    campaign = await create_campaign(client, owner, place, holdout_share=0)
+    assert len(await nearby_ads(client, member)) == 1
+    engine = app.state.ads_engine
+    # This process's index keeps the campaign (as another process's would, for up to a second).
+    engine.index.refresh_s = 3600.0
+    await client.patch(f"/v1/campaigns/{campaign['id']}", json={"status": "paused"},
+                       headers=owner["headers"])
+    assert int(await redis.hget(keys.budget(int(campaign["id"])), "lease")) == 0
+    assert int(campaign["id"]) in engine.index.campaigns
+    assert await nearby_ads(client, await make_account(client)) == []
