@@ -34,7 +34,7 @@ async def test_nineteen_accounts_are_withheld_everywhere(client, session, advert
                                     rows=[(v, hour + timedelta(minutes=3), 50.0) for v in viewers])
     await factories.add_checkins(session, place_id=place,
                                  rows=[(v, hour + timedelta(minutes=30)) for v in viewers])
-    await rollup_pending(session)
+    await rollup_pending(session, limit=10_000)
     report = await _report(client, advertiser, campaign, hour, hour + HOUR)
     for name in ("impressions", "reach", "clicks", "spend", "visits", "visitors", "visit_rate"):
         assert report[name] is None, name
@@ -57,7 +57,7 @@ async def test_twenty_accounts_are_shown(client, session, advertiser):
     hour = hours_ago(5)
     await factories.add_impressions(session, campaign_id=campaign,
                                     rows=[(v, hour + timedelta(minutes=3), 50.0) for v in viewers])
-    await rollup_pending(session)
+    await rollup_pending(session, limit=10_000)
     report = await _report(client, advertiser, campaign, hour, hour + HOUR)
     assert (report["impressions"], report["reach"]) == (20, 20)
     assert report["series"][0]["reach"] == 20
@@ -73,7 +73,7 @@ async def test_a_small_hour_never_enters_a_sum(client, session, advertiser):
                                     rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd])
     await factories.add_impressions(session, campaign_id=campaign,
                                     rows=[(loner, a + HOUR + timedelta(minutes=5), 50.0)] * 3)
-    await rollup_pending(session)
+    await rollup_pending(session, limit=10_000)
     one = await _report(client, advertiser, campaign, a, a + HOUR)
     two = await _report(client, advertiser, campaign, a, a + 2 * HOUR)
     for name in ("impressions", "reach", "clicks", "spend_milli_yen"):
@@ -91,7 +91,7 @@ async def test_subtracting_nested_ranges_cannot_isolate_one_person(client, sessi
                                     rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd])
     await factories.add_impressions(session, campaign_id=campaign, rows=[
         (v, a + HOUR + timedelta(minutes=2), 50.0) for v in [*crowd[:19], newcomer]])
-    await rollup_pending(session)
+    await rollup_pending(session, limit=10_000)
     first = await _report(client, advertiser, campaign, a, a + HOUR)
     assert first["reach"] == 25
     second = await _report(client, advertiser, campaign, a, a + 2 * HOUR, granularity="day")
@@ -103,7 +103,7 @@ async def test_subtracting_nested_ranges_cannot_isolate_one_person(client, sessi
                                     rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd])
     await factories.add_impressions(session, campaign_id=campaign2, rows=[
         (v, a + HOUR + timedelta(minutes=2), 50.0) for v in [*crowd[:19], newcomer]])
-    await rollup_pending(session)
+    await rollup_pending(session, limit=10_000)
     wide = await _report(client, advertiser, campaign2, a, a + 2 * HOUR, granularity="day")
     narrow = await _report(client, advertiser, campaign2, a, a + HOUR, granularity="day")
     assert wide["reach"] == 26
@@ -146,7 +146,7 @@ async def test_a_band_cannot_be_subtracted_from_the_total(client, session, adver
     # The far one shares an hour and band with 19 others, so that cell is shown.
     await factories.add_impressions(session, campaign_id=campaign, rows=[
         (v, a + timedelta(minutes=9), 700.0) for v in [*near[:19], near[0] + 10**12]])
-    await rollup_pending(session)
+    await rollup_pending(session, limit=10_000)
     report = await _report(client, advertiser, campaign, a, a + HOUR)
     bands = {b["band"]: b for b in report["by_distance"]}
     assert report["reach"] == 26
