@@ -23,9 +23,12 @@ from geo.core.metrics import REGISTRY
 from geo.core.middleware import RequestContextMiddleware
 from geo.core.openapi import add_problem_schemas
 from geo.core.redis import create_redis
+from geo.dashboard import pages as dashboard_pages
 from geo.fanout import api as fanout_api
 from geo.fanout.worker import run_forever
 from geo.places import api as places_api
+from geo.reports import api as reports_api
+from geo.reports import rollup as reports_rollup
 from geo.social import api as social_api
 
 log = logging.getLogger("geo.app")
@@ -38,10 +41,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = create_redis(settings)
     workers = []
     if settings.run_workers_in_process:
-        # The single-machine default: relay, fan-out and the ads ledger writer run beside the API.
+        # The single-machine default: relay, fan-out, the ads ledger writer and the report
+        # rollup run beside the API.
         workers.append(asyncio.create_task(run_forever(app.state.db, app.state.redis)))
         workers.append(asyncio.create_task(
             run_ads_ledger(app.state.db, app.state.redis, settings=settings)))
+        workers.append(asyncio.create_task(reports_rollup.run_forever(
+            app.state.db, poll_s=settings.report_rollup_poll_seconds)))
     try:
         yield
     finally:
@@ -69,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
-    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api, ads_api):
+    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api, ads_api,
+                   reports_api, dashboard_pages):
         for name in ("public_router", "router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))

@@ -108,11 +108,13 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from geo.ads.worker import run_forever as run_ads_ledger
     from geo.fanout.worker import run_forever
+    from geo.reports import rollup
 
-    async def both(db, redis) -> None:  # type: ignore[no-untyped-def]
-        await asyncio.gather(run_forever(db, redis), run_ads_ledger(db, redis))
+    async def run_all(db, redis) -> None:  # type: ignore[no-untyped-def]
+        await asyncio.gather(run_forever(db, redis), run_ads_ledger(db, redis),
+                             rollup.run_forever(db, poll_s=settings.report_rollup_poll_seconds))
 
-    _run_with_servers(settings, both)
+    _run_with_servers(settings, run_all)
     return 0
 
 
@@ -159,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(handler=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run the outbox relay, fan-out consumers and the ads "
-                                              "ledger writer")
+    worker = sub.add_parser("worker", help="run the outbox relay, fan-out consumers, the ads "
+                                              "ledger writer and the report rollup")
     worker.set_defaults(handler=cmd_worker)
 
     rebuild = sub.add_parser("rebuild-feeds",

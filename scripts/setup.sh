@@ -38,6 +38,14 @@ if [ -z "$(psql "$(pg_admin_url)" -Atqc "SELECT 1 FROM pg_available_extensions W
   log "installing postgresql-$major-postgis-3"
   apt_install "postgresql-$major-postgis-3"
 fi
+# Reach sketches (reports): the hll extension, created by migration 0005.
+if [ -z "$(psql "$(pg_admin_url)" -Atqc "SELECT 1 FROM pg_available_extensions WHERE name='hll'")" ]; then
+  major=$(psql "$(pg_admin_url)" -Atqc "SHOW server_version_num" | cut -c1-2)
+  log "installing postgresql-$major-hll"
+  apt_install "postgresql-$major-hll"
+fi
+# The dashboard's browser test drives Debian's Chromium (never a downloaded browser).
+[ -x /usr/bin/chromium ] || { log "installing chromium"; apt_install chromium; }
 db_name=${DATABASE_URL##*/}; db_name=${db_name%%\?*}
 if [ -z "$(psql "$(pg_admin_url)" -Atqc "SELECT 1 FROM pg_database WHERE datname='$db_name'")" ]; then
   log "creating database $db_name"; psql "$(pg_admin_url)" -qc "CREATE DATABASE \"$db_name\""

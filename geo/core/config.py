@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     # Run the outbox relay and a fan-out consumer inside each API process (`geo worker` otherwise).
     run_workers_in_process: bool = True
     seed_dir: str = "seed_data"
+    # Reports withhold any figure over fewer than this many unique accounts (GEO_REPORT_K).
+    report_k: int = Field(default=20, ge=2)
+    # A check-in counts as a visit when its author was shown the ad this many days before.
+    report_attribution_days: int = Field(default=7, ge=1, le=90)
+    # Run the report rollup worker inside `geo serve` (with the other in-process workers).
+    report_rollup_poll_seconds: float = 1.0
     # Ads (geo/ads): slots per decision, the floor price, pacing, and how budget is leased.
     ads_enabled: bool = True  # False: every ads slot is empty (no decision is made)
     ads_slots: int = 2

@@ -90,5 +90,9 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+# scope="function": commit before the response is sent. With the default ("request") FastAPI
+# sends the response first, so a client following a 303 (or retrying at once) could read before
+# the commit, and a failed commit would follow an answer that already said 201. Read sessions
+# likewise hand their connection back to the pool before the response goes out.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Benchmark a 30-day campaign report over 10,000,000 impressions (not a test).
+
+Builds database BENCH_DB (default geo_bench_reports) from scratch unless BENCH_SKIP_BUILD=1:
+migrations, one campaign, IMPRESSIONS synthetic ledger rows over 30 days (viewers drawn from
+VIEWERS ids, 5% of them also logged as holdouts), 5,000 check-ins at the place, then the rollup
+worker over every touched hour. Then, in one run, RUNS times each:
+
+  report: GET /v1/campaigns/{id}/report?granularity=day over the 30 days, through the real app
+          in-process (auth, session, rollups, visits, guard, JSON) with httpx's ASGI transport
+  hourly: the same with granularity=hour (720 series points)
+  raw:    SELECT count(*), count(DISTINCT viewer_id), sum(cost) over the same ledger rows
+          (the ceiling an exact report would start from, before visits or bands)
+
+and prints p50/p95 in ms and the ratios report/raw, plus the reach error of the sketch.
+
+    /work/main/.venv/bin/python bench/reports_report.py
+"""
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from geo.app import create_app  # noqa: E402
+from geo.core.config import Settings  # noqa: E402
+from geo.core.db import create_database  # noqa: E402
+from geo.core.redis import create_redis  # noqa: E402
+from geo.reports.rollup import rollup_once  # noqa: E402
+
+DB = os.environ.get("BENCH_DB", "geo_bench_reports")
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+URL = f"postgresql://postgres@127.0.0.1:5432/{DB}"
+IMPRESSIONS = int(os.environ.get("IMPRESSIONS", "10000000"))
+VIEWERS = int(os.environ.get("VIEWERS", "600000"))
+RUNS = int(os.environ.get("RUNS", "40"))
+END = datetime(2026, 11, 1, tzinfo=UTC)
+START = END - timedelta(days=30)
+
+
+def log(msg: str) -> None:
+    print(f"# {time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
+
+
+def build() -> None:
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB}"')
+    env = {**os.environ, "DATABASE_URL": URL, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "geo", "migrate"], check=True, env=env, cwd=ROOT,
+                   capture_output=True)
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute("""
+            INSERT INTO accounts (id, handle, password_hash, kind)
+            SELECT g, 'bench' || g, 'x', 'member' FROM generate_series(1, 5000) g""")
+        log(f"ledger: {IMPRESSIONS:,} impressions over 30 days")
+        t0 = time.monotonic()
+        conn.execute("""
+            INSERT INTO ad_impressions (id, campaign_id, viewer_id, served_at, position,
+                                        distance_m, cost_milli_yen)
+            SELECT g, 1, 1 + (hashint8(g) & 2147483647) %% %(v)s,
+                   %(s)s + (g::float8 / %(n)s) * interval '30 days',
+                   ST_Project(ST_MakePoint(139.7671, 35.6812)::geography,
+                              (hashint8(g * 7) & 2047)::float8 * 0.5, radians(g %% 360)),
+                   (hashint8(g * 7) & 2047)::float8 * 0.5, 300
+            FROM generate_series(1, %(n)s) g""", {"v": VIEWERS, "n": IMPRESSIONS, "s": START})
+        conn.execute("""
+            INSERT INTO ad_holdouts (id, campaign_id, viewer_id, logged_at, position, distance_m)
+            SELECT g, 1, 1 + (hashint8(g) & 2147483647) %% %(v)s,
+                   %(s)s + (g::float8 / %(n)s) * interval '30 days',
+                   ST_MakePoint(139.7671, 35.6812)::geography, 100
+            FROM generate_series(1, %(n)s / 20) g""", {"v": VIEWERS, "n": IMPRESSIONS, "s": START})
+        conn.execute("""
+            INSERT INTO ad_clicks (impression_id, campaign_id, viewer_id, clicked_at)
+            SELECT id, 1, viewer_id, served_at + interval '1 minute' FROM ad_impressions
+            WHERE id % 97 = 0""")
+        log(f"ledger written in {time.monotonic() - t0:.0f} s")
+
+
+async def setup_campaign(conn: psycopg.AsyncConnection) -> None:
+    await conn.execute("""
+        INSERT INTO accounts (id, handle, password_hash, kind)
+        VALUES (9000000, 'bench_owner', 'x', 'business') ON CONFLICT DO NOTHING""")
+    await conn.execute("""
+        INSERT INTO places (id, name, name_norm, category, position, owner_id)
+        VALUES (1, 'Bench Kissa', 'benchkissa', 'coffee-shop',
+                ST_MakePoint(139.7671, 35.6812)::geography, 9000000) ON CONFLICT DO NOTHING""")
+    await conn.execute("""
+        INSERT INTO campaigns (id, owner_id, place_id, name, headline, body, target_radius_m,
+                               target, bid_cpm, budget_total, budget_daily, starts_at, ends_at,
+                               cap_count, cap_hours)
+        SELECT 1, 9000000, 1, 'bench', 'bench', '', 1000, ST_Buffer(position, 1000), 300,
+               10000000, 1000000, %(s)s, %(e)s, 10, 24 FROM places WHERE id = 1
+        ON CONFLICT DO NOTHING""", {"s": START, "e": END})
+    await conn.execute("""
+        INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at)
+        SELECT 1 + g %% 5000, 1, ST_MakePoint(139.7671, 35.6812)::geography, 10,
+               %(s)s + (g::float8 / 5000) * interval '30 days'
+        FROM generate_series(1, 5000) g
+        WHERE NOT EXISTS (SELECT 1 FROM checkins)""", {"s": START})
+
+
+async def rollup_all(settings: Settings) -> None:
+    db = create_database(settings)
+    t0, hours = time.monotonic(), 0
+    try:
+        while done := await rollup_once(db, limit=24):
+            hours += done
+        log(f"rollup: {hours} hours in {time.monotonic() - t0:.0f} s")
+    finally:
+        await db.dispose()
+
+
+def pct(samples: list[float], q: float) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1] if len(samples) > 1 \
+        else samples[0]
+
+
+async def measure(settings: Settings) -> None:
+    app = create_app(settings)
+    app.state.db, app.state.redis = create_database(settings), create_redis(settings)
+    async with await psycopg.AsyncConnection.connect(URL, autocommit=True) as conn:
+        await setup_campaign(conn)
+        await conn.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load
+        token = "bench-token-reports"
+        await conn.execute("""
+            INSERT INTO account_tokens (token_hash, account_id)
+            VALUES (sha256(%(t)s::bytea), 9000000) ON CONFLICT DO NOTHING""", {"t": token})
+    await rollup_all(settings)
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    params = {"from": START.strftime(iso), "to": END.strftime(iso)}
+    transport = httpx.ASGITransport(app=app)
+    results: dict[str, list[float]] = {"report": [], "hourly": [], "raw": []}
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client, \
+            await psycopg.AsyncConnection.connect(URL, autocommit=True) as raw:
+        headers = {"Authorization": f"Bearer {token}"}
+        body = None
+        for i in range(RUNS + 2):  # two warm-up rounds
+            for name, granularity in (("report", "day"), ("hourly", "hour")):
+                t0 = time.perf_counter()
+                response = await client.get("/v1/campaigns/1/report", headers=headers,
+                                            params={**params, "granularity": granularity})
+                elapsed = (time.perf_counter() - t0) * 1000
+                assert response.status_code == 200, response.text
+                body = body or response.json()
+                if i >= 2:
+                    results[name].append(elapsed)
+            t0 = time.perf_counter()
+            exact = await (await raw.execute("""
+                SELECT count(*), count(DISTINCT viewer_id), sum(cost_milli_yen)
+                FROM ad_impressions WHERE campaign_id = 1
+                  AND served_at >= %(f)s AND served_at < %(t)s""",
+                {"f": START, "t": END})).fetchone()
+            if i >= 2:
+                results["raw"].append((time.perf_counter() - t0) * 1000)
+    await app.state.redis.aclose()
+    await app.state.db.dispose()
+    report(results, body, exact)
+
+
+def report(results: dict[str, list[float]], body: dict, exact: tuple) -> None:
+    raw50, raw95 = pct(results["raw"], 50), pct(results["raw"], 95)
+    print(f"\nimpressions={IMPRESSIONS:,} viewers<= {VIEWERS:,} runs={RUNS}\n")
+    print("| what | p50 ms | p95 ms | p50 / raw p50 | p95 / raw p95 |")
+    print("|---|---:|---:|---:|---:|")
+    for name, label in (("report", "report, 30 days by day (full HTTP)"),
+                        ("hourly", "report, 30 days by hour (720 points)"),
+                        ("raw", "raw COUNT(DISTINCT) over the ledger rows")):
+        p50, p95 = pct(results[name], 50), pct(results[name], 95)
+        print(f"| {label} | {p50:.1f} | {p95:.1f} | {p50 / raw50:.3f} | {p95 / raw95:.3f} |")
+    impressions, reach, spend = exact
+    print(f"\nexact: impressions={impressions:,} reach={reach:,} spend_milli_yen={spend:,}")
+    print(f"report: impressions={body['impressions']:,} reach={body['reach']:,} "
+          f"spend_milli_yen={body['spend_milli_yen']:,} visits={body['visits']} "
+          f"withheld={body['withheld']}")
+    print(f"reach error of the sketch: {(body['reach'] - reach) / reach:+.3%}")
+
+
+def main() -> None:
+    if os.environ.get("BENCH_SKIP_BUILD") != "1":
+        build()
+    settings = Settings(database_url=URL, run_workers_in_process=False, token_cache_seconds=0,
+                        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"))
+    asyncio.run(measure(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Report documents. A withheld figure is `null` and its holder says `suppressed: true`."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from geo.core.types import UtcDatetime
+
+Granularity = Literal["hour", "day"]
+
+
+class Figures(BaseModel):
+    impressions: int | None = None
+    reach: int | None = Field(None, description="Unique accounts shown the ad.")
+    frequency: float | None = None
+    clicks: int | None = None
+    ctr: float | None = None
+    spend: int | None = Field(None, description="Yen, rounded to the nearest yen.")
+    spend_milli_yen: int | None = None
+    suppressed: bool = Field(False, description="True when any figure here is withheld.")
+    withheld: list[str] = Field(default_factory=list, description="The withheld figures.")
+
+
+class SeriesPoint(Figures):
+    start: UtcDatetime
+    end: UtcDatetime
+
+
+class DistanceBand(Figures):
+    band: int
+    from_m: int
+    to_m: int | None = Field(None, description="Null for the open last band.")
+
+
+class LiftGroup(BaseModel):
+    accounts: int | None
+    visitors: int | None
+    visit_rate: float | None
+    suppressed: bool
+
+
+class Lift(BaseModel):
+    exposed: LiftGroup
+    holdout: LiftGroup
+    lift: float | None = Field(None, description="Relative lift of the visit rate, 0.1 = +10%.")
+    ci95: list[float] | None = None
+    verdict: Literal["positive", "negative", "inconclusive", "too_small"]
+    reason: str | None = None
+
+
+class Report(Figures):
+    campaign_id: str
+    start: UtcDatetime = Field(description="The range actually reported (snapped to hours).")
+    end: UtcDatetime
+    granularity: Granularity
+    timezone: str
+    k: int = Field(description="Figures over fewer than k unique accounts are withheld.")
+    attribution_days: int
+    visits: int | None = None
+    visitors: int | None = None
+    converters: int | None = None
+    visit_rate: float | None = None
+    series: list[SeriesPoint]
+    by_distance: list[DistanceBand]
+    lift: Lift

@@ -1,0 +1,1 @@
+from tests.reports.conftest import advertiser, small_k  # noqa: F401  (shared fixtures)

@@ -1,0 +1,200 @@
+"""A person in headless Chromium: signs in, buys a campaign, pauses it, reads its report.
+
+Runs the real app (`geo serve`, workers in-process) on a loopback port against its own database;
+the ledger rows stand in for a day of serving. Saves test-artifacts/dashboard*.png.
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import TEST_DB_URL, TEST_REDIS_URL, plain, recreate_database
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+PASSWORD = "correct horse"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(migrated_database):  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium missing under CI (scripts/setup.sh installs it)")
+        pytest.skip("chromium is not installed")
+    url = TEST_DB_URL + "_browser"
+    recreate_database(url)
+    # PYTHONPATH: this checkout's code, whatever the venv's editable install points at.
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT), "GEO_REPORT_K": "3",
+           "GEO_REPORT_ROLLUP_POLL_SECONDS": "0.1",
+           "REDIS_URL": TEST_REDIS_URL.rsplit("/", 1)[0] + "/13"}
+    subprocess.run([sys.executable, "-m", "geo", "migrate"], env=env, check=True,
+                   capture_output=True, cwd=ROOT)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "geo", "serve", "--port", str(port)], env=env,
+                            cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("geo serve did not start: " + proc.stderr.read().decode()[-2000:])
+    yield base, url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _serve_a_day(db_url: str, campaign_id: int, place_id: int, start: datetime) -> dict:
+    """Ledger rows and check-ins for 40 viewers over 6 hours; returns the raw counts."""
+    with psycopg.connect(plain(db_url), autocommit=True) as conn:
+        viewers = [r[0] for r in conn.execute(
+            "INSERT INTO accounts (handle, password_hash, kind) SELECT 'viewer' || g, 'x', "
+            "'member' FROM generate_series(1, 40) g RETURNING id").fetchall()]
+        conn.execute("""
+            INSERT INTO ad_impressions (id, campaign_id, viewer_id, served_at, position,
+                                        distance_m, cost_milli_yen)
+            SELECT 900000 + row_number() OVER (), %(c)s, v,
+                   %(s)s + make_interval(hours => h, mins => (n %% 50)::int),
+                   ST_Project(p.position, 60 + (n %% 7) * 90, radians((n * 37) %% 360)),
+                   60 + (n %% 7) * 90, 300
+            FROM unnest(%(v)s::bigint[]) WITH ORDINALITY AS u(v, n), generate_series(0, 5) h,
+                 places p
+            WHERE p.id = %(p)s AND (n + h) %% 3 <> 0""",
+                     {"c": campaign_id, "s": start, "v": viewers, "p": place_id})
+        conn.execute("""
+            INSERT INTO ad_clicks (impression_id, campaign_id, viewer_id, clicked_at)
+            SELECT id, campaign_id, viewer_id, served_at + interval '1 minute'
+            FROM ad_impressions WHERE campaign_id = %(c)s AND id %% 9 = 0""", {"c": campaign_id})
+        conn.execute("""
+            INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at)
+            SELECT v, %(p)s, (SELECT position FROM places WHERE id = %(p)s), 10,
+                   %(s)s + interval '5 hours 30 minutes'
+            FROM unnest(%(v)s::bigint[]) WITH ORDINALITY AS u(v, n) WHERE n %% 4 = 0""",
+                     {"p": place_id, "s": start, "v": viewers})
+        for _ in range(100):
+            if not conn.execute("SELECT count(*) FROM report_dirty").fetchone()[0]:
+                break
+            time.sleep(0.1)
+        return dict(zip(("impressions", "reach", "clicks"), conn.execute("""
+            SELECT count(*), count(DISTINCT viewer_id),
+                   (SELECT count(*) FROM ad_clicks WHERE campaign_id = %(c)s)
+            FROM ad_impressions WHERE campaign_id = %(c)s""", {"c": campaign_id}).fetchone(),
+            strict=True))
+
+
+def _kpi(page, label: str) -> str:  # type: ignore[no-untyped-def]
+    return page.locator(".kpi", has_text=label).locator(".value").inner_text().strip()
+
+
+def test_advertiser_buys_pauses_and_reads_a_report(server):
+    from playwright.sync_api import sync_playwright
+
+    base, db_url = server
+    owner = httpx.post(base + "/v1/accounts", json={
+        "handle": "kissa_owner", "password": PASSWORD, "kind": "business"}).json()
+    place = httpx.post(base + "/v1/places", headers={"Authorization": f"Bearer {owner['token']}"},
+                       json={"name": "Kissa Hanako", "category": "coffee-shop",
+                             "lat": 35.6815, "lon": 139.7660}).json()
+    ARTIFACTS.mkdir(exist_ok=True)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=30)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        try:
+            _walk_through(page, base, place, start, db_url)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "dashboard-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def _walk_through(page, base: str, place: dict,  # type: ignore[no-untyped-def]
+                  start: datetime, db_url: str) -> None:
+    page.goto(base + "/dashboard")
+    page.fill("#handle", "kissa_owner")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Your campaigns")
+    assert page.context.cookies()[0]["httpOnly"] is True
+    assert page.context.cookies()[0]["sameSite"] == "Lax"
+
+    page.click("text=New campaign")
+    page.fill("#place_id", place["id"])
+    page.fill("#name", "Autumn blend")
+    page.fill("#radius_m", "800")
+    page.click("button[name=preview]")
+    # The preview draws the H3 cells the radius reaches around the place, with no error yet.
+    assert page.locator("svg.preview polygon.covered").count() > 20
+    assert not page.locator(".error").count()
+    assert page.input_value("#name") == "Autumn blend"
+    page.fill("#bid_cpm", "0")
+    page.fill("#budget_total", "5000")
+    page.fill("#budget_daily", "9000")
+    page.fill("#starts_at", (start + timedelta(hours=9)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#ends_at", (start + timedelta(days=30, hours=9)).strftime("%Y-%m-%dT%H:%M"))
+    page.click("#create")
+    # Mistakes are shown beside their fields, and what was typed stays.
+    assert page.locator("#error-headline").inner_text() == "Required."
+    assert "greater than or equal to 1" in page.locator("#error-bid_cpm").inner_text()
+    assert page.input_value("#name") == "Autumn blend"
+    page.screenshot(path=str(ARTIFACTS / "dashboard-form-errors.png"), full_page=True)
+    page.fill("#headline", "New autumn blend, 50 m from the station")
+    page.fill("#bid_cpm", "300")
+    page.click("#create")
+    # The ads service's own rules come back beside their fields too.
+    assert "exceed" in page.locator("#error-budget_daily").inner_text()
+    assert not page.locator("#error-headline").count()
+    page.fill("#budget_daily", "1000")
+    page.click("#create")
+    page.wait_for_selector("h1:has-text('Autumn blend')")
+    campaign_id = int(re.search(r"/campaigns/(\d+)", page.url).group(1))
+    assert "active" in page.locator("h1 .status").inner_text()
+    assert page.locator("#budget-left").inner_text() == "¥5,000"
+
+    page.click("button:has-text('Pause')")
+    page.wait_for_selector("h1 .status.paused")
+    page.click("button:has-text('Resume')")
+    page.wait_for_selector("h1 .status.active")
+
+    truth = _serve_a_day(db_url, campaign_id, int(place["id"]), start)
+    page.goto(f"{base}/dashboard/campaigns/{campaign_id}?from="
+              f"{start:%Y-%m-%dT%H:%M:%SZ}&to={start + timedelta(hours=6):%Y-%m-%dT%H:%M:%SZ}"
+              "&granularity=hour")
+    assert _kpi(page, "Impressions") == f"{truth['impressions']:,}"
+    assert _kpi(page, "Reach") == f"{truth['reach']:,}"
+    assert _kpi(page, "Clicks") == f"{truth['clicks']:,}"
+    assert _kpi(page, "Store visits") == "10"
+    assert page.locator("svg.chart rect:not(.withheld)").count() >= 6
+    assert page.locator("svg.hexmap polygon.hex").count() > 0
+    assert page.locator("#bands tr").count() == 6
+    with page.expect_download() as download:
+        page.click("text=Download CSV")
+    csv = Path(download.value.path()).read_text()
+    assert csv.startswith("start,end,impressions")
+    assert len(csv.strip().split("\n")) == 7
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
