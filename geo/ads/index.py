@@ -113,7 +113,10 @@ class CampaignIndex:
         async with self._lock:
             if not force and time.monotonic() - self._checked < self.refresh_s:
                 return
-            async with db.sessionmaker() as session:
+            # It only reads: an autocommit session (no BEGIN/COMMIT), which in the tests also
+            # takes no savepoint that could interleave with a request's on the shared connection.
+            assert db.read_sessionmaker is not None
+            async with db.read_sessionmaker() as session:
                 repo = ServingRepository(session)
                 fingerprint = await repo.fingerprint()
                 if fingerprint != self._fingerprint:

@@ -41,7 +41,8 @@ async def home_events(db: Database, redis: RedisClient, actor: Actor, *,
                 yield b'event: delete\ndata: {"id":"%d"}\n\n' % int(data[1:])
                 continue
             checkin_id = int(data)
-            async with db.sessionmaker() as session:
+            assert db.read_sessionmaker is not None  # a read: no transaction round trips
+            async with db.read_sessionmaker() as session:
                 items = await checkins.render_visible(session, actor=actor, ids=[checkin_id])
             for item in items:
                 sent += 1
