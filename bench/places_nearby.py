@@ -204,7 +204,8 @@ def main() -> int:
     print("|" + "---:|" * 16)
     for w, c, f, b, r in rows:
         print(f"| {w} | {c} | {f['rps']:.0f} | {f['p50']:.1f} | {f['p99']:.1f} | {b['rps']:.0f} | "
-              f"{b['p50']:.1f} | {b['p99']:.1f} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+              f"{b['p50']:.1f} | {b['p99']:.1f} | {r['rps']:.0f} | {r['p50']:.2f} | "
+              f"{r['p99']:.2f} | "
               f"{f['rps'] / b['rps']:.2f}x | {f['rps'] / r['rps']:.2f}x | {f['cpu_ms']:.2f} | "
               f"{b['cpu_ms']:.2f} | {b['cpu_ms'] / f['cpu_ms']:.2f}x |")
     bad = [(w, c) for w, c, f, b, _ in rows if f["bad"] or b["bad"]]

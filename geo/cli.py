@@ -23,7 +23,8 @@ def check_postgres(settings: Settings) -> None:
     import psycopg
 
     try:
-        url = driver_url(settings.database_url, "psycopg").replace("postgresql+psycopg", "postgresql")
+        url = driver_url(settings.database_url, "psycopg").replace("postgresql+psycopg",
+                                                                    "postgresql")
         with psycopg.connect(url, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:

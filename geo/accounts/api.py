@@ -20,7 +20,8 @@ async def create_account(data: AccountCreate, session: SessionDep) -> AccountCre
 
 @public_router.post("/auth/token", response_model=TokenRead, responses=problems(401, 422))
 async def issue_token(data: TokenRequest, session: SessionDep) -> TokenRead:
-    return TokenRead(token=await service.sign_in(session, handle=data.handle, password=data.password))
+    token = await service.sign_in(session, handle=data.handle, password=data.password)
+    return TokenRead(token=token)
 
 
 @router.get("/me", response_model=AccountRead, responses=problems(401))

@@ -23,7 +23,8 @@ def allowance_m(accuracy_m: float) -> float:
 
 def check_accuracy(accuracy_m: float) -> None:
     if accuracy_m > MAX_ACCURACY_M:
-        raise InvalidLocation(f"Accuracy worse than {MAX_ACCURACY_M:.0f} m is not enough to check in.",
+        raise InvalidLocation(f"Accuracy worse than {MAX_ACCURACY_M:.0f} m is not enough to "
+                              "check in.",
                               errors=[{"field": "body.accuracy_m", "message": "too imprecise"}])
 
 

@@ -14,7 +14,8 @@ POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 43
 IN_CIRCLE = """(EXISTS (SELECT 1 FROM circle_members cm JOIN circles ci ON ci.id = cm.circle_id
                         WHERE ci.owner_id = c.author_id AND cm.member_id = :v
                           AND cm.circle_id = ANY(c.circle_ids))
-               AND EXISTS (SELECT 1 FROM friendships f WHERE f.a_id = c.author_id AND f.b_id = :v))"""
+               AND EXISTS (SELECT 1 FROM friendships f
+                           WHERE f.a_id = c.author_id AND f.b_id = :v))"""
 NOT_BLOCKED = """NOT EXISTS (SELECT 1 FROM blocks b
                  WHERE (b.blocker_id = c.author_id AND b.blocked_id = :v)
                     OR (b.blocker_id = :v AND b.blocked_id = c.author_id))"""
@@ -155,7 +156,8 @@ class CheckinRepository:
     async def delete_own(self, *, author_id: int, checkin_id: int) -> "DeliveryFacts | None":
         row = (await self.session.execute(text("""
             DELETE FROM checkins WHERE id = :id AND author_id = :a
-            RETURNING author_id, circle_ids, public"""), {"id": checkin_id, "a": author_id})).first()
+            RETURNING author_id, circle_ids, public"""),
+            {"id": checkin_id, "a": author_id})).first()
         return DeliveryFacts(row[0], list(row[1]), row[2]) if row else None
 
     async def delivery_facts(self, checkin_id: int) -> "DeliveryFacts | None":

@@ -42,7 +42,8 @@ def _request_hash(data: CheckinCreate) -> bytes:
 
 
 async def create_checkin(session: AsyncSession, redis: RedisClient, *, actor: Actor,
-                         data: CheckinCreate, idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
+                         data: CheckinCreate,
+                         idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
     """Store a check-in once however often it is retried, with its fan-out event (outbox).
 
     Returns the status and body of the answer (the first answer again for a retried key).

@@ -1,4 +1,7 @@
-"""Cursor pagination: `?limit=` (default 20, max 100) and `?before=<cursor>`; answers `{items, next}`."""
+"""Cursor pagination: `?limit=` (default 20, max 100) and `?before=<cursor>`.
+
+Lists answer `{items, next}`.
+"""
 
 from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar

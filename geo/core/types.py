@@ -5,7 +5,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, PlainSerializer
 
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84 latitude.")]
+Latitude = Annotated[
+    float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84 latitude.")
+]
 Longitude = Annotated[
     float, Field(ge=-180, le=180, allow_inf_nan=False, description="WGS 84 longitude.")
 ]

@@ -37,7 +37,8 @@ class Place(Base):
     owner_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("accounts.id", ondelete="SET NULL"), index=True
     )
-    # Where a seeded row came from (e.g. 'osm', 'ekidata') and its key there: makes seeding idempotent.
+    # Where a seeded row came from (e.g. 'osm', 'ekidata') and its key there: makes seeding
+    # idempotent.
     source: Mapped[str | None] = mapped_column(Text)
     source_ref: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,

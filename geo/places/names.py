@@ -6,7 +6,8 @@ import unicodedata
 def normalize_name(name: str) -> str:
     """NFKC, case-folded, without spaces, punctuation or symbols.
 
-    'Starbucks Coffee 渋谷店', 'ＳＴＡＲＢＵＣＫＳ　ＣＯＦＦＥＥ　渋谷店' and 'starbucks-coffee 渋谷店'
+    'Starbucks Coffee 渋谷店', 'ＳＴＡＲＢＵＣＫＳ　ＣＯＦＦＥＥ　渋谷店'
+    and 'starbucks-coffee 渋谷店'
     all normalise to the same key.
     """
     folded = unicodedata.normalize("NFKC", name).casefold()

@@ -118,7 +118,8 @@ def seed_places(settings: Settings, seed_dir: Path, *, progress: bool = True) ->
     with psycopg.connect(url) as conn:
         repo = PlaceBulkRepository(conn)
         before = repo.count()
-        with tqdm(total=len(places), unit="place", desc="seeding places", disable=not progress) as bar:
+        with tqdm(total=len(places), unit="place", desc="seeding places",
+                  disable=not progress) as bar:
             for start in range(0, len(places), BATCH):
                 batch = places[start:start + BATCH]
                 with conn.transaction():

@@ -25,7 +25,7 @@ class PlaceBulkRepository:
                 copy.write_row(row)
 
     def insert_new_from_staging(self, *, duplicate_radius_m: float) -> int:
-        """Insert staged rows that are neither already seeded nor duplicates of a place in the DB."""
+        """Insert staged rows that are neither seeded already nor duplicates of a stored place."""
         # A hash anti-join on the name would pair every 7-Eleven with every other one: probe the
         # GiST index per staged row instead.
         self.conn.execute("SET LOCAL enable_hashjoin = off")
@@ -39,7 +39,8 @@ class PlaceBulkRepository:
             WHERE NOT EXISTS (
                 SELECT 1 FROM places p
                 WHERE (p.name_norm || '') = s.name_norm  -- not the btree: the GiST bounds this
-                  AND ST_DWithin(p.position, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)::geography,
+                  AND ST_DWithin(p.position,
+                                 ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)::geography,
                                  %(r)s))
             ON CONFLICT (source, source_ref) WHERE source IS NOT NULL DO NOTHING""",
             {"r": duplicate_radius_m})

@@ -124,7 +124,8 @@ class SocialRepository:
 
     async def insert_circle(self, owner_id: int, name: str) -> int:
         return int(await self._scalar(  # type: ignore[arg-type]
-            "INSERT INTO circles (owner_id, name) VALUES (:o, :n) RETURNING id", o=owner_id, n=name))
+            "INSERT INTO circles (owner_id, name) VALUES (:o, :n) RETURNING id",
+            o=owner_id, n=name))
 
     async def rename_circle(self, circle_id: int, name: str) -> None:
         await self.session.execute(text(
@@ -166,7 +167,8 @@ class SocialRepository:
     # -- follows and blocks -------------------------------------------------------------------
     async def add_follow(self, follower: int, followee: int) -> None:
         await self.session.execute(text(
-            "INSERT INTO follows (follower_id, followee_id) VALUES (:a, :b) ON CONFLICT DO NOTHING"),
+            "INSERT INTO follows (follower_id, followee_id) VALUES (:a, :b) "
+            "ON CONFLICT DO NOTHING"),
             {"a": follower, "b": followee})
 
     async def remove_follows(self, a: int, b: int, *, both_ways: bool) -> int:

@@ -28,7 +28,8 @@ async def _other_account(repo: SocialRepository, actor: Actor, other_id: int) ->
         raise Unprocessable("You block this account; unblock it first.")
 
 
-async def send_friend_request(session: AsyncSession, *, actor: Actor, to_id: int) -> FriendRequestRow:
+async def send_friend_request(session: AsyncSession, *, actor: Actor,
+                              to_id: int) -> FriendRequestRow:
     repo = SocialRepository(session)
     await _other_account(repo, actor, to_id)
     await repo.lock_pair(actor.id, to_id)
@@ -167,7 +168,8 @@ async def unblock(session: AsyncSession, *, actor: Actor, blocked_id: int) -> No
 
 
 # Reads the fan-out needs: one query each, however large the audience.
-async def circle_audience(session: AsyncSession, *, author_id: int, circle_ids: list[int]) -> list[int]:
+async def circle_audience(session: AsyncSession, *, author_id: int,
+                          circle_ids: list[int]) -> list[int]:
     return await SocialRepository(session).circle_audience(author_id, circle_ids)
 
 

@@ -64,7 +64,8 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("id", name="pk_outbox"),
     )
-    op.create_index("ix_outbox_unsent", "outbox", ["id"], postgresql_where=sa.text("sent_at IS NULL"))
+    op.create_index("ix_outbox_unsent", "outbox", ["id"],
+                    postgresql_where=sa.text("sent_at IS NULL"))
 
 
 def downgrade() -> None:

@@ -9,7 +9,8 @@ PROTECTED = [("GET", "/v1/me"), ("GET", "/v1/places/nearby?lat=1&lon=1"),
 
 async def test_sign_up_sign_in_and_me(client):
     account = await make_account(client, kind="advertiser", handle="Ad_Shop")
-    assert account["kind"] == "advertiser" and account["handle"] == "Ad_Shop"
+    assert account["kind"] == "advertiser"
+    assert account["handle"] == "Ad_Shop"
     token = await client.post("/v1/auth/token",
                               json={"handle": "ad_shop", "password": "correct horse"})
     assert token.status_code == 200

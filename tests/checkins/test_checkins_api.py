@@ -37,10 +37,12 @@ async def test_circle_only_checkin_is_seen_by_circle_and_author_only(client, wor
                           audience={"circles": [world["circle"]["id"]], "public": False})
     assert made.status_code == 201, made.text
     checkin = made.json()
-    assert checkin["place"]["precision"] == "exact" and checkin["place"]["id"] == world["place"]["id"]
+    assert checkin["place"]["precision"] == "exact"
+    assert checkin["place"]["id"] == world["place"]["id"]
     path = f"/v1/checkins/{checkin['id']}"
     seen = await client.get(path, headers=world["friend"]["headers"])
-    assert seen.status_code == 200 and seen.json()["audience"] == "circle"
+    assert seen.status_code == 200
+    assert seen.json()["audience"] == "circle"
     assert seen.json()["place"]["name"] == "Tokyo Tower"
     assert (await client.get(path, headers=world["stranger"]["headers"])).status_code == 404
     # Unfriending takes effect at once.
@@ -56,7 +58,8 @@ async def test_both_audiences_each_get_their_precision(client, world):
                                     headers=world["friend"]["headers"])).json()
     public_view = await client.get(f"/v1/checkins/{checkin_id}",
                                    headers=world["stranger"]["headers"])
-    assert friend_view["audience"] == "circle" and friend_view["place"]["precision"] == "exact"
+    assert friend_view["audience"] == "circle"
+    assert friend_view["place"]["precision"] == "exact"
     assert public_view.json()["audience"] == "public"
     assert public_view.json()["place"]["precision"] == "area"
     # The public viewer never receives the venue or its coordinates, anywhere in the response.
@@ -65,7 +68,8 @@ async def test_both_audiences_each_get_their_precision(client, world):
         assert secret not in raw
     listed = await client.get(f"/v1/places/{world['place']['id']}/checkins",
                               headers=world["stranger"]["headers"])
-    assert "Tokyo Tower" not in listed.text and len(listed.json()["items"]) == 1
+    assert "Tokyo Tower" not in listed.text
+    assert len(listed.json()["items"]) == 1
 
 
 async def test_block_hides_public_checkins(client, world):
@@ -105,7 +109,8 @@ async def test_someone_elses_circle_is_404(client, world):
 
 async def test_plausibility(client, world, session):
     far = await _checkin(client, world["author"], world["place"], lat=LAT + 0.01)  # ~1.1 km
-    assert far.status_code == 422 and far.json()["title"] == "Implausible location"
+    assert far.status_code == 422
+    assert far.json()["title"] == "Implausible location"
     # The same distance is fine when the phone says it is that imprecise (100 + 2 x 600 m).
     assert (await _checkin(client, world["author"], world["place"], lat=LAT + 0.01,
                            accuracy_m=600)).status_code == 201
@@ -115,7 +120,8 @@ async def test_plausibility(client, world, session):
     osaka = (await create_place(client, world["author"]["headers"], name="Tsutenkaku",
                                 category="arts", lat=34.6525, lon=135.5063)).json()
     jump = await _checkin(client, world["author"], osaka, lat=34.6525, lon=135.5063)
-    assert jump.status_code == 422 and "km/h" in jump.json()["detail"]
+    assert jump.status_code == 422
+    assert "km/h" in jump.json()["detail"]
 
 
 @pytest.mark.redis_cluster
@@ -162,8 +168,8 @@ async def test_bad_checkins_store_nothing(client, world, session, overrides):
 
 
 async def test_nan_literal_position_is_refused(client, world, session):
-    body = ('{"place_id": "%s", "lat": NaN, "lon": 139.7454, "accuracy_m": 20}'
-            % world["place"]["id"]).encode()
+    body = ('{{"place_id": "{}", "lat": NaN, "lon": 139.7454, "accuracy_m": 20}}'
+            .format(world["place"]["id"]).encode())
     response = await client.post("/v1/checkins", content=body, headers={
         **world["author"]["headers"], "Content-Type": "application/json"})
     assert response.status_code in (400, 422)

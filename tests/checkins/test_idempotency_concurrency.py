@@ -43,14 +43,17 @@ async def test_concurrent_identical_posts_make_one_checkin(committed_client):
         created = [r.json() for r in responses if r.status_code == 201]
         # Each twin waits on the first one's key row, then reads its committed answer.
         assert statuses == {201}
-        assert len(created) == 50 and all(c == created[0] for c in created)
+        assert len(created) == 50
+        assert all(c == created[0] for c in created)
         async with db.engine.connect() as conn:
             rows = (await conn.execute(text("SELECT count(*) FROM checkins WHERE author_id = :a"),
                                        {"a": int(account["id"])})).scalar_one()
         assert rows == 1
         retry = await client.post("/v1/checkins", json=body, headers=headers)
-        assert retry.status_code == 201 and retry.json() == created[0]
+        assert retry.status_code == 201
+        assert retry.json() == created[0]
     finally:
         async with db.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM accounts WHERE id = :a"), {"a": int(account["id"])})
+            await conn.execute(text("DELETE FROM accounts WHERE id = :a"),
+                               {"a": int(account["id"])})
             await conn.execute(text("DELETE FROM places WHERE id = :p"), {"p": int(place["id"])})

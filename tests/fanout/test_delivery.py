@@ -1,4 +1,4 @@
-"""Fan-out end to end: API write -> outbox -> relay -> stream -> worker -> feeds -> timeline reads."""
+"""Fan-out end to end: API write -> outbox -> relay -> stream -> worker -> feeds -> reads."""
 
 import pytest
 
@@ -83,7 +83,8 @@ async def test_local_public_timeline_uses_the_allowed_precision(app, client, red
                             params={"lat": 35.6586, "lon": 139.7454, "radius_m": 200})
     far = await client.get("/v1/timelines/public", headers=world["stranger"]["headers"],
                            params={"lat": 34.0, "lon": 135.0, "radius_m": 200})
-    assert len(near.json()["items"]) == 1 and far.json()["items"] == []
+    assert len(near.json()["items"]) == 1
+    assert far.json()["items"] == []
 
 
 async def test_home_timeline_pages_with_cursor(app, client, redis, world):  # noqa: F811

@@ -1,4 +1,4 @@
-"""Redis is not the source of truth: after FLUSHDB the feeds are rebuilt to exactly what they were."""
+"""Redis is not the source of truth: after FLUSHDB the feeds are rebuilt to what they were."""
 
 import pytest
 

@@ -57,7 +57,8 @@ async def test_bad_place_bodies_store_nothing(client, member, session, body):
 
 
 async def test_nan_literal_in_json_body(client, member):
-    response = await client.post("/v1/places", content=b'{"name":"x","category":"cafe","lat":NaN,"lon":1}',
+    response = await client.post("/v1/places",
+                                 content=b'{"name":"x","category":"cafe","lat":NaN,"lon":1}',
                                  headers={**member["headers"], "Content-Type": "application/json"})
     assert response.status_code in (400, 422)
 

@@ -8,7 +8,8 @@ async def test_create_and_read_place(client, business):
     assert created.status_code == 201, created.text
     place = created.json()
     assert set(place) == {"id", "name", "category", "lat", "lon", "address", "created_at"}
-    assert place["id"].isdigit() and place["created_at"].endswith("Z")
+    assert place["id"].isdigit()
+    assert place["created_at"].endswith("Z")
     assert (place["lat"], place["lon"]) == (35.6806, 139.7981)
 
     read = await client.get(f"/v1/places/{place['id']}", headers=business["headers"])
@@ -25,7 +26,8 @@ async def test_ids_are_time_ordered(client, member):
 async def test_same_normalised_name_within_50m_is_a_duplicate(client, member):
     first = (await create_place(client, member["headers"], name="Starbucks Coffee 渋谷店")).json()
     # Full-width letters and other spacing normalise to the same name; ~30 m north.
-    dup = await create_place(client, member["headers"], name="ＳＴＡＲＢＵＣＫＳ　ＣＯＦＦＥＥ 渋谷店",
+    dup = await create_place(client, member["headers"],
+                             name="ＳＴＡＲＢＵＣＫＳ　ＣＯＦＦＥＥ 渋谷店",
                              lat=35.6806 + 0.00027)
     assert dup.status_code == 409
     assert dup.headers["content-type"] == "application/problem+json"
@@ -74,7 +76,8 @@ async def test_nearby_limit_category_and_text(client, member):
     params = {"lat": lat, "lon": lon}
     food = await client.get("/v1/places/nearby", headers=member["headers"],
                             params={**params, "category": "food"})
-    # A parent category includes its descendants (ramen-shop < japanese-restaurant < restaurant < food).
+    # A parent category includes its descendants
+    # (ramen-shop < japanese-restaurant < restaurant < food).
     assert [p["name"] for p in food.json()["places"]] == ["Ichiran Ramen", "Doutor"]
     text = await client.get("/v1/places/nearby", headers=member["headers"],
                             params={**params, "q": "ＲＡＭＥＮ"})
@@ -123,6 +126,7 @@ async def test_bbox_pages_with_cursor(client, member):
 async def test_category_tree(client, member):
     response = await client.get("/v1/categories", headers=member["headers"])
     roots = {node["id"]: node for node in response.json()["items"]}
-    assert "food" in roots and "travel" in roots
+    assert "food" in roots
+    assert "travel" in roots
     travel_children = {c["id"] for c in roots["travel"]["children"]}
     assert "train-station" in travel_children

@@ -1,4 +1,4 @@
-"""What PostGIS geography returns, checked against GeographicLib, and that the GiST index is used."""
+"""What PostGIS geography returns, checked against GeographicLib; and that GiST is used."""
 
 from pathlib import Path
 
