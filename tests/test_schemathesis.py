@@ -5,16 +5,15 @@ Runs on its own database (the fuzzer commits what it creates) and is bounded by 
 """
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import TEST_DB_URL, TEST_REDIS_URL, recreate_database
+from tests.conftest import TEST_DB_URL
+from tests.live_server import geo_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -22,38 +21,10 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance," 
          "response_schema_conformance"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_server(migrated_database):  # type: ignore[no-untyped-def]
-    url = TEST_DB_URL + "_fuzz"
-    recreate_database(url)
-    # The session's own Redis DB: tests run one at a time and the server is gone after this
-    # module. A fixed DB would put this server's in-process fan-out consumer into the stream
-    # group of whoever else uses that DB (another checkout's tests), taking their events.
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": TEST_REDIS_URL}
-    subprocess.run([BIN / "geo", "migrate"], env=env, check=True, capture_output=True)
-    port = _free_port()
-    proc = subprocess.Popen([BIN / "geo", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("geo serve did not start: " + proc.stderr.read().decode()[-2000:])
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    with geo_server(TEST_DB_URL + "_fuzz") as base:
+        yield base
 
 
 def test_openapi_fuzz_finds_no_server_errors(live_server):

@@ -6,9 +6,6 @@ the ledger rows stand in for a day of serving. Saves test-artifacts/dashboard*.p
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,21 +14,15 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import TEST_DB_URL, TEST_REDIS_URL, plain, recreate_database
+from tests.conftest import TEST_DB_URL, plain
+from tests.live_server import geo_server
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 PASSWORD = "correct horse"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,31 +32,8 @@ def server(migrated_database):  # type: ignore[no-untyped-def]
             pytest.fail("chromium missing under CI (scripts/setup.sh installs it)")
         pytest.skip("chromium is not installed")
     url = TEST_DB_URL + "_browser"
-    recreate_database(url)
-    # PYTHONPATH: this checkout's code, whatever the venv's editable install points at.
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT), "GEO_REPORT_K": "3",
-           "GEO_REPORT_ROLLUP_POLL_SECONDS": "0.1",
-           "REDIS_URL": TEST_REDIS_URL.rsplit("/", 1)[0] + "/13"}
-    subprocess.run([sys.executable, "-m", "geo", "migrate"], env=env, check=True,
-                   capture_output=True, cwd=ROOT)
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "geo", "serve", "--port", str(port)], env=env,
-                            cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("geo serve did not start: " + proc.stderr.read().decode()[-2000:])
-    yield base, url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with geo_server(url, GEO_REPORT_K="3", GEO_REPORT_ROLLUP_POLL_SECONDS="0.1") as base:
+        yield base, url
 
 
 def _serve_a_day(db_url: str, campaign_id: int, place_id: int, start: datetime) -> dict:

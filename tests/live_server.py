@@ -1,0 +1,56 @@
+"""A real `geo serve` process on a free loopback port, for the tests that need HTTP over a socket
+(the schema fuzzer, the browser). It runs this checkout's code on its own database, built by the
+migrations, and on the session's Redis DB: a fixed DB would put its in-process fan-out consumer
+into the stream group of whoever else uses that DB, taking their events."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_REDIS_URL, recreate_database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def geo_server(database_url: str, **settings: str) -> Iterator[str]:
+    """Serve on a fresh `database_url` with extra environment `settings`; yields the base URL."""
+    recreate_database(database_url)
+    # PYTHONPATH: this checkout's code, whatever the venv's editable install points at.
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL,
+           "PYTHONPATH": str(ROOT), **settings}
+    subprocess.run([sys.executable, "-m", "geo", "migrate"], env=env, check=True,
+                   capture_output=True, cwd=ROOT)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "geo", "serve", "--port", str(port)], env=env,
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            proc.kill()
+            pytest.fail("geo serve did not start: " + proc.stderr.read().decode()[-2000:])
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
