@@ -27,7 +27,7 @@ from geo.dashboard.session import (
 )
 from geo.places import service as places
 from geo.reports import service as reports
-from geo.reports.api import report_params
+from geo.reports.api import csv_response, report_params
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -174,14 +174,10 @@ async def campaign_csv(request: Request, campaign_id: IdPath, session: SessionDe
                        granularity: Annotated[str, Query(pattern="^(hour|day)$")] = "day",
                        ) -> Response:
     """The CSV for a browser signed in with the cookie (the API route wants a bearer token)."""
-    from geo.reports.api import series_csv
-
     actor = await current_actor(request, session)
     if actor is None:
         raise NotFound("No such campaign.")
     params = report_params(request, start, end, granularity)  # type: ignore[arg-type]
     report = await reports.build_report(session, actor=actor, campaign_id=parse_id(campaign_id),
                                         params=params)
-    return Response(series_csv(report["series"]), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition":
-                             f'attachment; filename="campaign-{campaign_id}-report.csv"'})
+    return csv_response(campaign_id, report)

@@ -55,6 +55,11 @@ async def read_report_csv(campaign_id: IdPath, params: ParamsDep, actor: Current
                           session: SessionDep) -> Response:
     report = await service.build_report(session, actor=actor, campaign_id=parse_id(campaign_id),
                                         params=params)
+    return csv_response(campaign_id, report)
+
+
+def csv_response(campaign_id: str, report: dict[str, Any]) -> Response:
+    """The report's series as a CSV download (the API route and the dashboard's)."""
     return Response(series_csv(report["series"]), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition":
                              f'attachment; filename="campaign-{campaign_id}-report.csv"'})
