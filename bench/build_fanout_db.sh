@@ -12,8 +12,7 @@ cd "$(dirname "$0")/.."
 PGHOST=${PGHOST:-127.0.0.1}; PGUSER=${PGUSER:-postgres}; export PGHOST PGUSER
 DB=${BENCH_DB:-geo_bench_fanout}
 SEED=${SEED_DIR:-seed_data}
-[ -d "$SEED/gowalla_nyc" ] || SEED=/work/main/seed_data
-PY=${PY:-/work/main/.venv/bin/python}
+PY=${PY:-.venv/bin/python}
 export DATABASE_URL="postgresql://$PGUSER@$PGHOST/$DB" PYTHONPATH="$PWD"
 
 psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" \

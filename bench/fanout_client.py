@@ -34,8 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from geo.fanout import keys  # noqa: E402
 
 SEED = Path(__file__).resolve().parent.parent / "seed_data"
-if not (SEED / "gowalla_nyc").exists():
-    SEED = Path("/work/main/seed_data")
 SEGMENT, MIN_GAP_S, SAFE_SPEED, MARGIN_S = 10, 7.0, 150.0, 3.0
 CHUNK = 1000  # the fan-out's split size: each chunk's last recipient is probed
 POLL_S, POLL_MAX = 0.02, 3000

@@ -23,19 +23,18 @@ import asyncio
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psycopg
+from procs import Proc  # bench/ is on the path when this script runs
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 ROOT = Path(__file__).resolve().parent.parent
-PY = os.environ.get("PY", "/work/main/.venv/bin/python")
+PY = os.environ.get("PY", sys.executable)
 DB = os.environ.get("BENCH_DB", "geo_bench_fanout")
 DB_URL = f"postgresql://postgres@127.0.0.1/{DB}"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -61,45 +60,9 @@ def log(msg: str) -> None:
     print(f"# {msg}", file=sys.stderr, flush=True)
 
 
-class Proc:
-    """A child process in its own process group, stopped (SIGTERM, then SIGKILL) on exit."""
-
-    def __init__(self, cmd: list[str], probe: str | None = None, cwd: Path = CODE) -> None:
-        self.cmd, self.probe, self.cwd = cmd, probe, cwd
-
-    def __enter__(self) -> "Proc":
-        self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=ENV, start_new_session=True,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while self.probe and time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.probe, timeout=2):
-                    return self
-            except Exception:
-                time.sleep(0.3)
-        if self.probe:
-            self.__exit__()
-            raise RuntimeError(f"{self.cmd} did not come up")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-
-
-def cpu_s(procs: list["Proc"]) -> float:
-    """User + system CPU seconds used so far by these processes (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for p in procs:
-        fields = Path(f"/proc/{p.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
+def cpu_s(procs: list[Proc]) -> float:
+    """User + system CPU seconds used so far by these processes' groups (Linux /proc)."""
+    return sum(p.cpu_seconds() for p in procs)
 
 
 def reset() -> None:
@@ -139,7 +102,7 @@ def client(port: int, steps: list[dict], redis_url: str = REDIS_URL) -> list[dic
 
 
 def workers() -> list[Proc]:
-    return [Proc([PY, "-m", "geo", "worker"]) for _ in range(FANOUT_WORKERS)]
+    return [Proc([PY, "-m", "geo", "worker"], env=ENV, cwd=CODE) for _ in range(FANOUT_WORKERS)]
 
 
 def write_backlog() -> tuple[int, int]:
@@ -208,7 +171,7 @@ def ingest_phase() -> list[dict]:
         steps += [{"kind": "open", "fraction": 0.5, "seconds": SECONDS,
                    "celebrity_every_s": CELEB_EVERY_S, "label": "0.5x max + big account"}]
     serve = [PY, "-m", "geo", "serve", "--port", str(FULL_PORT), "--workers", "1"]
-    with Proc(serve, f"http://127.0.0.1:{FULL_PORT}/healthz") as api:
+    with Proc(serve, env=ENV, cwd=CODE, probe=f"http://127.0.0.1:{FULL_PORT}/healthz") as api:
         procs = workers()
         for p in procs:
             p.__enter__()
@@ -230,7 +193,8 @@ def bare_phase() -> dict:
     reset()
     bare = [PY, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1", "--port",
             str(BARE_PORT), "--workers", "1", "--log-level", "warning", "--no-access-log"]
-    with Proc(bare, f"http://127.0.0.1:{BARE_PORT}/v1/places/nearby?lat=40.7&lon=-74", ROOT):
+    with Proc(bare, env=ENV, cwd=ROOT,
+              probe=f"http://127.0.0.1:{BARE_PORT}/v1/places/nearby?lat=40.7&lon=-74"):
         return client(BARE_PORT, [{"kind": "closed", "conns": CONNS, "seconds": 10}], "-")[0]
 
 

@@ -4,4 +4,4 @@
 # CELEB_EVERY_S (5), BACKLOG (5000), BENCH_DB (geo_bench_fanout), BENCH_REDIS_URL (DB 11), PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec timeout 1800 "${PY:-/work/main/.venv/bin/python}" bench/fanout_replay.py "$@"
+exec timeout 1800 "${PY:-.venv/bin/python}" bench/fanout_replay.py "$@"

@@ -16,16 +16,15 @@ import json
 import os
 import re
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from procs import Proc  # bench/ is on the path when this script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -49,65 +48,6 @@ def log(msg: str) -> None:
 def run(cmd: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout, env=ENV,
                           cwd=ROOT, **kw)
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except Exception:
-            time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
-
-
-class Server:
-    """A uvicorn server in its own process group, stopped (SIGTERM, then SIGKILL) on exit."""
-
-    def __init__(self, cmd: list[str], probe: str) -> None:
-        self.cmd, self.probe = cmd, probe
-
-    proc: subprocess.Popen
-
-    def __enter__(self) -> "Server":
-        port = urllib.parse.urlsplit(self.probe).port
-        with socket.socket() as probe:  # another server on the port would be measured instead
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                raise RuntimeError(f"port {port} is already taken")
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=ENV, start_new_session=True,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            wait_http(self.probe)
-        except Exception:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU of every process in a process group (uvicorn and its workers).
-
-    CPU per request stays comparable on a busy machine, where requests/s does not.
-    """
-    tick, total = os.sysconf("SC_CLK_TCK"), 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:  # fields[0] is the state: pgrp is the third after ")"
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
 
 
 def get_token() -> str:
@@ -152,13 +92,13 @@ def pgbench(clients: int, seconds: int) -> dict:
         return {"rps": tps, "p50": q[49] / 1000, "p99": q[98] / 1000, "n": len(lat_us), "bad": 0}
 
 
-def series(server: "Server", port: int, token: str = "") -> dict[int, dict]:
+def series(server: Proc, port: int, token: str = "") -> dict[int, dict]:
     wrk(port, max(CLIENTS), WARMUP, token)  # warm pools, statement caches, buffers
     results = {}
     for c in CLIENTS:
-        cpu_before = group_cpu_seconds(server.proc.pid)
+        cpu_before = server.cpu_seconds()
         results[c] = wrk(port, c, DURATION, token)
-        cpu = group_cpu_seconds(server.proc.pid) - cpu_before
+        cpu = server.cpu_seconds() - cpu_before
         results[c]["cpu_ms"] = 1000 * cpu / max(results[c]["n"], 1)
         log(f"port {port} c={c}: {results[c]}")
     return results
@@ -184,14 +124,15 @@ def main() -> int:
     for w in WORKERS:
         full_cmd = [str(ROOT / ".venv/bin/geo"), "serve", "--port", str(FULL_PORT),
                     "--workers", str(w)]
-        with Server(full_cmd, f"http://127.0.0.1:{FULL_PORT}/healthz") as server:
+        with Proc(full_cmd, env=ENV, cwd=ROOT,
+                  probe=f"http://127.0.0.1:{FULL_PORT}/healthz") as server:
             token = get_token()
             full = series(server, FULL_PORT, token)
         bare_cmd = [str(ROOT / ".venv/bin/uvicorn"), "bench.bare_app:app", "--host", "127.0.0.1",
                     "--port", str(BARE_PORT), "--workers", str(w), "--log-level", "warning",
                     "--no-access-log"]
         probe = f"http://127.0.0.1:{BARE_PORT}/v1/places/nearby?lat=35.68&lon=139.76"
-        with Server(bare_cmd, probe) as server:
+        with Proc(bare_cmd, env=ENV, cwd=ROOT, probe=probe) as server:
             bare = series(server, BARE_PORT)
         for c in CLIENTS:
             rows.append((w, c, full[c], bare[c], raw[c]))

@@ -14,7 +14,7 @@ worker over every touched hour. Then, in one run, RUNS times each:
 
 and prints p50/p95 in ms and the ratios report/raw, plus the reach error of the sketch.
 
-    /work/main/.venv/bin/python bench/reports_report.py
+    .venv/bin/python bench/reports_report.py
 """
 
 import asyncio
