@@ -128,10 +128,18 @@ async def in_process(settings: Settings) -> dict:
             served += len(ads)
         evals = await raw_eval(engine)
         await engine.settle()
-        return {"campaigns": count, "index_load_s": load_s, "cold": cold, "primed": primed,
-                "prime_s": prime_s, "lookups": lookups,
-                "candidates": candidates, "decisions": decisions, "served": served,
-                "evals": evals}
+        return {
+            "campaigns": count,
+            "index_load_s": load_s,
+            "cold": cold,
+            "primed": primed,
+            "prime_s": prime_s,
+            "lookups": lookups,
+            "candidates": candidates,
+            "decisions": decisions,
+            "served": served,
+            "evals": evals,
+        }
     finally:
         await redis.aclose()
         await db.dispose()
@@ -143,11 +151,27 @@ async def raw_eval(engine: AdsEngine) -> list[float]:
     await engine.redis.hset(keys.budget(cid), mapping={"day": "2000-01-01", "lease": 10**15})
     times = []
     for v in range(N_DECISIONS):
-        args = ["2000-01-01", 100, 10**15, 1000, 3_600_000, int(time.time() * 1000),
-                new_impression_id(), 0, cid, v, "35.0", "139.0", 10.0, keys.STREAM_CAP, 0]
+        args = [
+            "2000-01-01",
+            100,
+            10**15,
+            1000,
+            3_600_000,
+            int(time.time() * 1000),
+            new_impression_id(),
+            0,
+            cid,
+            v,
+            "35.0",
+            "139.0",
+            10.0,
+            keys.STREAM_CAP,
+            0,
+        ]
         t0 = time.perf_counter()
-        await engine.scripts.charge(keys=[keys.budget(cid), keys.frequency(cid, v),
-                                          keys.events_for(cid)], args=args)
+        await engine.scripts.charge(
+            keys=[keys.budget(cid), keys.frequency(cid, v), keys.events_for(cid)], args=args
+        )
         times.append(time.perf_counter() - t0)
     await engine.redis.delete(keys.events_for(cid))
     return times
@@ -155,34 +179,80 @@ async def raw_eval(engine: AdsEngine) -> list[float]:
 
 def redis_benchmark() -> str:
     db = REDIS_URL.rsplit("/", 1)[1]
-    out = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "--dbnum", db, "-n", "50000",
-                          "-c", "8", "-q", "EVAL",
-                          "return redis.call('HINCRBY', KEYS[1], 'n', 1)", "1", "bench:{a0}:x"],
-                         capture_output=True, text=True, timeout=120).stdout
+    out = subprocess.run(
+        [
+            "redis-benchmark",
+            "-h",
+            "127.0.0.1",
+            "--dbnum",
+            db,
+            "-n",
+            "50000",
+            "-c",
+            "8",
+            "-q",
+            "EVAL",
+            "return redis.call('HINCRBY', KEYS[1], 'n', 1)",
+            "1",
+            "bench:{a0}:x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     return out.strip().splitlines()[-1].strip() if out.strip() else "(no output)"
 
 
 def wrk(ads: bool, clients: int) -> dict[str, float]:
     # No in-process workers in either leg: only the request path differs (ads on or off).
-    env = {**os.environ, "DATABASE_URL": DB_URL, "REDIS_URL": REDIS_URL,
-           "GEO_LOG_LEVEL": "WARNING", "GEO_ADS_ENABLED": "true" if ads else "false",
-           "GEO_RUN_WORKERS_IN_PROCESS": "false", "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen([sys.executable, "-m", "geo", "serve", "--port", str(PORT)],
-                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": DB_URL,
+        "REDIS_URL": REDIS_URL,
+        "GEO_LOG_LEVEL": "WARNING",
+        "GEO_ADS_ENABLED": "true" if ads else "false",
+        "GEO_RUN_WORKERS_IN_PROCESS": "false",
+        "PYTHONPATH": str(ROOT),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "geo", "serve", "--port", str(PORT)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         tokens = signup(env)
         base = f"http://127.0.0.1:{PORT}/"
-        cmd = ["wrk", "-t1", f"-c{clients}", "--timeout", "10s", "-s",
-               str(ROOT / "bench" / "nearby_viewers.lua"), base, "--", *tokens]
+        cmd = [
+            "wrk",
+            "-t1",
+            f"-c{clients}",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench" / "nearby_viewers.lua"),
+            base,
+            "--",
+            *tokens,
+        ]
         subprocess.run(cmd[:2] + ["-d3s"] + cmd[2:], capture_output=True, timeout=60)  # warm
-        out = subprocess.run(cmd[:2] + [f"-d{DURATION}s"] + cmd[2:], capture_output=True,
-                             text=True, timeout=DURATION + 60).stdout
+        out = subprocess.run(
+            cmd[:2] + [f"-d{DURATION}s"] + cmd[2:],
+            capture_output=True,
+            text=True,
+            timeout=DURATION + 60,
+        ).stdout
         match = re.search(r"rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) non2xx=(\d+)", out)
         assert match, out
         metrics = urllib.request.urlopen(f"{base}metrics", timeout=5).read().decode()
-        return {"rps": float(match[1]), "p50": float(match[2]), "p99": float(match[3]),
-                "non2xx": float(match[4]), "decide": decision_quantiles(metrics)}
+        return {
+            "rps": float(match[1]),
+            "p50": float(match[2]),
+            "p99": float(match[3]),
+            "non2xx": float(match[4]),
+            "decide": decision_quantiles(metrics),
+        }
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -194,8 +264,12 @@ TOKENS: list[str] = []
 def decision_quantiles(metrics: str) -> tuple[float, float]:
     """Upper bucket bounds (ms) of the server's p50 and p99 decision time (geo_ad_decision_seconds,
     warm-up included)."""
-    buckets = [(float(le), float(n)) for le, n in re.findall(
-        r'geo_ad_decision_seconds_bucket\{le="([\d.e+-]+|\+Inf)"\} ([\d.]+)', metrics)]
+    buckets = [
+        (float(le), float(n))
+        for le, n in re.findall(
+            r'geo_ad_decision_seconds_bucket\{le="([\d.e+-]+|\+Inf)"\} ([\d.]+)', metrics
+        )
+    ]
     if not buckets or buckets[-1][1] == 0:
         return (float("nan"), float("nan"))
     total = buckets[-1][1]
@@ -218,9 +292,14 @@ def signup(env: dict) -> list[str]:
             time.sleep(0.2)
     run_tag = random.randrange(10**9)
     while len(TOKENS) < VIEWERS:
-        response = httpx.post(f"http://127.0.0.1:{PORT}/v1/accounts", json={
-            "handle": f"bench{run_tag}_{len(TOKENS)}", "password": "benchmark-pass",
-            "kind": "member"})
+        response = httpx.post(
+            f"http://127.0.0.1:{PORT}/v1/accounts",
+            json={
+                "handle": f"bench{run_tag}_{len(TOKENS)}",
+                "password": "benchmark-pass",
+                "kind": "member",
+            },
+        )
         TOKENS.append(response.json()["token"])
     return TOKENS
 
@@ -239,32 +318,46 @@ def main() -> int:
         for _ in range(ROUNDS):
             for ads in (True, False):
                 http[(c, ads)].append(wrk(ads, c))
-    print(f"campaigns: {r['campaigns']}; index load {r['index_load_s']:.2f} s; primed "
-          f"{r['primed']} campaigns' first leases in {r['prime_s']:.1f} s; "
-          f"{N_DECISIONS} decisions, {r['served']} ads served; candidates per point: "
-          f"mean {statistics.mean(r['candidates']):.1f}, max {max(r['candidates'])}")
+    print(
+        f"campaigns: {r['campaigns']}; index load {r['index_load_s']:.2f} s; primed "
+        f"{r['primed']} campaigns' first leases in {r['prime_s']:.1f} s; "
+        f"{N_DECISIONS} decisions, {r['served']} ads served; candidates per point: "
+        f"mean {statistics.mean(r['candidates']):.1f}, max {max(r['candidates'])}"
+    )
     print("| step (in-process) | p50 ms | p99 ms |\n|---|---|---|")
     print(f"| STRtree lookup + exact cover | {ms(r['lookups'], 50)} | {ms(r['lookups'], 99)} |")
-    print(f"| decide(), first pass (leases primed; top-ups in the background) | "
-          f"{ms(r['cold'], 50)} | {ms(r['cold'], 99)} |")
-    print("| decide(), same points again (lookup, rank, one pipelined Lua round trip) | "
-          f"{ms(r['decisions'], 50)} | "
-          f"{ms(r['decisions'], 99)} |")
-    print(f"| raw EVALSHA of the charge script (ceiling) | {ms(r['evals'], 50)} | "
-          f"{ms(r['evals'], 99)} |")
+    print(
+        f"| decide(), first pass (leases primed; top-ups in the background) | "
+        f"{ms(r['cold'], 50)} | {ms(r['cold'], 99)} |"
+    )
+    print(
+        "| decide(), same points again (lookup, rank, one pipelined Lua round trip) | "
+        f"{ms(r['decisions'], 50)} | "
+        f"{ms(r['decisions'], 99)} |"
+    )
+    print(
+        f"| raw EVALSHA of the charge script (ceiling) | {ms(r['evals'], 50)} | "
+        f"{ms(r['evals'], 99)} |"
+    )
     print(f"\nredis-benchmark EVAL (c=8): {bench}")
-    print(f"\n| /v1/places/nearby, {DURATION} s per leg, median of {ROUNDS} | req/s | p50 ms | "
-          "p99 ms |\n|---|---|---|---|")
+    print(
+        f"\n| /v1/places/nearby, {DURATION} s per leg, median of {ROUNDS} | req/s | p50 ms | "
+        "p99 ms |\n|---|---|---|---|"
+    )
     for c in CLIENTS:
         for ads in (True, False):
             legs = http[(c, ads)]
             med = {k: statistics.median(leg[k] for leg in legs) for k in ("rps", "p50", "p99")}
-            print(f"| wrk c={c}, ads {'on' if ads else 'off'} | {med['rps']:.0f} | "
-                  f"{med['p50']:.2f} | {med['p99']:.2f} |")
+            print(
+                f"| wrk c={c}, ads {'on' if ads else 'off'} | {med['rps']:.0f} | "
+                f"{med['p50']:.2f} | {med['p99']:.2f} |"
+            )
     for c in CLIENTS:
         bounds = [leg["decide"] for leg in http[(c, True)]]
-        print(f"c={c}: in-server decision time (geo_ad_decision_seconds bucket bounds per leg, "
-              f"p50/p99 ms): {bounds}")
+        print(
+            f"c={c}: in-server decision time (geo_ad_decision_seconds bucket bounds per leg, "
+            f"p50/p99 ms): {bounds}"
+        )
     for c in CLIENTS:
         on = statistics.median(leg["p99"] for leg in http[(c, True)])
         off = statistics.median(leg["p99"] for leg in http[(c, False)])

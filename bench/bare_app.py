@@ -43,9 +43,12 @@ NEARBY_SQL = text(f"""
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = Settings()
     app.state.engine = create_async_engine(
-        URL, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+        URL,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"jit": "off", "application_name": "geo-bare"}})
+        connect_args={"server_settings": {"jit": "off", "application_name": "geo-bare"}},
+    )
     try:
         yield
     finally:
@@ -56,15 +59,22 @@ app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
 
 
 @app.get("/v1/places/nearby")
-async def nearby(request: Request, lat: float, lon: float, radius_m: float = 1000,
-                 limit: int = 20) -> Response:
+async def nearby(
+    request: Request, lat: float, lon: float, radius_m: float = 1000, limit: int = 20
+) -> Response:
     async with request.app.state.engine.connect() as conn:
-        places = (await conn.execute(NEARBY_SQL, {"lat": lat, "lon": lon, "radius": radius_m,
-                                                  "limit": limit})).scalar_one()
+        places = (
+            await conn.execute(
+                NEARBY_SQL, {"lat": lat, "lon": lon, "radius": radius_m, "limit": limit}
+            )
+        ).scalar_one()
     return Response(b'{"places":' + places.encode() + b',"ads":[]}', media_type="application/json")
 
 
 @app.post("/v1/checkins", status_code=201)
 async def create_checkin(data: dict[str, Any]) -> Response:
-    return Response(b'{"id":"1","place_id":"%s"}' % str(data.get("place_id")).encode(),
-                    status_code=201, media_type="application/json")
+    return Response(
+        b'{"id":"1","place_id":"%s"}' % str(data.get("place_id")).encode(),
+        status_code=201,
+        media_type="application/json",
+    )

@@ -42,8 +42,10 @@ MAX_CONNS = 512
 
 def dist_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     p1, p2 = math.radians(a[0]), math.radians(b[0])
-    h = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b[1] - a[1]) / 2) ** 2)
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b[1] - a[1]) / 2) ** 2
+    )
     return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, h)))
 
 
@@ -52,16 +54,23 @@ class World:
 
     def __init__(self, db_url: str) -> None:
         with psycopg.connect(db_url) as conn:
-            self.accounts = [r[0] for r in conn.execute(
-                "SELECT id FROM accounts WHERE handle LIKE 'gw%' ORDER BY id")]
+            self.accounts = [
+                r[0]
+                for r in conn.execute("SELECT id FROM accounts WHERE handle LIKE 'gw%' ORDER BY id")
+            ]
             self.celebrity = conn.execute(
-                "SELECT id FROM accounts WHERE handle = 'bench_celebrity'").fetchone()[0]
+                "SELECT id FROM accounts WHERE handle = 'bench_celebrity'"
+            ).fetchone()[0]
             followers: dict[int, list[int]] = {}
             for followee, follower in conn.execute("SELECT followee_id, follower_id FROM follows"):
                 followers.setdefault(followee, []).append(follower)
-            self.venues = {r[0]: (r[1], r[2], r[3]) for r in conn.execute(
-                """SELECT source_ref, id, ST_Y(position::geometry), ST_X(position::geometry)
-                   FROM places WHERE source = 'gowalla-nyc'""")}
+            self.venues = {
+                r[0]: (r[1], r[2], r[3])
+                for r in conn.execute(
+                    """SELECT source_ref, id, ST_Y(position::geometry), ST_X(position::geometry)
+                   FROM places WHERE source = 'gowalla-nyc'"""
+                )
+            }
         self.followers = followers
         self.plan = self._plan()
 
@@ -71,8 +80,9 @@ class World:
     def probes(self, author: int) -> list[int]:
         """Whose timelines tell that a delivery is complete: the author, each chunk's last."""
         rest = [r for r in self.audience(author) if r != author]
-        return sorted({author, *(rest[min(i + CHUNK, len(rest)) - 1]
-                                 for i in range(0, len(rest), CHUNK))})
+        return sorted(
+            {author, *(rest[min(i + CHUNK, len(rest)) - 1] for i in range(0, len(rest), CHUNK))}
+        )
 
     def _plan(self) -> dict[int, list[tuple[int, float, float]]]:
         trips: dict[str, list[tuple[str, str]]] = {}
@@ -84,7 +94,7 @@ class World:
         segments = []
         for uid in sorted(trips, key=int):
             visits = [self.venues[v] for _, v in sorted(trips[uid])]
-            segments += [visits[i:i + SEGMENT] for i in range(0, len(visits), SEGMENT)]
+            segments += [visits[i : i + SEGMENT] for i in range(0, len(visits), SEGMENT)]
         rng = random.Random(42)
         rng.shuffle(segments)
         owners = list(self.accounts)
@@ -123,9 +133,11 @@ class Conn:
         self.reader, self.writer = reader, writer
 
     async def post(self, path: str, body: bytes, token: str) -> tuple[int, bytes]:
-        self.writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer %s\r\n"
-                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                          % (path.encode(), token.encode(), len(body), body))
+        self.writer.write(
+            b"POST %s HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer %s\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (path.encode(), token.encode(), len(body), body)
+        )
         status = int((await self.reader.readline()).split()[1])
         length = 0
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
@@ -219,8 +231,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run_step(step: dict, pool: Pool, sched: Scheduler, world: World, watcher: Watcher,
-                   max_rate: float | None) -> dict:
+async def run_step(
+    step: dict, pool: Pool, sched: Scheduler, world: World, watcher: Watcher, max_rate: float | None
+) -> dict:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     watcher.lags, watcher.big_lags, watcher.deliveries = [], [], 0
@@ -228,8 +241,15 @@ async def run_step(step: dict, pool: Pool, sched: Scheduler, world: World, watch
 
     async def one(scheduled: float, author: int, visit: tuple[int, float, float]) -> None:
         place, lat, lon = visit
-        body = json.dumps({"place_id": str(place), "lat": lat, "lon": lon, "accuracy_m": 20,
-                           "audience": {"public": True}}).encode()
+        body = json.dumps(
+            {
+                "place_id": str(place),
+                "lat": lat,
+                "lon": lon,
+                "accuracy_m": 20,
+                "audience": {"public": True},
+            }
+        ).encode()
         try:
             status, answer = await pool.post("/v1/checkins", body, f"bench-{author}")
         except Exception:
@@ -238,8 +258,9 @@ async def run_step(step: dict, pool: Pool, sched: Scheduler, world: World, watch
         latencies.append(now - scheduled)
         statuses[status] = statuses.get(status, 0) + 1
         if status == 201:
-            watcher.add(json.loads(answer)["id"], now, world.probes(author),
-                        len(world.audience(author)))
+            watcher.add(
+                json.loads(answer)["id"], now, world.probes(author), len(world.audience(author))
+            )
 
     tasks: set[asyncio.Task] = set()
     seconds = step["seconds"]
@@ -253,8 +274,10 @@ async def run_step(step: dict, pool: Pool, sched: Scheduler, world: World, watch
                 task = asyncio.create_task(one(time.monotonic(), world.celebrity, venue))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
+
         celebrity = asyncio.create_task(celebrity_posts())
     if step["kind"] == "closed":
+
         async def client() -> None:
             while (now := time.monotonic()) < loop_start + seconds:
                 picked = sched.next(now)
@@ -262,6 +285,7 @@ async def run_step(step: dict, pool: Pool, sched: Scheduler, world: World, watch
                     await asyncio.sleep(0.005)
                     continue
                 await one(now, *picked)
+
         await asyncio.gather(*(client() for _ in range(step["conns"])))
         rate = None
     else:
@@ -289,16 +313,24 @@ async def run_step(step: dict, pool: Pool, sched: Scheduler, world: World, watch
         await asyncio.sleep(0.05)
     delivered_for = (watcher.last_done - loop_start) if watcher.lags else float("nan")
     return {
-        "kind": step["kind"], "label": step.get("label", ""), "offered": rate,
-        "conns": step.get("conns"), "sent": sum(statuses.values()), "ok": ok,
+        "kind": step["kind"],
+        "label": step.get("label", ""),
+        "offered": rate,
+        "conns": step.get("conns"),
+        "sent": sum(statuses.values()),
+        "ok": ok,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "rps": ok / sent_for, "p50_ms": 1000 * pct(latencies, 0.50),
+        "rps": ok / sent_for,
+        "p50_ms": 1000 * pct(latencies, 0.50),
         "p99_ms": 1000 * pct(latencies, 0.99),
-        "deliveries": watcher.deliveries, "delivery_s": delivered_for,
+        "deliveries": watcher.deliveries,
+        "delivery_s": delivered_for,
         "deliveries_per_s": watcher.deliveries / delivered_for if watcher.lags else 0.0,
-        "lag_p50_ms": 1000 * pct(watcher.lags, 0.50), "lag_p99_ms": 1000 * pct(watcher.lags, 0.99),
+        "lag_p50_ms": 1000 * pct(watcher.lags, 0.50),
+        "lag_p99_ms": 1000 * pct(watcher.lags, 0.99),
         "lag_max_ms": 1000 * max(watcher.lags, default=float("nan")),
-        "big": len(watcher.big_lags), "big_lag_p50_ms": 1000 * pct(watcher.big_lags, 0.5),
+        "big": len(watcher.big_lags),
+        "big_lag_p50_ms": 1000 * pct(watcher.big_lags, 0.5),
         "big_lag_max_ms": 1000 * max(watcher.big_lags, default=float("nan")),
         "undelivered": len(watcher.waiting),
     }
@@ -307,8 +339,11 @@ async def run_step(step: dict, pool: Pool, sched: Scheduler, world: World, watch
 async def main() -> int:
     url, db_url, redis_url, steps = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     world = World(db_url)
-    print(f"# {len(world.plan)} authors, {sum(map(len, world.plan.values()))} planned check-ins",
-          file=sys.stderr, flush=True)
+    print(
+        f"# {len(world.plan)} authors, {sum(map(len, world.plan.values()))} planned check-ins",
+        file=sys.stderr,
+        flush=True,
+    )
     redis = Redis.from_url(redis_url) if redis_url != "-" else None
     watcher, pool, sched = Watcher(redis), Pool(url), Scheduler(world)
     poller = asyncio.create_task(watcher.run()) if redis else None

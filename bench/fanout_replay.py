@@ -49,10 +49,15 @@ BACKLOG = int(os.environ.get("BACKLOG", "5000"))
 PHASES = os.environ.get("PHASES", "ceilings ingest drain").split()
 ONLY_MAX = bool(os.environ.get("ONLY_MAX"))
 CPU: dict[str, float] = {}
-ENV = {**os.environ, "DATABASE_URL": DB_URL, "REDIS_URL": REDIS_URL, "GEO_LOG_LEVEL": "WARNING",
-       "GEO_RUN_WORKERS_IN_PROCESS": "false",
-       # GEO_CODE: another checkout's root to benchmark its `geo` (e.g. an older commit).
-       "PYTHONPATH": os.environ.get("GEO_CODE", str(ROOT))}
+ENV = {
+    **os.environ,
+    "DATABASE_URL": DB_URL,
+    "REDIS_URL": REDIS_URL,
+    "GEO_LOG_LEVEL": "WARNING",
+    "GEO_RUN_WORKERS_IN_PROCESS": "false",
+    # GEO_CODE: another checkout's root to benchmark its `geo` (e.g. an older commit).
+    "PYTHONPATH": os.environ.get("GEO_CODE", str(ROOT)),
+}
 CODE = Path(ENV["PYTHONPATH"])
 
 
@@ -91,10 +96,23 @@ async def raw_zadd(pipeline: int, seconds: float = 3.0) -> float:
 
 
 def client(port: int, steps: list[dict], redis_url: str = REDIS_URL) -> list[dict]:
-    cmd = [PY, str(ROOT / "bench/fanout_client.py"), f"http://127.0.0.1:{port}", DB_URL,
-           redis_url, json.dumps(steps)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=ENV, cwd=ROOT,
-                         timeout=60 + sum(s["seconds"] + s.get("drain_s", 60) for s in steps))
+    cmd = [
+        PY,
+        str(ROOT / "bench/fanout_client.py"),
+        f"http://127.0.0.1:{port}",
+        DB_URL,
+        redis_url,
+        json.dumps(steps),
+    ]
+    out = subprocess.run(
+        cmd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=ROOT,
+        timeout=60 + sum(s["seconds"] + s.get("drain_s", 60) for s in steps),
+    )
     results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     for r in results:
         log(json.dumps(r))
@@ -109,7 +127,8 @@ def write_backlog() -> tuple[int, int]:
     """BACKLOG public check-ins by random graph accounts, with their outbox rows, in one go."""
     with psycopg.connect(DB_URL, autocommit=True) as conn:
         conn.execute("SELECT setseed(0.7)")
-        row = conn.execute("""
+        row = conn.execute(
+            """
             WITH authors AS (
                 SELECT a.id, (SELECT id FROM places WHERE source = 'gowalla-nyc' LIMIT 1) AS place
                 FROM accounts a, generate_series(1, 1) WHERE a.handle LIKE 'gw%%'
@@ -125,7 +144,8 @@ def write_backlog() -> tuple[int, int]:
             SELECT (SELECT count(*) FROM events),
                    (SELECT sum(1 + (SELECT count(*) FROM follows f
                                     WHERE f.followee_id = made.author_id)) FROM made)""",
-            (BACKLOG,)).fetchone()
+            (BACKLOG,),
+        ).fetchone()
     return int(row[0]), int(row[1])
 
 
@@ -133,10 +153,12 @@ def drained(redis: Redis) -> bool:
     """Nothing unrelayed, and nothing unread or unacknowledged in either fan-out stream."""
     with psycopg.connect(DB_URL) as conn:
         unsent = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
-    groups = [redis.xinfo_groups(s)[0] for s in ("fanout:{events}", "fanout:{events}:bulk")
-              if redis.exists(s)]
-    return unsent == 0 and bool(groups) and all(g["pending"] == 0 and not g["lag"]
-                                                for g in groups)
+    groups = [
+        redis.xinfo_groups(s)[0]
+        for s in ("fanout:{events}", "fanout:{events}:bulk")
+        if redis.exists(s)
+    ]
+    return unsent == 0 and bool(groups) and all(g["pending"] == 0 and not g["lag"] for g in groups)
 
 
 def drain_phase() -> dict:
@@ -156,20 +178,34 @@ def drain_phase() -> dict:
     finally:
         for p in procs:
             p.__exit__()
-    return {"events": events, "deliveries": deliveries, "seconds": seconds,
-            "deliveries_per_s": deliveries / seconds}
+    return {
+        "events": events,
+        "deliveries": deliveries,
+        "seconds": seconds,
+        "deliveries_per_s": deliveries / seconds,
+    }
 
 
 def ingest_phase() -> list[dict]:
     reset()
     steps = [{"kind": "closed", "conns": CONNS, "seconds": SECONDS, "label": "max"}]
     if not ONLY_MAX:
-        steps += [{"kind": "open", "fraction": f, "seconds": SECONDS, "label": f"{f:g}x max"}
-                  for f in FRACTIONS]
-        steps += [{"kind": "open", "rate": 500, "seconds": min(SECONDS, 10),
-                   "label": "500/s target"}]
-        steps += [{"kind": "open", "fraction": 0.5, "seconds": SECONDS,
-                   "celebrity_every_s": CELEB_EVERY_S, "label": "0.5x max + big account"}]
+        steps += [
+            {"kind": "open", "fraction": f, "seconds": SECONDS, "label": f"{f:g}x max"}
+            for f in FRACTIONS
+        ]
+        steps += [
+            {"kind": "open", "rate": 500, "seconds": min(SECONDS, 10), "label": "500/s target"}
+        ]
+        steps += [
+            {
+                "kind": "open",
+                "fraction": 0.5,
+                "seconds": SECONDS,
+                "celebrity_every_s": CELEB_EVERY_S,
+                "label": "0.5x max + big account",
+            }
+        ]
     serve = [PY, "-m", "geo", "serve", "--port", str(FULL_PORT), "--workers", "1"]
     with Proc(serve, env=ENV, cwd=CODE, probe=f"http://127.0.0.1:{FULL_PORT}/healthz") as api:
         procs = workers()
@@ -184,17 +220,36 @@ def ingest_phase() -> list[dict]:
                 p.__exit__()
     created = sum(r["ok"] for r in results)
     delivered = sum(r["deliveries"] for r in results)
-    CPU.update(api_ms_per_checkin=1000 * api_cpu / created,
-               worker_us_per_delivery=1e6 * worker_cpu / delivered)
+    CPU.update(
+        api_ms_per_checkin=1000 * api_cpu / created,
+        worker_us_per_delivery=1e6 * worker_cpu / delivered,
+    )
     return results
 
 
 def bare_phase() -> dict:
     reset()
-    bare = [PY, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1", "--port",
-            str(BARE_PORT), "--workers", "1", "--log-level", "warning", "--no-access-log"]
-    with Proc(bare, env=ENV, cwd=ROOT,
-              probe=f"http://127.0.0.1:{BARE_PORT}/v1/places/nearby?lat=40.7&lon=-74"):
+    bare = [
+        PY,
+        "-m",
+        "uvicorn",
+        "bench.bare_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(BARE_PORT),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    with Proc(
+        bare,
+        env=ENV,
+        cwd=ROOT,
+        probe=f"http://127.0.0.1:{BARE_PORT}/v1/places/nearby?lat=40.7&lon=-74",
+    ):
         return client(BARE_PORT, [{"kind": "closed", "conns": CONNS, "seconds": 10}], "-")[0]
 
 
@@ -203,35 +258,50 @@ def report(raw: dict[int, float], bare: dict, steps: list[dict], drain: dict) ->
     print("\n### Ceilings (same run)\n\n| ceiling | rate |\n|---|---:|")
     for size, rate in raw.items():
         print(f"| raw ZADD+trim pairs, pipelines of {size:,} | {rate:,.0f}/s |")
-    print(f"| bare FastAPI `POST /v1/checkins`, {CONNS} connections | {bare['rps']:,.0f} req/s "
-          f"(p50 {bare['p50_ms']:.1f} ms, p99 {bare['p99_ms']:.1f} ms) |")
+    print(
+        f"| bare FastAPI `POST /v1/checkins`, {CONNS} connections | {bare['rps']:,.0f} req/s "
+        f"(p50 {bare['p50_ms']:.1f} ms, p99 {bare['p99_ms']:.1f} ms) |"
+    )
     print("\n### Ingest through HTTP, fan-out by the real graph\n")
-    print("| step | offered/s | 201/s | vs bare | other answers | p50 ms | p99 ms | deliveries/s "
-          "| vs raw | lag p50 ms | lag p99 ms | lag max ms | big-account lag (n, max ms) |")
+    print(
+        "| step | offered/s | 201/s | vs bare | other answers | p50 ms | p99 ms | deliveries/s "
+        "| vs raw | lag p50 ms | lag p99 ms | lag max ms | big-account lag (n, max ms) |"
+    )
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for s in steps:
         other = {k: v for k, v in s["statuses"].items() if k != "201"}
         offered = f"{s['offered']:.0f}" if s["offered"] else f"closed, {s['conns']} conns"
         big = f"{s['big']}, {s['big_lag_max_ms']:.0f}" if s["big"] else "-"
-        print(f"| {s['label']} | {offered} | {s['rps']:.0f} | {s['rps'] / bare['rps']:.2f}x | "
-              f"{other or '-'} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | "
-              f"{s['deliveries_per_s']:,.0f} | {s['deliveries_per_s'] / best_raw:.2f}x | "
-              f"{s['lag_p50_ms']:.0f} | {s['lag_p99_ms']:.0f} | {s['lag_max_ms']:.0f} | {big} |")
+        print(
+            f"| {s['label']} | {offered} | {s['rps']:.0f} | {s['rps'] / bare['rps']:.2f}x | "
+            f"{other or '-'} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | "
+            f"{s['deliveries_per_s']:,.0f} | {s['deliveries_per_s'] / best_raw:.2f}x | "
+            f"{s['lag_p50_ms']:.0f} | {s['lag_p99_ms']:.0f} | {s['lag_max_ms']:.0f} | {big} |"
+        )
     print(f"\n### Fan-out of a backlog ({FANOUT_WORKERS} `geo worker`)\n")
-    print(f"{drain['events']:,} check-ins, {drain['deliveries']:,} deliveries in "
-          f"{drain['seconds']:.1f} s: **{drain['deliveries_per_s']:,.0f} deliveries/s**, "
-          f"{drain['deliveries_per_s'] / best_raw:.2f}x the best raw pipeline rate "
-          f"({best_raw:,.0f}/s).")
-    print(f"\nCPU: `geo serve` {CPU['api_ms_per_checkin']:.2f} ms per check-in; `geo worker` "
-          f"{CPU['worker_us_per_delivery']:.0f} us per delivery while ingesting (relay included), "
-          f"{CPU['drain_worker_us_per_delivery']:.0f} us per delivery draining the backlog.")
+    print(
+        f"{drain['events']:,} check-ins, {drain['deliveries']:,} deliveries in "
+        f"{drain['seconds']:.1f} s: **{drain['deliveries_per_s']:,.0f} deliveries/s**, "
+        f"{drain['deliveries_per_s'] / best_raw:.2f}x the best raw pipeline rate "
+        f"({best_raw:,.0f}/s)."
+    )
+    print(
+        f"\nCPU: `geo serve` {CPU['api_ms_per_checkin']:.2f} ms per check-in; `geo worker` "
+        f"{CPU['worker_us_per_delivery']:.0f} us per delivery while ingesting (relay included), "
+        f"{CPU['drain_worker_us_per_delivery']:.0f} us per delivery draining the backlog."
+    )
 
 
 def main() -> int:
     if not os.environ.get("BENCH_SKIP_BUILD"):
         log("building the database (bench/build_fanout_db.sh)")
-        subprocess.run([str(ROOT / "bench/build_fanout_db.sh")], check=True, cwd=ROOT,
-                       timeout=600, env={**os.environ, "BENCH_DB": DB})
+        subprocess.run(
+            [str(ROOT / "bench/build_fanout_db.sh")],
+            check=True,
+            cwd=ROOT,
+            timeout=600,
+            env={**os.environ, "BENCH_DB": DB},
+        )
     reset()
     if "ceilings" in PHASES:
         raw = {size: asyncio.run(raw_zadd(size)) for size in (100, 1000)}

@@ -18,8 +18,15 @@ class Proc:
 
     proc: subprocess.Popen
 
-    def __init__(self, cmd: list, *, env: dict[str, str], cwd: Path,
-                 probe: str | None = None, timeout_s: float = 30) -> None:
+    def __init__(
+        self,
+        cmd: list,
+        *,
+        env: dict[str, str],
+        cwd: Path,
+        probe: str | None = None,
+        timeout_s: float = 30,
+    ) -> None:
         self.cmd, self.env, self.cwd, self.probe, self.timeout_s = cmd, env, cwd, probe, timeout_s
 
     def __enter__(self) -> "Proc":
@@ -28,8 +35,14 @@ class Proc:
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     raise RuntimeError(f"port {port} is already taken")
-        self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=self.env, start_new_session=True,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            self.cmd,
+            cwd=self.cwd,
+            env=self.env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if self.probe and not _answers(self.probe, self.timeout_s):
             self.__exit__()
             raise RuntimeError(f"{self.cmd} did not answer at {self.probe}")

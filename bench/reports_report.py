@@ -57,15 +57,17 @@ def build() -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DB}"')
     env = {**os.environ, "DATABASE_URL": URL, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "geo", "migrate"], check=True, env=env, cwd=ROOT,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "geo", "migrate"], check=True, env=env, cwd=ROOT, capture_output=True
+    )
     with psycopg.connect(URL, autocommit=True) as conn:
         conn.execute("""
             INSERT INTO accounts (id, handle, password_hash, kind)
             SELECT g, 'bench' || g, 'x', 'member' FROM generate_series(1, 5000) g""")
         log(f"ledger: {IMPRESSIONS:,} impressions over 30 days")
         t0 = time.monotonic()
-        conn.execute("""
+        conn.execute(
+            """
             INSERT INTO ad_impressions (id, campaign_id, viewer_id, served_at, position,
                                         distance_m, cost_milli_yen)
             SELECT g, 1, 1 + (hashint8(g) & 2147483647) %% %(v)s,
@@ -73,13 +75,18 @@ def build() -> None:
                    ST_Project(ST_MakePoint(139.7671, 35.6812)::geography,
                               (hashint8(g * 7) & 2047)::float8 * 0.5, radians(g %% 360)),
                    (hashint8(g * 7) & 2047)::float8 * 0.5, 300
-            FROM generate_series(1, %(n)s) g""", {"v": VIEWERS, "n": IMPRESSIONS, "s": START})
-        conn.execute("""
+            FROM generate_series(1, %(n)s) g""",
+            {"v": VIEWERS, "n": IMPRESSIONS, "s": START},
+        )
+        conn.execute(
+            """
             INSERT INTO ad_holdouts (id, campaign_id, viewer_id, logged_at, position, distance_m)
             SELECT g, 1, 1 + (hashint8(g) & 2147483647) %% %(v)s,
                    %(s)s + (g::float8 / %(n)s) * interval '30 days',
                    ST_MakePoint(139.7671, 35.6812)::geography, 100
-            FROM generate_series(1, %(n)s / 20) g""", {"v": VIEWERS, "n": IMPRESSIONS, "s": START})
+            FROM generate_series(1, %(n)s / 20) g""",
+            {"v": VIEWERS, "n": IMPRESSIONS, "s": START},
+        )
         conn.execute("""
             INSERT INTO ad_clicks (impression_id, campaign_id, viewer_id, clicked_at)
             SELECT id, 1, viewer_id, served_at + interval '1 minute' FROM ad_impressions
@@ -95,19 +102,25 @@ async def setup_campaign(conn: psycopg.AsyncConnection) -> None:
         INSERT INTO places (id, name, name_norm, category, position, owner_id)
         VALUES (1, 'Bench Kissa', 'benchkissa', 'coffee-shop',
                 ST_MakePoint(139.7671, 35.6812)::geography, 9000000) ON CONFLICT DO NOTHING""")
-    await conn.execute("""
+    await conn.execute(
+        """
         INSERT INTO campaigns (id, owner_id, place_id, name, headline, body, target_radius_m,
                                target, bid_cpm, budget_total, budget_daily, starts_at, ends_at,
                                cap_count, cap_hours)
         SELECT 1, 9000000, 1, 'bench', 'bench', '', 1000, ST_Buffer(position, 1000), 300,
                10000000, 1000000, %(s)s, %(e)s, 10, 24 FROM places WHERE id = 1
-        ON CONFLICT DO NOTHING""", {"s": START, "e": END})
-    await conn.execute("""
+        ON CONFLICT DO NOTHING""",
+        {"s": START, "e": END},
+    )
+    await conn.execute(
+        """
         INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at)
         SELECT 1 + g %% 5000, 1, ST_MakePoint(139.7671, 35.6812)::geography, 10,
                %(s)s + (g::float8 / 5000) * interval '30 days'
         FROM generate_series(1, 5000) g
-        WHERE NOT EXISTS (SELECT 1 FROM checkins)""", {"s": START})
+        WHERE NOT EXISTS (SELECT 1 FROM checkins)""",
+        {"s": START},
+    )
 
 
 async def rollup_all(settings: Settings) -> None:
@@ -122,8 +135,11 @@ async def rollup_all(settings: Settings) -> None:
 
 
 def pct(samples: list[float], q: float) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1] if len(samples) > 1 \
+    return (
+        statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
+        if len(samples) > 1
         else samples[0]
+    )
 
 
 async def measure(settings: Settings) -> None:
@@ -133,34 +149,46 @@ async def measure(settings: Settings) -> None:
         await setup_campaign(conn)
         await conn.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load
         token = "bench-token-reports"
-        await conn.execute("""
+        await conn.execute(
+            """
             INSERT INTO account_tokens (token_hash, account_id)
-            VALUES (sha256(%(t)s::bytea), 9000000) ON CONFLICT DO NOTHING""", {"t": token})
+            VALUES (sha256(%(t)s::bytea), 9000000) ON CONFLICT DO NOTHING""",
+            {"t": token},
+        )
     await rollup_all(settings)
     iso = "%Y-%m-%dT%H:%M:%SZ"
     params = {"from": START.strftime(iso), "to": END.strftime(iso)}
     transport = httpx.ASGITransport(app=app)
     results: dict[str, list[float]] = {"report": [], "hourly": [], "raw": []}
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client, \
-            await psycopg.AsyncConnection.connect(URL, autocommit=True) as raw:
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
+        await psycopg.AsyncConnection.connect(URL, autocommit=True) as raw,
+    ):
         headers = {"Authorization": f"Bearer {token}"}
         body = None
         for i in range(RUNS + 2):  # two warm-up rounds
             for name, granularity in (("report", "day"), ("hourly", "hour")):
                 t0 = time.perf_counter()
-                response = await client.get("/v1/campaigns/1/report", headers=headers,
-                                            params={**params, "granularity": granularity})
+                response = await client.get(
+                    "/v1/campaigns/1/report",
+                    headers=headers,
+                    params={**params, "granularity": granularity},
+                )
                 elapsed = (time.perf_counter() - t0) * 1000
                 assert response.status_code == 200, response.text
                 body = body or response.json()
                 if i >= 2:
                     results[name].append(elapsed)
             t0 = time.perf_counter()
-            exact = await (await raw.execute("""
+            exact = await (
+                await raw.execute(
+                    """
                 SELECT count(*), count(DISTINCT viewer_id), sum(cost_milli_yen)
                 FROM ad_impressions WHERE campaign_id = 1
                   AND served_at >= %(f)s AND served_at < %(t)s""",
-                {"f": START, "t": END})).fetchone()
+                    {"f": START, "t": END},
+                )
+            ).fetchone()
             if i >= 2:
                 results["raw"].append((time.perf_counter() - t0) * 1000)
     await app.state.redis.aclose()
@@ -173,24 +201,32 @@ def report(results: dict[str, list[float]], body: dict, exact: tuple) -> None:
     print(f"\nimpressions={IMPRESSIONS:,} viewers<= {VIEWERS:,} runs={RUNS}\n")
     print("| what | p50 ms | p95 ms | p50 / raw p50 | p95 / raw p95 |")
     print("|---|---:|---:|---:|---:|")
-    for name, label in (("report", "report, 30 days by day (full HTTP)"),
-                        ("hourly", "report, 30 days by hour (720 points)"),
-                        ("raw", "raw COUNT(DISTINCT) over the ledger rows")):
+    for name, label in (
+        ("report", "report, 30 days by day (full HTTP)"),
+        ("hourly", "report, 30 days by hour (720 points)"),
+        ("raw", "raw COUNT(DISTINCT) over the ledger rows"),
+    ):
         p50, p95 = pct(results[name], 50), pct(results[name], 95)
         print(f"| {label} | {p50:.1f} | {p95:.1f} | {p50 / raw50:.3f} | {p95 / raw95:.3f} |")
     impressions, reach, spend = exact
     print(f"\nexact: impressions={impressions:,} reach={reach:,} spend_milli_yen={spend:,}")
-    print(f"report: impressions={body['impressions']:,} reach={body['reach']:,} "
-          f"spend_milli_yen={body['spend_milli_yen']:,} visits={body['visits']} "
-          f"withheld={body['withheld']}")
+    print(
+        f"report: impressions={body['impressions']:,} reach={body['reach']:,} "
+        f"spend_milli_yen={body['spend_milli_yen']:,} visits={body['visits']} "
+        f"withheld={body['withheld']}"
+    )
     print(f"reach error of the sketch: {(body['reach'] - reach) / reach:+.3%}")
 
 
 def main() -> None:
     if os.environ.get("BENCH_SKIP_BUILD") != "1":
         build()
-    settings = Settings(database_url=URL, run_workers_in_process=False, token_cache_seconds=0,
-                        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"))
+    settings = Settings(
+        database_url=URL,
+        run_workers_in_process=False,
+        token_cache_seconds=0,
+        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
+    )
     asyncio.run(measure(settings))
 
 

@@ -44,10 +44,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The single-machine default: relay, fan-out, the ads ledger writer and the report
         # rollup run beside the API.
         workers.append(asyncio.create_task(run_forever(app.state.db, app.state.redis)))
-        workers.append(asyncio.create_task(
-            run_ads_ledger(app.state.db, app.state.redis, settings=settings)))
-        workers.append(asyncio.create_task(reports_rollup.run_forever(
-            app.state.db, poll_s=settings.report_rollup_poll_seconds)))
+        workers.append(
+            asyncio.create_task(run_ads_ledger(app.state.db, app.state.redis, settings=settings))
+        )
+        workers.append(
+            asyncio.create_task(
+                reports_rollup.run_forever(app.state.db, poll_s=settings.report_rollup_poll_seconds)
+            )
+        )
     try:
         yield
     finally:
@@ -75,8 +79,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
-    for module in (accounts_api, places_api, social_api, checkins_api, fanout_api, ads_api,
-                   reports_api, dashboard_pages):
+    for module in (
+        accounts_api,
+        places_api,
+        social_api,
+        checkins_api,
+        fanout_api,
+        ads_api,
+        reports_api,
+        dashboard_pages,
+    ):
         for name in ("public_router", "router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))
@@ -103,8 +115,12 @@ def _add_operations(app: FastAPI) -> None:
             return Response(b'{"status":"ok"}', media_type="application/json")
         return problem_response(503, "Unavailable", f"Not answering: {checks}", checks=checks)
 
-    @app.get("/metrics", tags=["operations"], response_class=Response,
-             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 

@@ -23,8 +23,9 @@ def check_postgres(settings: Settings) -> None:
     import psycopg
 
     try:
-        url = driver_url(settings.database_url, "psycopg").replace("postgresql+psycopg",
-                                                                    "postgresql")
+        url = driver_url(settings.database_url, "psycopg").replace(
+            "postgresql+psycopg", "postgresql"
+        )
         with psycopg.connect(url, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:
@@ -77,9 +78,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     check_postgres(settings)
     check_redis(settings)
-    uvicorn.run("geo.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=settings.log_level.lower(),
-                access_log=args.access_log)
+    uvicorn.run(
+        "geo.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        access_log=args.access_log,
+    )
     return 0
 
 
@@ -112,8 +119,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from geo.reports import rollup
 
     async def run_all(db, redis) -> None:  # type: ignore[no-untyped-def]
-        await asyncio.gather(run_forever(db, redis), run_ads_ledger(db, redis),
-                             rollup.run_forever(db, poll_s=settings.report_rollup_poll_seconds))
+        await asyncio.gather(
+            run_forever(db, redis),
+            run_ads_ledger(db, redis),
+            rollup.run_forever(db, poll_s=settings.report_rollup_poll_seconds),
+        )
 
     _run_with_servers(settings, run_all)
     return 0
@@ -137,8 +147,15 @@ def cmd_import_friends(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.path)
     if not path.is_absolute() and not path.exists():
         path = ROOT / path
-    print(import_friend_graph(settings, path, handle_prefix=args.handle_prefix,
-                              limit_edges=args.limit_edges, progress=not args.quiet))
+    print(
+        import_friend_graph(
+            settings,
+            path,
+            handle_prefix=args.handle_prefix,
+            limit_edges=args.limit_edges,
+            progress=not args.quiet,
+        )
+    )
     return 0
 
 
@@ -162,16 +179,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(handler=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run the outbox relay, fan-out consumers, the ads "
-                                              "ledger writer and the report rollup")
+    worker = sub.add_parser(
+        "worker",
+        help="run the outbox relay, fan-out consumers, the ads ledger writer and the report rollup",
+    )
     worker.set_defaults(handler=cmd_worker)
 
-    rebuild = sub.add_parser("rebuild-feeds",
-                             help="rebuild Redis timelines from PostgreSQL (after Redis lost them)")
+    rebuild = sub.add_parser(
+        "rebuild-feeds", help="rebuild Redis timelines from PostgreSQL (after Redis lost them)"
+    )
     rebuild.set_defaults(handler=cmd_rebuild_feeds)
 
-    graph = sub.add_parser("import-friends",
-                           help="import a friendship edge list as accounts + mutual friendships")
+    graph = sub.add_parser(
+        "import-friends", help="import a friendship edge list as accounts + mutual friendships"
+    )
     graph.add_argument("path", nargs="?", default="seed_data/gowalla_social_liu2017.tsv")
     graph.add_argument("--handle-prefix", default="gw")
     graph.add_argument("--limit-edges", type=int, default=None)

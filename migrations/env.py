@@ -11,16 +11,23 @@ config = context.config
 
 
 def _url() -> str:
-    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
-        "sqlalchemy.url") or get_settings().database_url
+    url = (
+        context.get_x_argument(as_dictionary=True).get("url")
+        or config.get_main_option("sqlalchemy.url")
+        or get_settings().database_url
+    )
     return driver_url(url, "psycopg")
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=metadata, literal_binds=True,
-                      include_object=alembic_helpers.include_object,
-                      process_revision_directives=alembic_helpers.writer,
-                      render_item=alembic_helpers.render_item)
+    context.configure(
+        url=_url(),
+        target_metadata=metadata,
+        literal_binds=True,
+        include_object=alembic_helpers.include_object,
+        process_revision_directives=alembic_helpers.writer,
+        render_item=alembic_helpers.render_item,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -28,10 +35,13 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata,
-                          include_object=alembic_helpers.include_object,
-                          process_revision_directives=alembic_helpers.writer,
-                          render_item=alembic_helpers.render_item)
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            include_object=alembic_helpers.include_object,
+            process_revision_directives=alembic_helpers.writer,
+            render_item=alembic_helpers.render_item,
+        )
         with context.begin_transaction():
             context.run_migrations()
 

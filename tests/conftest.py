@@ -75,8 +75,9 @@ async def db_connection(engine):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 async def session(db_connection) -> AsyncIterator[AsyncSession]:  # type: ignore[no-untyped-def]
-    maker = async_sessionmaker(bind=db_connection, expire_on_commit=False,
-                               join_transaction_mode="create_savepoint")
+    maker = async_sessionmaker(
+        bind=db_connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
     async with maker() as s:
         yield s
 
@@ -122,12 +123,14 @@ async def redis(request: pytest.FixtureRequest) -> AsyncIterator[RedisClient]:
 async def app(settings: Settings, engine, db_connection, redis):  # type: ignore[no-untyped-def]
     application = create_app(settings)
     # Every request's session joins the test's outer transaction through a savepoint.
-    maker = async_sessionmaker(bind=db_connection, expire_on_commit=False,
-                               join_transaction_mode="create_savepoint")
+    maker = async_sessionmaker(
+        bind=db_connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
     # Read-only sessions (autocommit in production) take no savepoint: closing one while another
     # task's session is open on the same test connection must not roll that session's work back.
-    reader = async_sessionmaker(bind=db_connection, expire_on_commit=False,
-                                join_transaction_mode="rollback_only")
+    reader = async_sessionmaker(
+        bind=db_connection, expire_on_commit=False, join_transaction_mode="rollback_only"
+    )
     application.state.db = Database(engine, maker, reader)
     application.state.redis = redis
     return application
@@ -143,12 +146,14 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-un
 _handles = count(1)
 
 
-async def make_account(client: httpx.AsyncClient, *, kind: str = "member",
-                       handle: str | None = None) -> dict:
+async def make_account(
+    client: httpx.AsyncClient, *, kind: str = "member", handle: str | None = None
+) -> dict:
     """Sign up through the API; returns the account with its token and auth headers."""
     handle = handle or f"user{os.getpid()}_{next(_handles)}"
-    response = await client.post("/v1/accounts",
-                                 json={"handle": handle, "password": "correct horse", "kind": kind})
+    response = await client.post(
+        "/v1/accounts", json={"handle": handle, "password": "correct horse", "kind": kind}
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     body["headers"] = {"Authorization": f"Bearer {body['token']}"}

@@ -31,13 +31,24 @@ def geo_server(database_url: str, **settings: str) -> Iterator[str]:
     """Serve on a fresh `database_url` with extra environment `settings`; yields the base URL."""
     recreate_database(database_url)
     # PYTHONPATH: this checkout's code, whatever the venv's editable install points at.
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL,
-           "PYTHONPATH": str(ROOT), **settings}
-    subprocess.run([sys.executable, "-m", "geo", "migrate"], env=env, check=True,
-                   capture_output=True, cwd=ROOT)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": TEST_REDIS_URL,
+        "PYTHONPATH": str(ROOT),
+        **settings,
+    }
+    subprocess.run(
+        [sys.executable, "-m", "geo", "migrate"], env=env, check=True, capture_output=True, cwd=ROOT
+    )
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "geo", "serve", "--port", str(port)], env=env,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geo", "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):

@@ -61,13 +61,35 @@ class LocalCluster:
         ports = _free_ports(2 * MASTERS)
         self.ports, bus_ports = ports[:MASTERS], ports[MASTERS:]
         for port, bus in zip(self.ports, bus_ports, strict=True):
-            self.processes.append(subprocess.Popen(
-                ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                 "--cluster-enabled", "yes", "--cluster-port", str(bus),
-                 "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", "3000",
-                 "--save", "", "--appendonly", "no", "--dir", self.workdir,
-                 "--logfile", f"redis-{port}.log"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        "redis-server",
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-port",
+                        str(bus),
+                        "--cluster-config-file",
+                        f"nodes-{port}.conf",
+                        "--cluster-node-timeout",
+                        "3000",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        self.workdir,
+                        "--logfile",
+                        f"redis-{port}.log",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         clients = [redis_sync.Redis(port=p, socket_timeout=5) for p in self.ports]
         try:
             for client in clients:
@@ -87,9 +109,11 @@ class LocalCluster:
             clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", port, bus)
 
         def ready() -> bool:
-            return all(c.cluster("info")["cluster_state"] == "ok"
-                       and int(c.cluster("info")["cluster_known_nodes"]) == MASTERS
-                       for c in clients)
+            return all(
+                c.cluster("info")["cluster_state"] == "ok"
+                and int(c.cluster("info")["cluster_known_nodes"]) == MASTERS
+                for c in clients
+            )
 
         _wait(ready, "the cluster to agree on its slots")
 

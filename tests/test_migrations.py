@@ -11,7 +11,8 @@ from tests.conftest import TEST_DB_URL, plain, recreate_database
 def _tables(url: str) -> set[str]:
     with psycopg.connect(plain(url)) as conn:
         rows = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
     return {r[0] for r in rows}
 
 

@@ -10,12 +10,18 @@ public_router = APIRouter(prefix="/v1", tags=["accounts"])
 router = APIRouter(prefix="/v1", tags=["accounts"], dependencies=[Depends(current_actor)])
 
 
-@public_router.post("/accounts", status_code=201, response_model=AccountCreated,
-                    responses=problems(409, 422))
+@public_router.post(
+    "/accounts", status_code=201, response_model=AccountCreated, responses=problems(409, 422)
+)
 async def create_account(data: AccountCreate, session: SessionDep) -> AccountCreated:
     account, token = await service.create_account(session, data=data)
-    return AccountCreated(id=str(account.id), handle=account.handle, kind=account.kind,
-                          created_at=account.created_at, token=token)
+    return AccountCreated(
+        id=str(account.id),
+        handle=account.handle,
+        kind=account.kind,
+        created_at=account.created_at,
+        token=token,
+    )
 
 
 @public_router.post("/auth/token", response_model=TokenRead, responses=problems(401, 422))
@@ -27,5 +33,6 @@ async def issue_token(data: TokenRequest, session: SessionDep) -> TokenRead:
 @router.get("/me", response_model=AccountRead, responses=problems(401))
 async def read_me(actor: CurrentActor, session: SessionDep) -> AccountRead:
     account = await service.get_account(session, actor.id)
-    return AccountRead(id=str(account.id), handle=account.handle, kind=account.kind,
-                       created_at=account.created_at)
+    return AccountRead(
+        id=str(account.id), handle=account.handle, kind=account.kind, created_at=account.created_at
+    )

@@ -10,8 +10,9 @@ from geo.core.auth import Actor, TokenCache, hash_token
 from geo.core.db import Database
 from geo.core.errors import Unauthorized
 
-bearer_scheme = HTTPBearer(auto_error=False,
-                           description="An opaque token from POST /v1/auth/token.")
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="An opaque token from POST /v1/auth/token."
+)
 
 
 async def current_actor(

@@ -19,17 +19,17 @@ ACCOUNT_KINDS = ("member", "business", "advertiser")
 
 class Account(Base):
     __tablename__ = "accounts"
-    __table_args__ = (
-        CheckConstraint("kind IN ('member', 'business', 'advertiser')", name="kind"),
-    )
+    __table_args__ = (CheckConstraint("kind IN ('member', 'business', 'advertiser')", name="kind"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True,
-                                    server_default=text("geo_next_id()"))
+    id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, server_default=text("geo_next_id()")
+    )
     handle: Mapped[str] = mapped_column(Text, nullable=False)
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
     kind: Mapped[str] = mapped_column(Text, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
 
 
 class AccountToken(Base):
@@ -39,5 +39,6 @@ class AccountToken(Base):
     account_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )

@@ -9,8 +9,9 @@ class AccountRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def insert_if_handle_free(self, *, handle: str, password_hash: str,
-                                    kind: str) -> Account | None:
+    async def insert_if_handle_free(
+        self, *, handle: str, password_hash: str, kind: str
+    ) -> Account | None:
         # The unique index on lower(handle) decides races between two sign-ups for one handle.
         stmt = (
             insert(Account)

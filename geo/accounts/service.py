@@ -14,8 +14,9 @@ async def create_account(session: AsyncSession, *, data: AccountCreate) -> tuple
     """Create an account and its first token. A taken handle (case-insensitive) is a 409."""
     repo = AccountRepository(session)
     password_hash = await hash_password(data.password)
-    account = await repo.insert_if_handle_free(handle=data.handle, password_hash=password_hash,
-                                               kind=data.kind)
+    account = await repo.insert_if_handle_free(
+        handle=data.handle, password_hash=password_hash, kind=data.kind
+    )
     if account is None:
         raise Conflict(f"The handle {data.handle!r} is taken.")
     token = await issue_token(session, account_id=account.id)

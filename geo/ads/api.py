@@ -18,62 +18,93 @@ from geo.core.responses import json_response
 router = APIRouter(prefix="/v1", tags=["ads"], dependencies=[Depends(current_actor)])
 
 # Any string reaches the handler, so a garbage impression id is a 404 like a forged one.
-ImpressionPath = Annotated[str, Path(min_length=1, max_length=200,
-                                     description="A served ad's `id` (signed impression id).")]
+ImpressionPath = Annotated[
+    str,
+    Path(min_length=1, max_length=200, description="A served ad's `id` (signed impression id)."),
+]
 
 
-@router.post("/campaigns", status_code=201, response_model=CampaignRead,
-             responses=problems(401, 403))
-async def create_campaign(data: CampaignCreate, actor: CurrentActor,
-                          session: SessionDep) -> Response:
+@router.post(
+    "/campaigns", status_code=201, response_model=CampaignRead, responses=problems(401, 403)
+)
+async def create_campaign(
+    data: CampaignCreate, actor: CurrentActor, session: SessionDep
+) -> Response:
     return json_response(await service.create_campaign(session, actor=actor, data=data), 201)
 
 
 @router.get("/campaigns", response_model=CampaignPage, responses=problems(401))
 async def list_campaigns(actor: CurrentActor, session: SessionDep, page: PageDep) -> Response:
-    items, ids = await service.list_campaigns(session, actor=actor, limit=page.limit,
-                                              before=page.before)
+    items, ids = await service.list_campaigns(
+        session, actor=actor, limit=page.limit, before=page.before
+    )
     return json_response({"items": items, "next": next_cursor(ids, page.limit)})
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignRead, responses=problems(401, 404))
 async def read_campaign(campaign_id: IdPath, actor: CurrentActor, session: SessionDep) -> Response:
-    return json_response(await service.get_campaign(session, actor=actor,
-                                                    campaign_id=parse_id(campaign_id)))
+    return json_response(
+        await service.get_campaign(session, actor=actor, campaign_id=parse_id(campaign_id))
+    )
 
 
-@router.patch("/campaigns/{campaign_id}", response_model=CampaignRead,
-              responses=problems(401, 404))
-async def update_campaign(campaign_id: IdPath, data: CampaignUpdate, actor: CurrentActor,
-                          session: SessionDep, redis: RedisDep) -> Response:
-    campaign = await service.update_campaign(session, actor=actor, redis=redis,
-                                             campaign_id=parse_id(campaign_id), data=data)
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignRead, responses=problems(401, 404))
+async def update_campaign(
+    campaign_id: IdPath,
+    data: CampaignUpdate,
+    actor: CurrentActor,
+    session: SessionDep,
+    redis: RedisDep,
+) -> Response:
+    campaign = await service.update_campaign(
+        session, actor=actor, redis=redis, campaign_id=parse_id(campaign_id), data=data
+    )
     return json_response(campaign)
 
 
-@router.put("/places/{place_id}/advertisers/{account_id}", status_code=204,
-            responses=problems(401, 403, 404))
-async def grant_advertiser(place_id: IdPath, account_id: IdPath, actor: CurrentActor,
-                           session: SessionDep) -> Response:
+@router.put(
+    "/places/{place_id}/advertisers/{account_id}",
+    status_code=204,
+    responses=problems(401, 403, 404),
+)
+async def grant_advertiser(
+    place_id: IdPath, account_id: IdPath, actor: CurrentActor, session: SessionDep
+) -> Response:
     """The place's owner lets this advertiser account run campaigns for the place."""
-    await service.grant_advertiser(session, actor=actor, place_id=parse_id(place_id),
-                                   advertiser_id=parse_id(account_id), granted=True)
+    await service.grant_advertiser(
+        session,
+        actor=actor,
+        place_id=parse_id(place_id),
+        advertiser_id=parse_id(account_id),
+        granted=True,
+    )
     return Response(status_code=204)
 
 
-@router.delete("/places/{place_id}/advertisers/{account_id}", status_code=204,
-               responses=problems(401, 403, 404))
-async def revoke_advertiser(place_id: IdPath, account_id: IdPath, actor: CurrentActor,
-                            session: SessionDep) -> Response:
-    await service.grant_advertiser(session, actor=actor, place_id=parse_id(place_id),
-                                   advertiser_id=parse_id(account_id), granted=False)
+@router.delete(
+    "/places/{place_id}/advertisers/{account_id}",
+    status_code=204,
+    responses=problems(401, 403, 404),
+)
+async def revoke_advertiser(
+    place_id: IdPath, account_id: IdPath, actor: CurrentActor, session: SessionDep
+) -> Response:
+    await service.grant_advertiser(
+        session,
+        actor=actor,
+        place_id=parse_id(place_id),
+        advertiser_id=parse_id(account_id),
+        granted=False,
+    )
     return Response(status_code=204)
 
 
 @router.post("/ads/{impression_id}/click", status_code=204, responses=problems(401, 404))
-async def click_ad(request: Request, impression_id: ImpressionPath, actor: CurrentActor,
-                   session: SessionDep) -> Response:
+async def click_ad(
+    request: Request, impression_id: ImpressionPath, actor: CurrentActor, session: SessionDep
+) -> Response:
     """Count a click on a served ad once; a forged, garbage or someone else's id is 404."""
-    await events.record_click(session, actor=actor, token=impression_id,
-                              secret=request.app.state.settings.secret_key)
+    await events.record_click(
+        session, actor=actor, token=impression_id, secret=request.app.state.settings.secret_key
+    )
     return Response(status_code=204)

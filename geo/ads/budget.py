@@ -107,16 +107,20 @@ class Scripts:
 
 
 def register_scripts(redis: RedisClient) -> Scripts:
-    return Scripts(redis.register_script(CHARGE), redis.register_script(ROLLOVER),  # type: ignore[arg-type]
-                   redis.register_script(CREDIT))  # type: ignore[arg-type]
+    return Scripts(
+        redis.register_script(CHARGE),
+        redis.register_script(ROLLOVER),  # type: ignore[arg-type]
+        redis.register_script(CREDIT),
+    )  # type: ignore[arg-type]
 
 
 def local_day(now: datetime, tz: ZoneInfo) -> date:
     return now.astimezone(tz).date()
 
 
-def paced_limit_milli(budget_daily: int, hours: frozenset[int] | None, now_local: datetime,
-                      margin: float) -> int:
+def paced_limit_milli(
+    budget_daily: int, hours: frozenset[int] | None, now_local: datetime, margin: float
+) -> int:
     """Milli-yen a campaign may have spent so far today: the elapsed share of its serving hours
     plus a margin, never more than the daily budget."""
     serving = sorted(hours) if hours else list(range(24))
@@ -128,8 +132,16 @@ def paced_limit_milli(budget_daily: int, hours: frozenset[int] | None, now_local
     return min(budget_daily * 1000, math.floor(budget_daily * 1000 * share))
 
 
-async def take_lease(session: AsyncSession, *, campaign_id: int, day: date, chunk_milli: int,
-                     paced_milli: int, old_day: str, unspent_milli: int) -> int:
+async def take_lease(
+    session: AsyncSession,
+    *,
+    campaign_id: int,
+    day: date,
+    chunk_milli: int,
+    paced_milli: int,
+    old_day: str,
+    unspent_milli: int,
+) -> int:
     """Hand back a past day's unspent lease and lease up to a chunk for `day`.
 
     Runs in its own transaction, committed before Redis may spend the lease. Returns the
@@ -145,8 +157,10 @@ async def take_lease(session: AsyncSession, *, campaign_id: int, day: date, chun
         assert state is not None
     if not state.live:  # paused or ended: a stale index elsewhere must not lease for it
         return 0
-    room = min(state.budget_total * 1000 - state.leased_total_milli,
-               min(state.budget_daily * 1000, paced_milli) - state.leased_today_milli)
+    room = min(
+        state.budget_total * 1000 - state.leased_total_milli,
+        min(state.budget_daily * 1000, paced_milli) - state.leased_today_milli,
+    )
     grant = max(0, min(chunk_milli, room))
     if grant > 0:
         await repo.add_lease(campaign_id, day, grant)
@@ -160,13 +174,15 @@ async def revoke_lease(session: AsyncSession, redis: RedisClient, *, campaign_id
     day, unspent = await redis.eval(REVOKE, 1, keys.budget(campaign_id))  # type: ignore[misc]
     amount = int(unspent)
     if amount > 0 and day:
-        await LedgerRepository(session).add_lease(campaign_id, date.fromisoformat(day.decode()),
-                                                  -amount)
+        await LedgerRepository(session).add_lease(
+            campaign_id, date.fromisoformat(day.decode()), -amount
+        )
     return amount
 
 
-async def budget_left(session: AsyncSession, redis: RedisClient, *, campaign_id: int,
-                      tz: ZoneInfo, now: datetime) -> dict[str, int]:
+async def budget_left(
+    session: AsyncSession, redis: RedisClient, *, campaign_id: int, tz: ZoneInfo, now: datetime
+) -> dict[str, int]:
     """Yen left in total and today: budgets minus leases, plus what Redis holds unspent."""
     day = local_day(now, tz)
     state = await LedgerRepository(session).lease_state(campaign_id, day)
@@ -178,6 +194,9 @@ async def budget_left(session: AsyncSession, redis: RedisClient, *, campaign_id:
     spent_today = state.leased_today_milli - unspent
     total_left = state.budget_total * 1000 - spent_total
     today_left = min(total_left, state.budget_daily * 1000 - spent_today)
-    return {"total_left_yen": max(0, total_left) // 1000,
-            "today_left_yen": max(0, today_left) // 1000,
-            "spent_total_milli_yen": spent_total, "spent_today_milli_yen": spent_today}
+    return {
+        "total_left_yen": max(0, total_left) // 1000,
+        "today_left_yen": max(0, today_left) // 1000,
+        "spent_total_milli_yen": spent_total,
+        "spent_today_milli_yen": spent_today,
+    }

@@ -115,8 +115,14 @@ class AdsEngine:
     @classmethod
     def create(cls, db: Database, redis: RedisClient, settings: Settings) -> "AdsEngine":
         scripts = budget.register_scripts(redis)
-        return cls(db, redis, settings, CampaignIndex(settings.ads_index_refresh_s), scripts,
-                   Leaser(db, scripts, settings.ads_lease_chunk_impressions))
+        return cls(
+            db,
+            redis,
+            settings,
+            CampaignIndex(settings.ads_index_refresh_s),
+            scripts,
+            Leaser(db, scripts, settings.ads_lease_chunk_impressions),
+        )
 
     async def settle(self) -> None:
         """Wait for background leases and index refreshes (tests, benchmarks, shutdown)."""
@@ -127,8 +133,7 @@ class AdsEngine:
         """Cancel background leases and refreshes (a cancelled lease is lost: conservative)."""
         for task in self.leaser.pending() | self.index.pending():
             task.cancel()
-        await asyncio.gather(*self.leaser.pending(), *self.index.pending(),
-                             return_exceptions=True)
+        await asyncio.gather(*self.leaser.pending(), *self.index.pending(), return_exceptions=True)
 
     async def prime(self, *, concurrency: int = 4) -> int:
         """Lease a first chunk for each live campaign that has none for its current day (at the
@@ -141,23 +146,35 @@ class AdsEngine:
         async def prime_one(campaign: LiveCampaign) -> bool:
             local_now = datetime.fromtimestamp(now, campaign.tz)
             day = local_now.date().isoformat()
-            paced = budget.paced_limit_milli(campaign.budget_daily, campaign.hours, local_now,
-                                             self.settings.ads_pacing_margin)
+            paced = budget.paced_limit_milli(
+                campaign.budget_daily, campaign.hours, local_now, self.settings.ads_pacing_margin
+            )
             async with gate, self.leaser.lock(campaign.id):
                 held_day, lease = await self.redis.hmget(  # type: ignore[misc]
-                    keys.budget(campaign.id), ["day", "lease"])
+                    keys.budget(campaign.id), ["day", "lease"]
+                )
                 fresh = held_day == day.encode()
                 if fresh and int(lease or 0) >= self.leaser.low_water_milli(campaign):
                     return False
-                return await self.leaser.lease(campaign, day=day, paced_milli=paced,
-                                               roll_over=not fresh) > 0
+                return (
+                    await self.leaser.lease(
+                        campaign, day=day, paced_milli=paced, roll_over=not fresh
+                    )
+                    > 0
+                )
 
         live = [c for c in self.index.campaigns.values() if c.starts_at <= now < c.ends_at]
         return sum(await asyncio.gather(*(prime_one(c) for c in live)))
 
-    async def decide(self, *, viewer_id: int, lat: float, lon: float,
-                     context_categories: frozenset[str] = frozenset(),
-                     slots: int | None = None) -> list[dict]:
+    async def decide(
+        self,
+        *,
+        viewer_id: int,
+        lat: float,
+        lon: float,
+        context_categories: frozenset[str] = frozenset(),
+        slots: int | None = None,
+    ) -> list[dict]:
         """Up to `slots` ads for this viewer here, each charged (or held out) atomically."""
         await self.index.maybe_refresh(self.db)
         if self.index.version != self._spent_version:  # budgets or status may have changed
@@ -170,13 +187,21 @@ class AdsEngine:
         if not ranked:
             AD_DECISIONS.labels(_outcome([], skipped) if skipped else "no-candidate").inc()
             return []
-        ads, outcomes = await self._fill(ranked, viewer_id, lat, lon, now,
-                                         slots or self.settings.ads_slots)
+        ads, outcomes = await self._fill(
+            ranked, viewer_id, lat, lon, now, slots or self.settings.ads_slots
+        )
         AD_DECISIONS.labels(_outcome(ads, outcomes)).inc()
         return ads
 
-    def rank(self, viewer_id: int, lat: float, lon: float, categories: frozenset[str],
-             now: float, skipped: Counter[str] | None = None) -> list[Ranked]:
+    def rank(
+        self,
+        viewer_id: int,
+        lat: float,
+        lon: float,
+        categories: frozenset[str],
+        now: float,
+        skipped: Counter[str] | None = None,
+    ) -> list[Ranked]:
         """Live candidates covering the point, best first, priced; `skipped` counts those left
         out because this process knows them spent or the viewer capped."""
         skipped = Counter() if skipped is None else skipped
@@ -202,7 +227,7 @@ class AdsEngine:
             relevance = (boost if match else 1.0) / (1.0 + distance / decay)
             ranked.append(Ranked(campaign, distance, relevance))
         ranked.sort(key=lambda r: (-r.score, r.campaign.id))
-        ranked = ranked[:self.settings.ads_slots + MAX_TRIES_BEYOND_SLOTS + 1]
+        ranked = ranked[: self.settings.ads_slots + MAX_TRIES_BEYOND_SLOTS + 1]
         for position, candidate in enumerate(ranked):
             runner_up = ranked[position + 1].score if position + 1 < len(ranked) else 0.0
             candidate.price = self.price_milli(candidate, runner_up)
@@ -214,49 +239,74 @@ class AdsEngine:
         needed = math.floor(runner_up_score / candidate.relevance) + 1 if runner_up_score else 0
         return min(candidate.campaign.bid_cpm, max(self.settings.ads_reserve_cpm, needed))
 
-    async def _fill(self, ranked: list[Ranked], viewer_id: int, lat: float, lon: float,
-                    now: float, slots: int) -> tuple[list[dict], Counter[str]]:
+    async def _fill(
+        self, ranked: list[Ranked], viewer_id: int, lat: float, lon: float, now: float, slots: int
+    ) -> tuple[list[dict], Counter[str]]:
         ads: list[dict] = []
         outcomes: Counter[str] = Counter()
-        tries = ranked[:slots + MAX_TRIES_BEYOND_SLOTS]
+        tries = ranked[: slots + MAX_TRIES_BEYOND_SLOTS]
         start = 0
         while len(ads) < slots and start < len(tries):
-            batch = [self._prepare(c, viewer_id, lat, lon, now)
-                     for c in tries[start:start + slots - len(ads)]]
+            batch = [
+                self._prepare(c, viewer_id, lat, lon, now)
+                for c in tries[start : start + slots - len(ads)]
+            ]
             start += len(batch)
             for charge, result in zip(batch, await self._run(batch), strict=True):
                 if result in ("day", "lease"):
                     result = await self._lease_and_retry(charge, result)
                 if result.startswith("capped:"):
-                    self.caps.remember(viewer_id, charge.candidate.campaign.id,
-                                       now + int(result[7:]) / 1000)
+                    self.caps.remember(
+                        viewer_id, charge.candidate.campaign.id, now + int(result[7:]) / 1000
+                    )
                     result = "capped"
                 outcomes[result] += 1
                 if result in SERVED:
                     ads.append(self._render(charge.candidate, viewer_id, charge.impression_id))
                 if result == "low":
-                    self.leaser.top_up_soon(charge.candidate.campaign, day=charge.day,
-                                            paced_milli=charge.paced)
+                    self.leaser.top_up_soon(
+                        charge.candidate.campaign, day=charge.day, paced_milli=charge.paced
+                    )
                 elif result in ("paced", "budget"):
                     self.spent_until[charge.candidate.campaign.id] = now + SPENT_BACKOFF_S
         return ads, outcomes
 
-    def _prepare(self, candidate: Ranked, viewer_id: int, lat: float, lon: float,
-                 now: float) -> Charge:
+    def _prepare(
+        self, candidate: Ranked, viewer_id: int, lat: float, lon: float, now: float
+    ) -> Charge:
         campaign = candidate.campaign
         local_now = datetime.fromtimestamp(now, campaign.tz)
         day = local_now.date().isoformat()
-        paced = budget.paced_limit_milli(campaign.budget_daily, campaign.hours, local_now,
-                                         self.settings.ads_pacing_margin)
-        held_out = signing.holdout_draw(self.settings.secret_key, campaign.id,
-                                        viewer_id) < campaign.holdout_share
+        paced = budget.paced_limit_milli(
+            campaign.budget_daily, campaign.hours, local_now, self.settings.ads_pacing_margin
+        )
+        held_out = (
+            signing.holdout_draw(self.settings.secret_key, campaign.id, viewer_id)
+            < campaign.holdout_share
+        )
         impression_id = new_impression_id()
-        keys_ = [keys.budget(campaign.id), keys.frequency(campaign.id, viewer_id),
-                 keys.events_for(campaign.id)]
-        args = [day, candidate.price, paced, campaign.cap_count, campaign.cap_ms,
-                int(now * 1000), impression_id, int(held_out), campaign.id, viewer_id, repr(lat),
-                repr(lon), round(candidate.distance_m, 1), keys.STREAM_CAP,
-                self.leaser.low_water_milli(campaign)]
+        keys_ = [
+            keys.budget(campaign.id),
+            keys.frequency(campaign.id, viewer_id),
+            keys.events_for(campaign.id),
+        ]
+        args = [
+            day,
+            candidate.price,
+            paced,
+            campaign.cap_count,
+            campaign.cap_ms,
+            int(now * 1000),
+            impression_id,
+            int(held_out),
+            campaign.id,
+            viewer_id,
+            repr(lat),
+            repr(lon),
+            round(candidate.distance_m, 1),
+            keys.STREAM_CAP,
+            self.leaser.low_water_milli(campaign),
+        ]
         return Charge(candidate, impression_id, day, paced, keys_, args)
 
     async def _run(self, batch: list[Charge]) -> list[str]:
@@ -283,19 +333,29 @@ class AdsEngine:
             result = (await self._run([charge]))[0]  # another request may have just leased
             if result not in ("day", "lease"):
                 return result
-            granted = await self.leaser.lease(campaign, day=charge.day, paced_milli=charge.paced,
-                                              roll_over=result == "day")
+            granted = await self.leaser.lease(
+                campaign, day=charge.day, paced_milli=charge.paced, roll_over=result == "day"
+            )
             if granted <= 0:
                 return "budget"
             return (await self._run([charge]))[0]
 
     def _render(self, candidate: Ranked, viewer_id: int, impression_id: int) -> dict:
         campaign = candidate.campaign
-        token = signing.sign(self.settings.secret_key, impression_id=impression_id,
-                             campaign_id=campaign.id, viewer_id=viewer_id)
-        return {"id": token, "campaign_id": str(campaign.id), "headline": campaign.headline,
-                "body": campaign.body, "place": campaign.place,
-                "distance_m": round(candidate.distance_m, 1)}
+        token = signing.sign(
+            self.settings.secret_key,
+            impression_id=impression_id,
+            campaign_id=campaign.id,
+            viewer_id=viewer_id,
+        )
+        return {
+            "id": token,
+            "campaign_id": str(campaign.id),
+            "headline": campaign.headline,
+            "body": campaign.body,
+            "place": campaign.place,
+            "distance_m": round(candidate.distance_m, 1),
+        }
 
 
 def _outcome(ads: list[dict], outcomes: Counter[str]) -> str:

@@ -11,8 +11,9 @@ from geo.core.config import get_settings
 from geo.core.errors import NotFound
 
 
-async def record_click(session: AsyncSession, *, actor: Actor, token: str,
-                       secret: str | None = None) -> bool:
+async def record_click(
+    session: AsyncSession, *, actor: Actor, token: str, secret: str | None = None
+) -> bool:
     """Count a click once. Returns False for a repeat (still a success for the client).
 
     Raises:
@@ -22,5 +23,8 @@ async def record_click(session: AsyncSession, *, actor: Actor, token: str,
     if impression is None:
         raise NotFound("No such ad impression.")
     return await LedgerRepository(session).insert_click(
-        impression_id=impression.id, campaign_id=impression.campaign_id, viewer_id=actor.id,
-        clicked_at=datetime.now(UTC))
+        impression_id=impression.id,
+        campaign_id=impression.campaign_id,
+        viewer_id=actor.id,
+        clicked_at=datetime.now(UTC),
+    )

@@ -126,8 +126,11 @@ class CampaignIndex:
 
     async def _reload(self, session, repo: ServingRepository) -> None:  # type: ignore[no-untyped-def]
         revisions = await repo.revisions()
-        changed = [i for i, rev in revisions.items()
-                   if i not in self.campaigns or self.campaigns[i].revision != rev]
+        changed = [
+            i
+            for i, rev in revisions.items()
+            if i not in self.campaigns or self.campaigns[i].revision != rev
+        ]
         kept = {i: c for i, c in self.campaigns.items() if revisions.get(i) == c.revision}
         rows = await repo.serving_rows(changed) if changed else []
         place_rows = await places.places_by_ids(session, [r.place_id for r in rows])
@@ -143,8 +146,9 @@ class CampaignIndex:
         self._tree = STRtree([c.envelope() for c in self._order]) if self._order else None
         self._lats = np.array([c.lat for c in self._order])
         self._lons = np.array([c.lon for c in self._order])
-        self._radii = np.array([c.radius_m if c.radius_m is not None else -1.0
-                                for c in self._order])
+        self._radii = np.array(
+            [c.radius_m if c.radius_m is not None else -1.0 for c in self._order]
+        )
         self.version += 1
 
     def covering(self, lat: float, lon: float) -> list[tuple[LiveCampaign, float]]:
@@ -173,11 +177,24 @@ def _live(row: ServingRow, place: dict, lat: float, lon: float) -> LiveCampaign:
         area = shapely.from_wkb(bytes(row.target_area_wkb))
         shapely.prepare(area)
     return LiveCampaign(
-        id=row.id, owner_id=row.owner_id, revision=row.revision, place=place, lat=lat, lon=lon,
-        radius_m=row.target_radius_m, area=area, bid_cpm=row.bid_cpm,
-        budget_daily=row.budget_daily, starts_at=row.starts_at.timestamp(),
-        ends_at=row.ends_at.timestamp(), hours=frozenset(row.hours) if row.hours else None,
+        id=row.id,
+        owner_id=row.owner_id,
+        revision=row.revision,
+        place=place,
+        lat=lat,
+        lon=lon,
+        radius_m=row.target_radius_m,
+        area=area,
+        bid_cpm=row.bid_cpm,
+        budget_daily=row.budget_daily,
+        starts_at=row.starts_at.timestamp(),
+        ends_at=row.ends_at.timestamp(),
+        hours=frozenset(row.hours) if row.hours else None,
         tz=ZoneInfo(row.timezone),
         categories=frozenset(row.categories) if row.categories else None,
-        cap_count=row.cap_count, cap_ms=row.cap_hours * 3_600_000,
-        holdout_share=float(row.holdout_share), headline=row.headline, body=row.body)
+        cap_count=row.cap_count,
+        cap_ms=row.cap_hours * 3_600_000,
+        holdout_share=float(row.holdout_share),
+        headline=row.headline,
+        body=row.body,
+    )

@@ -37,8 +37,9 @@ class Leaser:
     def lock(self, campaign_id: int) -> asyncio.Lock:
         return self._locks.setdefault(campaign_id, asyncio.Lock())
 
-    async def lease(self, campaign: LiveCampaign, *, day: str, paced_milli: int,
-                    roll_over: bool) -> int:
+    async def lease(
+        self, campaign: LiveCampaign, *, day: str, paced_milli: int, roll_over: bool
+    ) -> int:
         """Lease up to a chunk for `day` into Redis (rolling Redis over to `day` first if asked).
 
         The caller holds `lock(campaign.id)`. Returns the milli-yen credited (0: budget used up).
@@ -52,9 +53,14 @@ class Leaser:
         # spent must never be rolled back with the request that happened to take it.
         async with self.db.sessionmaker() as session, session.begin():
             granted = await budget.take_lease(
-                session, campaign_id=campaign.id, day=date.fromisoformat(day),
-                chunk_milli=self.chunk_milli(campaign), paced_milli=paced_milli,
-                old_day=old_day, unspent_milli=unspent)
+                session,
+                campaign_id=campaign.id,
+                day=date.fromisoformat(day),
+                chunk_milli=self.chunk_milli(campaign),
+                paced_milli=paced_milli,
+                old_day=old_day,
+                unspent_milli=unspent,
+            )
         if granted <= 0:
             return 0
         final = int(granted < self.chunk_milli(campaign))

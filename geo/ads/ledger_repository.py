@@ -21,15 +21,17 @@ class LedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def lease_state(self, campaign_id: int, day: date, *,
-                          lock: bool = False) -> LeaseState | None:
+    async def lease_state(
+        self, campaign_id: int, day: date, *, lock: bool = False
+    ) -> LeaseState | None:
         """Budgets and what was leased so far; `lock` serialises leases of one campaign."""
         if lock:
             # Lock in its own statement: under READ COMMITTED the sums below must be read by a
             # statement that starts after the lock is granted, or they miss the previous holder's
             # lease (a single SELECT ... FOR UPDATE keeps its pre-wait snapshot for subqueries).
             locked = await self.session.execute(
-                text("SELECT 1 FROM campaigns WHERE id = :id FOR UPDATE"), {"id": campaign_id})
+                text("SELECT 1 FROM campaigns WHERE id = :id FOR UPDATE"), {"id": campaign_id}
+            )
             if locked.first() is None:
                 return None
         sql = text("""
@@ -80,14 +82,16 @@ class LedgerRepository:
             ON CONFLICT (id) DO NOTHING""")
         await self.session.execute(sql, _columns(rows))
 
-    async def insert_click(self, *, impression_id: int, campaign_id: int, viewer_id: int,
-                           clicked_at: datetime) -> bool:
+    async def insert_click(
+        self, *, impression_id: int, campaign_id: int, viewer_id: int, clicked_at: datetime
+    ) -> bool:
         """Record a click once; False when this impression was clicked before."""
         sql = text("""
             INSERT INTO ad_clicks (impression_id, campaign_id, viewer_id, clicked_at)
             VALUES (:i, :c, :v, :t) ON CONFLICT (impression_id) DO NOTHING RETURNING 1""")
-        result = await self.session.execute(sql, {"i": impression_id, "c": campaign_id,
-                                                  "v": viewer_id, "t": clicked_at})
+        result = await self.session.execute(
+            sql, {"i": impression_id, "c": campaign_id, "v": viewer_id, "t": clicked_at}
+        )
         return result.first() is not None
 
     async def ledger_totals(self, campaign_id: int) -> tuple[int, int]:
@@ -99,7 +103,12 @@ class LedgerRepository:
 
 
 def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    return {"ids": [r["id"] for r in rows], "cs": [r["campaign_id"] for r in rows],
-            "vs": [r["viewer_id"] for r in rows], "ts": [r["at"] for r in rows],
-            "xs": [r["lon"] for r in rows], "ys": [r["lat"] for r in rows],
-            "ds": [r["distance_m"] for r in rows]}
+    return {
+        "ids": [r["id"] for r in rows],
+        "cs": [r["campaign_id"] for r in rows],
+        "vs": [r["viewer_id"] for r in rows],
+        "ts": [r["at"] for r in rows],
+        "xs": [r["lon"] for r in rows],
+        "ys": [r["lat"] for r in rows],
+        "ds": [r["distance_m"] for r in rows],
+    }

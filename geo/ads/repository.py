@@ -18,9 +18,24 @@ COLUMNS = """c.id, c.owner_id, c.place_id, c.name, c.headline, c.body, c.target_
     c.bid_cpm, c.budget_total, c.budget_daily, c.starts_at, c.ends_at, c.hours, c.timezone,
     c.categories, c.cap_count, c.cap_hours, c.status, c.holdout_share, c.created_at, c.updated_at"""
 
-EDITABLE = ("name", "headline", "body", "target_radius_m", "bid_cpm", "budget_total",
-            "budget_daily", "starts_at", "ends_at", "hours", "timezone", "categories",
-            "cap_count", "cap_hours", "status", "holdout_share")
+EDITABLE = (
+    "name",
+    "headline",
+    "body",
+    "target_radius_m",
+    "bid_cpm",
+    "budget_total",
+    "budget_daily",
+    "starts_at",
+    "ends_at",
+    "hours",
+    "timezone",
+    "categories",
+    "cap_count",
+    "cap_hours",
+    "status",
+    "holdout_share",
+)
 
 
 @dataclass(slots=True)
@@ -86,8 +101,12 @@ class CampaignRepository:
 
     async def update(self, campaign_id: int, values: dict[str, Any]) -> CampaignRow:
         """Write every editable field (the service merged the edit) and take a new revision."""
-        sets = ", ".join(f"{name} = CAST(:{name} AS integer)" if name == "target_radius_m"
-                         else f"{name} = :{name}" for name in EDITABLE)
+        sets = ", ".join(
+            f"{name} = CAST(:{name} AS integer)"
+            if name == "target_radius_m"
+            else f"{name} = :{name}"
+            for name in EDITABLE
+        )
         sql = text(f"""
             UPDATE campaigns AS c SET {sets}, target_area = {AREA_OR_NULL},
                 target = {self._target_sql(values)}, updated_at = now(),
@@ -107,15 +126,20 @@ class CampaignRepository:
     @staticmethod
     def _params(values: dict[str, Any]) -> dict[str, Any]:
         params = {name: values.get(name) for name in EDITABLE}
-        params |= {"owner_id": values.get("owner_id"), "place_id": values["place_id"],
-                   "area": values.get("target_area")}
+        params |= {
+            "owner_id": values.get("owner_id"),
+            "place_id": values["place_id"],
+            "area": values.get("target_area"),
+        }
         return params
 
-    async def by_id_for_owner(self, campaign_id: int, owner_id: int, *,
-                              lock: bool = False) -> CampaignRow | None:
+    async def by_id_for_owner(
+        self, campaign_id: int, owner_id: int, *, lock: bool = False
+    ) -> CampaignRow | None:
         suffix = " FOR UPDATE" if lock else ""
-        sql = text(f"SELECT {COLUMNS} FROM campaigns c "
-                   f"WHERE c.id = :id AND c.owner_id = :o{suffix}")
+        sql = text(
+            f"SELECT {COLUMNS} FROM campaigns c WHERE c.id = :id AND c.owner_id = :o{suffix}"
+        )
         row = (await self.session.execute(sql, {"id": campaign_id, "o": owner_id})).first()
         return CampaignRow(*row) if row else None
 
@@ -124,20 +148,23 @@ class CampaignRepository:
         row = (await self.session.execute(sql, {"id": campaign_id})).first()
         return CampaignRow(*row) if row else None
 
-    async def list_for_owner(self, owner_id: int, *, limit: int,
-                             before: int | None) -> list[CampaignRow]:
+    async def list_for_owner(
+        self, owner_id: int, *, limit: int, before: int | None
+    ) -> list[CampaignRow]:
         sql = text(f"""
             SELECT {COLUMNS} FROM campaigns c
             WHERE c.owner_id = :o AND (CAST(:before AS bigint) IS NULL OR c.id < :before)
             ORDER BY c.id DESC LIMIT :limit""")
-        rows = (await self.session.execute(sql, {"o": owner_id, "before": before,
-                                                 "limit": limit})).all()
+        rows = (
+            await self.session.execute(sql, {"o": owner_id, "before": before, "limit": limit})
+        ).all()
         return [CampaignRow(*r) for r in rows]
 
     async def is_granted(self, place_id: int, advertiser_id: int) -> bool:
         sql = text("SELECT 1 FROM place_advertisers WHERE place_id = :p AND advertiser_id = :a")
-        return (await self.session.execute(sql, {"p": place_id, "a": advertiser_id})).first() \
-            is not None
+        return (
+            await self.session.execute(sql, {"p": place_id, "a": advertiser_id})
+        ).first() is not None
 
     async def grant(self, place_id: int, advertiser_id: int) -> None:
         sql = text("""INSERT INTO place_advertisers (place_id, advertiser_id) VALUES (:p, :a)

@@ -18,8 +18,9 @@ MAX_BID_CPM = 1_000_000
 
 Status = Literal["active", "paused", "ended"]
 Hour = Annotated[int, Field(ge=0, le=23)]
-Position = Annotated[list[Annotated[float, Field(allow_inf_nan=False)]],
-                     Field(min_length=2, max_length=3)]
+Position = Annotated[
+    list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=2, max_length=3)
+]
 
 
 def _valid_ring(ring: list[list[float]]) -> list[list[float]]:
@@ -31,8 +32,11 @@ def _valid_ring(ring: list[list[float]]) -> list[list[float]]:
     return ring
 
 
-Ring = Annotated[list[Position], Field(min_length=4, max_length=MAX_POLYGON_VERTICES + 1),
-                 AfterValidator(_valid_ring)]
+Ring = Annotated[
+    list[Position],
+    Field(min_length=4, max_length=MAX_POLYGON_VERTICES + 1),
+    AfterValidator(_valid_ring),
+]
 
 
 def _vertex_budget(rings: list[list[list[float]]]) -> list[list[list[float]]]:
@@ -46,14 +50,19 @@ class GeoJSONPolygon(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["Polygon"]
-    coordinates: Annotated[list[Ring], Field(min_length=1, max_length=MAX_HOLES + 1),
-                           AfterValidator(_vertex_budget)]
+    coordinates: Annotated[
+        list[Ring], Field(min_length=1, max_length=MAX_HOLES + 1), AfterValidator(_vertex_budget)
+    ]
 
 
 class RadiusTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    radius_m: Annotated[int, Field(ge=MIN_RADIUS_M, le=MAX_RADIUS_M,
-                                   description="Around the campaign's place, in metres.")]
+    radius_m: Annotated[
+        int,
+        Field(
+            ge=MIN_RADIUS_M, le=MAX_RADIUS_M, description="Around the campaign's place, in metres."
+        ),
+    ]
 
 
 class AreaTarget(BaseModel):

@@ -24,8 +24,10 @@ MAX_AREA_KM2 = 5_000.0  # about the Tokyo metropolis (2,194 km2) twice over
 
 
 def _bad(field: str, message: str) -> Unprocessable:
-    return Unprocessable(f"Invalid campaign: {field} {message}.",
-                         errors=[{"field": f"body.{field}", "message": message}])
+    return Unprocessable(
+        f"Invalid campaign: {field} {message}.",
+        errors=[{"field": f"body.{field}", "message": message}],
+    )
 
 
 async def may_advertise(session: AsyncSession, *, actor: Actor, place_id: int) -> bool:
@@ -50,9 +52,11 @@ async def create_campaign(session: AsyncSession, *, actor: Actor, data: Campaign
     except NotFound:
         raise _bad("place_id", "no such place") from None
     if not await may_advertise(session, actor=actor, place_id=place_id):
-        raise Forbidden("You may not advertise this place: it must be yours (business) or "
-                        "granted to you by its owner (advertiser).",
-                        errors=[{"field": "body.place_id", "message": "not yours to advertise"}])
+        raise Forbidden(
+            "You may not advertise this place: it must be yours (business) or "
+            "granted to you by its owner (advertiser).",
+            errors=[{"field": "body.place_id", "message": "not yours to advertise"}],
+        )
     values = _values(data.model_dump(exclude_none=True))
     values |= {"owner_id": actor.id, "place_id": place_id}
     await _validate(session, values, creating=True)
@@ -60,8 +64,9 @@ async def create_campaign(session: AsyncSession, *, actor: Actor, data: Campaign
     return campaign_json(row)
 
 
-async def list_campaigns(session: AsyncSession, *, actor: Actor, limit: int,
-                         before: int | None) -> tuple[list[dict], list[int]]:
+async def list_campaigns(
+    session: AsyncSession, *, actor: Actor, limit: int, before: int | None
+) -> tuple[list[dict], list[int]]:
     """The actor's campaigns, newest first, and their ids (for the cursor)."""
     rows = await CampaignRepository(session).list_for_owner(actor.id, limit=limit, before=before)
     return [campaign_json(r) for r in rows], [r.id for r in rows]
@@ -71,16 +76,23 @@ async def get_campaign(session: AsyncSession, *, actor: Actor, campaign_id: int)
     return campaign_json(await _owned(session, actor, campaign_id))
 
 
-async def _owned(session: AsyncSession, actor: Actor, campaign_id: int,
-                 lock: bool = False) -> CampaignRow:
+async def _owned(
+    session: AsyncSession, actor: Actor, campaign_id: int, lock: bool = False
+) -> CampaignRow:
     row = await CampaignRepository(session).by_id_for_owner(campaign_id, actor.id, lock=lock)
     if row is None:
         raise NotFound("No such campaign.")
     return row
 
 
-async def update_campaign(session: AsyncSession, *, actor: Actor, campaign_id: int,
-                          data: CampaignUpdate, redis: RedisClient | None = None) -> dict:
+async def update_campaign(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    campaign_id: int,
+    data: CampaignUpdate,
+    redis: RedisClient | None = None,
+) -> dict:
     """Pause, resume, end or edit a campaign; the merged result is validated as a whole.
 
     With `redis`, a lowered budget or bid, a pause or an end also takes back the budget Redis
@@ -103,14 +115,21 @@ async def update_campaign(session: AsyncSession, *, actor: Actor, campaign_id: i
 
 
 def _tightened(before: CampaignRow, after: CampaignRow) -> bool:
-    return (after.status != "active" or after.budget_total < before.budget_total
-            or after.budget_daily < before.budget_daily or after.bid_cpm < before.bid_cpm)
+    return (
+        after.status != "active"
+        or after.budget_total < before.budget_total
+        or after.budget_daily < before.budget_daily
+        or after.bid_cpm < before.bid_cpm
+    )
 
 
 def _values(fields: dict[str, Any]) -> dict[str, Any]:
     """API fields to column values."""
-    values = {k: v for k, v in fields.items()
-              if k not in ("target", "budget", "frequency_cap", "place_id")}
+    values = {
+        k: v
+        for k, v in fields.items()
+        if k not in ("target", "budget", "frequency_cap", "place_id")
+    }
     if "target" in fields:
         target = fields["target"]
         values["target_radius_m"] = target.get("radius_m")
@@ -129,10 +148,30 @@ def _values(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _row_values(row: CampaignRow) -> dict[str, Any]:
-    values = {name: getattr(row, name) for name in (
-        "owner_id", "place_id", "name", "headline", "body", "target_radius_m", "target_area",
-        "bid_cpm", "budget_total", "budget_daily", "starts_at", "ends_at", "hours", "timezone",
-        "categories", "cap_count", "cap_hours", "status", "holdout_share")}
+    values = {
+        name: getattr(row, name)
+        for name in (
+            "owner_id",
+            "place_id",
+            "name",
+            "headline",
+            "body",
+            "target_radius_m",
+            "target_area",
+            "bid_cpm",
+            "budget_total",
+            "budget_daily",
+            "starts_at",
+            "ends_at",
+            "hours",
+            "timezone",
+            "categories",
+            "cap_count",
+            "cap_hours",
+            "status",
+            "holdout_share",
+        )
+    }
     return values
 
 
@@ -152,8 +191,12 @@ async def _validate(session: AsyncSession, values: dict[str, Any], *, creating: 
         tree = await places.category_tree(session)
         unknown = [c for c in values["categories"] if c not in tree.parent_of]
         if unknown:
-            errors.append({"field": "body.categories",
-                           "message": f"unknown categories: {', '.join(unknown[:5])}"})
+            errors.append(
+                {
+                    "field": "body.categories",
+                    "message": f"unknown categories: {', '.join(unknown[:5])}",
+                }
+            )
     if values.get("target_area") is not None:
         errors += await _area_errors(session, values["target_area"])
     if errors:
@@ -165,8 +208,12 @@ async def _area_errors(session: AsyncSession, geojson: str) -> list[dict[str, st
     if not check.valid:
         return [{"field": "body.target.area", "message": f"invalid polygon: {check.reason}"}]
     if check.area_km2 > MAX_AREA_KM2:
-        return [{"field": "body.target.area",
-                 "message": f"too large: {check.area_km2:.0f} km2 (max {MAX_AREA_KM2:.0f})"}]
+        return [
+            {
+                "field": "body.target.area",
+                "message": f"too large: {check.area_km2:.0f} km2 (max {MAX_AREA_KM2:.0f})",
+            }
+        ]
     if check.area_km2 <= 0:
         return [{"field": "body.target.area", "message": "has no area"}]
     return []
@@ -178,14 +225,24 @@ def campaign_json(row: CampaignRow) -> dict[str, Any]:
     else:
         target = {"area": json.loads(row.target_area or "null")}
     return {
-        "id": str(row.id), "place_id": str(row.place_id), "name": row.name,
-        "headline": row.headline, "body": row.body, "target": target, "bid_cpm": row.bid_cpm,
+        "id": str(row.id),
+        "place_id": str(row.place_id),
+        "name": row.name,
+        "headline": row.headline,
+        "body": row.body,
+        "target": target,
+        "bid_cpm": row.bid_cpm,
         "budget": {"total": row.budget_total, "daily": row.budget_daily},
-        "starts_at": rfc3339(row.starts_at), "ends_at": rfc3339(row.ends_at),
-        "hours": row.hours, "timezone": row.timezone, "categories": row.categories,
+        "starts_at": rfc3339(row.starts_at),
+        "ends_at": rfc3339(row.ends_at),
+        "hours": row.hours,
+        "timezone": row.timezone,
+        "categories": row.categories,
         "frequency_cap": {"count": row.cap_count, "hours": row.cap_hours},
-        "status": row.status, "holdout_share": round(float(row.holdout_share), 4),
-        "created_at": rfc3339(row.created_at), "updated_at": rfc3339(row.updated_at),
+        "status": row.status,
+        "holdout_share": round(float(row.holdout_share), 4),
+        "created_at": rfc3339(row.created_at),
+        "updated_at": rfc3339(row.updated_at),
     }
 
 
@@ -199,12 +256,14 @@ async def budget_left(session: AsyncSession, redis: RedisClient, *, campaign_id:
     row = await CampaignRepository(session).by_id(campaign_id)
     if row is None:
         raise NotFound("No such campaign.")
-    return await budget.budget_left(session, redis, campaign_id=campaign_id,
-                                    tz=ZoneInfo(row.timezone), now=datetime.now(UTC))
+    return await budget.budget_left(
+        session, redis, campaign_id=campaign_id, tz=ZoneInfo(row.timezone), now=datetime.now(UTC)
+    )
 
 
-async def grant_advertiser(session: AsyncSession, *, actor: Actor, place_id: int,
-                           advertiser_id: int, granted: bool) -> None:
+async def grant_advertiser(
+    session: AsyncSession, *, actor: Actor, place_id: int, advertiser_id: int, granted: bool
+) -> None:
     """The owner of a place lets an advertiser account run campaigns for it (or stops it)."""
     await places.get_place(session, place_id)
     if await places.place_owner(session, place_id) != actor.id:

@@ -30,34 +30,43 @@ def engine_for(request: Request) -> AdsEngine:
     return engine
 
 
-async def _decide(request: Request, *, actor: Actor, lat: float, lon: float,
-                  categories: frozenset[str]) -> list[dict[str, Any]]:
+async def _decide(
+    request: Request, *, actor: Actor, lat: float, lon: float, categories: frozenset[str]
+) -> list[dict[str, Any]]:
     if not request.app.state.settings.ads_enabled:
         return []
     try:
         with AD_DECISION_SECONDS.time():
-            return await engine_for(request).decide(viewer_id=actor.id, lat=lat, lon=lon,
-                                                    context_categories=categories)
+            return await engine_for(request).decide(
+                viewer_id=actor.id, lat=lat, lon=lon, context_categories=categories
+            )
     except (RedisError, SQLAlchemyError, OSError):
         log.exception("ad decision failed; serving no ads")
         AD_DECISIONS.labels("error").inc()
         return []
 
 
-async def ads_next_to_places(request: Request, session: AsyncSession, *, actor: Actor, lat: float,
-                             lon: float, category: str | None,
-                             places_json: str | None = None) -> list[dict[str, Any]]:
+async def ads_next_to_places(
+    request: Request,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    lat: float,
+    lon: float,
+    category: str | None,
+    places_json: str | None = None,
+) -> list[dict[str, Any]]:
     """Ads for a viewer looking at places near a point; relevance favours campaigns whose
     categories match the category asked for or those of the places shown."""
     categories = {category} if category else set()
     if places_json:
         categories |= {p["category"] for p in orjson.loads(places_json)}
-    return await _decide(request, actor=actor, lat=lat, lon=lon,
-                         categories=frozenset(categories))
+    return await _decide(request, actor=actor, lat=lat, lon=lon, categories=frozenset(categories))
 
 
-async def ads_for_timeline(request: Request, *, actor: Actor, lat: float | None,
-                           lon: float | None) -> list[dict[str, Any]]:
+async def ads_for_timeline(
+    request: Request, *, actor: Actor, lat: float | None, lon: float | None
+) -> list[dict[str, Any]]:
     """Ads beside a timeline page: only when the reader says where they are."""
     if lat is None or lon is None:
         return []

@@ -45,6 +45,7 @@ def verify(secret: str, token: str, *, viewer_id: int) -> Impression | None:
 
 def holdout_draw(secret: str, campaign_id: int, viewer_id: int) -> float:
     """A number in [0, 1) fixed per viewer and campaign: held out when below holdout_share."""
-    digest = hmac.new(secret.encode(), f"holdout:{campaign_id}:{viewer_id}".encode(),
-                      hashlib.sha256).digest()
+    digest = hmac.new(
+        secret.encode(), f"holdout:{campaign_id}:{viewer_id}".encode(), hashlib.sha256
+    ).digest()
     return int.from_bytes(digest[:8], "big") / 2**64

@@ -42,11 +42,17 @@ async def ensure_groups(redis: RedisClient) -> None:
 
 
 def _row(fields: dict[bytes, bytes]) -> dict[str, Any]:
-    return {"kind": fields[b"k"].decode(), "id": int(fields[b"id"]),
-            "campaign_id": int(fields[b"c"]), "viewer_id": int(fields[b"v"]),
-            "at": datetime.fromtimestamp(int(fields[b"t"]) / 1000, UTC),
-            "lat": float(fields[b"lat"]), "lon": float(fields[b"lon"]),
-            "distance_m": float(fields[b"d"]), "cost": int(fields[b"cost"])}
+    return {
+        "kind": fields[b"k"].decode(),
+        "id": int(fields[b"id"]),
+        "campaign_id": int(fields[b"c"]),
+        "viewer_id": int(fields[b"v"]),
+        "at": datetime.fromtimestamp(int(fields[b"t"]) / 1000, UTC),
+        "lat": float(fields[b"lat"]),
+        "lon": float(fields[b"lon"]),
+        "distance_m": float(fields[b"d"]),
+        "cost": int(fields[b"cost"]),
+    }
 
 
 async def write_batch(db: Database, redis: RedisClient, batch: dict[str, list[Entry]]) -> int:
@@ -67,12 +73,18 @@ async def write_batch(db: Database, redis: RedisClient, batch: dict[str, list[En
     return len(rows)
 
 
-async def read_batch(redis: RedisClient, consumer: str, *, block_ms: int | None,
-                     count: int) -> dict[str, list[Entry]]:
+async def read_batch(
+    redis: RedisClient, consumer: str, *, block_ms: int | None, count: int
+) -> dict[str, list[Entry]]:
     streams = {stream: ">" for stream in keys.all_event_streams()}
     try:
-        reply = await redis.xreadgroup(keys.LEDGER_GROUP, consumer, streams,  # type: ignore[arg-type]
-                                       count=count, block=block_ms)
+        reply = await redis.xreadgroup(
+            keys.LEDGER_GROUP,
+            consumer,
+            streams,  # type: ignore[arg-type]
+            count=count,
+            block=block_ms,
+        )
     except ResponseError as exc:
         if "NOGROUP" not in str(exc):
             raise
@@ -81,13 +93,15 @@ async def read_batch(redis: RedisClient, consumer: str, *, block_ms: int | None,
     return {name.decode(): entries for name, entries in (reply or [])}
 
 
-async def reclaim(redis: RedisClient, consumer: str, *, count: int,
-                  min_idle_ms: int = RECLAIM_IDLE_MS) -> dict[str, list[Entry]]:
+async def reclaim(
+    redis: RedisClient, consumer: str, *, count: int, min_idle_ms: int = RECLAIM_IDLE_MS
+) -> dict[str, list[Entry]]:
     batch: dict[str, list[Entry]] = {}
     for stream in keys.all_event_streams():
         try:
-            _, claimed, *_ = await redis.xautoclaim(stream, keys.LEDGER_GROUP, consumer,
-                                                    min_idle_time=min_idle_ms, count=count)
+            _, claimed, *_ = await redis.xautoclaim(
+                stream, keys.LEDGER_GROUP, consumer, min_idle_time=min_idle_ms, count=count
+            )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -100,15 +114,22 @@ async def reclaim(redis: RedisClient, consumer: str, *, count: int,
 async def drain(db: Database, redis: RedisClient, consumer: str = "inline") -> int:
     """Write everything in the streams to the ledger (tests and the CLI use it)."""
     await ensure_groups(redis)
-    written = await write_batch(db, redis, await reclaim(redis, consumer, count=1000,
-                                                         min_idle_ms=0))
+    written = await write_batch(
+        db, redis, await reclaim(redis, consumer, count=1000, min_idle_ms=0)
+    )
     while batch := await read_batch(redis, consumer, block_ms=None, count=1000):
         written += await write_batch(db, redis, batch)
     return written
 
 
-async def run_forever(db: Database, redis: RedisClient, *, settings: Settings | None = None,
-                      block_ms: int = 1000, count: int = 500) -> None:
+async def run_forever(
+    db: Database,
+    redis: RedisClient,
+    *,
+    settings: Settings | None = None,
+    block_ms: int = 1000,
+    count: int = 500,
+) -> None:
     """Write the ledger; every PRIME_EVERY_S also lease a first chunk to live campaigns that have
     none for their current day (a new local day, or Redis lost its data)."""
     consumer = f"ads-{socket.gethostname()}-{os.getpid()}"
@@ -124,8 +145,9 @@ async def run_forever(db: Database, redis: RedisClient, *, settings: Settings | 
             if time.monotonic() - last_reclaim > RECLAIM_EVERY_S:
                 last_reclaim = time.monotonic()
                 await write_batch(db, redis, await reclaim(redis, consumer, count=count))
-            await write_batch(db, redis, await read_batch(redis, consumer, block_ms=block_ms,
-                                                          count=count))
+            await write_batch(
+                db, redis, await read_batch(redis, consumer, block_ms=block_ms, count=count)
+            )
         except asyncio.CancelledError:
             raise
         except Exception:  # the batch stays pending and is retried; the error is logged

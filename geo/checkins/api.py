@@ -15,23 +15,33 @@ from geo.core.responses import json_response
 
 router = APIRouter(prefix="/v1", tags=["checkins"], dependencies=[Depends(current_actor)])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
-                                              max_length=200, pattern=r"^[\x21-\x7e]+$")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
+]
 
 
-@router.post("/checkins", status_code=201, response_model=CheckinRead,
-             responses=problems(401, 404, 409, 429))
-async def create_checkin(data: CheckinCreate, actor: CurrentActor, session: SessionDep,
-                         redis: RedisDep, idempotency_key: IdempotencyKey = None) -> Response:
-    status, body = await service.create_checkin(session, redis, actor=actor, data=data,
-                                                idempotency_key=idempotency_key)
+@router.post(
+    "/checkins", status_code=201, response_model=CheckinRead, responses=problems(401, 404, 409, 429)
+)
+async def create_checkin(
+    data: CheckinCreate,
+    actor: CurrentActor,
+    session: SessionDep,
+    redis: RedisDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    status, body = await service.create_checkin(
+        session, redis, actor=actor, data=data, idempotency_key=idempotency_key
+    )
     return json_response(body, status=status)
 
 
 @router.get("/checkins/{checkin_id}", response_model=CheckinRead, responses=problems(401, 404))
 async def read_checkin(checkin_id: IdPath, actor: CurrentActor, session: SessionDep) -> Response:
-    return json_response(await service.get_checkin(session, actor=actor,
-                                                   checkin_id=parse_id(checkin_id)))
+    return json_response(
+        await service.get_checkin(session, actor=actor, checkin_id=parse_id(checkin_id))
+    )
 
 
 @router.delete("/checkins/{checkin_id}", status_code=204, responses=problems(401, 403, 404))
@@ -40,19 +50,23 @@ async def delete_checkin(checkin_id: IdPath, actor: CurrentActor, session: Sessi
     return Response(status_code=204)
 
 
-@router.get("/accounts/{account_id}/checkins", response_model=CheckinPage,
-            responses=problems(401, 404))
-async def list_account_checkins(account_id: IdPath, actor: CurrentActor, session: SessionDep,
-                                page: PageDep) -> Response:
-    items, ids = await service.list_checkins(session, actor=actor, author_id=parse_id(account_id),
-                                             limit=page.limit, before=page.before)
+@router.get(
+    "/accounts/{account_id}/checkins", response_model=CheckinPage, responses=problems(401, 404)
+)
+async def list_account_checkins(
+    account_id: IdPath, actor: CurrentActor, session: SessionDep, page: PageDep
+) -> Response:
+    items, ids = await service.list_checkins(
+        session, actor=actor, author_id=parse_id(account_id), limit=page.limit, before=page.before
+    )
     return json_response({"items": items, "next": next_cursor(ids, page.limit)})
 
 
-@router.get("/places/{place_id}/checkins", response_model=CheckinPage,
-            responses=problems(401, 404))
-async def list_place_checkins(place_id: IdPath, actor: CurrentActor, session: SessionDep,
-                              page: PageDep) -> Response:
-    items, ids = await service.list_checkins(session, actor=actor, place_id=parse_id(place_id),
-                                             limit=page.limit, before=page.before)
+@router.get("/places/{place_id}/checkins", response_model=CheckinPage, responses=problems(401, 404))
+async def list_place_checkins(
+    place_id: IdPath, actor: CurrentActor, session: SessionDep, page: PageDep
+) -> Response:
+    items, ids = await service.list_checkins(
+        session, actor=actor, place_id=parse_id(place_id), limit=page.limit, before=page.before
+    )
     return json_response({"items": items, "next": next_cursor(ids, page.limit)})

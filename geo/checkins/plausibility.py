@@ -23,9 +23,10 @@ def allowance_m(accuracy_m: float) -> float:
 
 def check_accuracy(accuracy_m: float) -> None:
     if accuracy_m > MAX_ACCURACY_M:
-        raise InvalidLocation(f"Accuracy worse than {MAX_ACCURACY_M:.0f} m is not enough to "
-                              "check in.",
-                              errors=[{"field": "body.accuracy_m", "message": "too imprecise"}])
+        raise InvalidLocation(
+            f"Accuracy worse than {MAX_ACCURACY_M:.0f} m is not enough to check in.",
+            errors=[{"field": "body.accuracy_m", "message": "too imprecise"}],
+        )
 
 
 def check_distance(distance_m: float, accuracy_m: float) -> None:
@@ -33,23 +34,29 @@ def check_distance(distance_m: float, accuracy_m: float) -> None:
         raise InvalidLocation(
             f"You are {distance_m:.0f} m from the place; at accuracy {accuracy_m:.0f} m at most "
             f"{allowance_m(accuracy_m):.0f} m is allowed.",
-            errors=[{"field": "body.lat", "message": "too far from the place"}])
+            errors=[{"field": "body.lat", "message": "too far from the place"}],
+        )
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, a)))
 
 
-def check_speed(*, previous: tuple[float, float, datetime] | None, lat: float, lon: float,
-                now: datetime) -> None:
+def check_speed(
+    *, previous: tuple[float, float, datetime] | None, lat: float, lon: float, now: datetime
+) -> None:
     if previous is None:
         return
     plat, plon, then = previous
     hours = max((now - then).total_seconds(), 1.0) / 3600
     speed = haversine_m(plat, plon, lat, lon) / 1000 / hours
     if speed > MAX_SPEED_KMH:
-        raise InvalidLocation(f"That is {speed:.0f} km/h from your previous check-in.",
-                              errors=[{"field": "body.lat", "message": "implausible travel speed"}])
+        raise InvalidLocation(
+            f"That is {speed:.0f} km/h from your previous check-in.",
+            errors=[{"field": "body.lat", "message": "implausible travel speed"}],
+        )

@@ -68,53 +68,84 @@ class CheckinRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def claim_idempotency_key(self, *, account_id: int, key: str,
-                                    request_hash: bytes) -> bool:
+    async def claim_idempotency_key(
+        self, *, account_id: int, key: str, request_hash: bytes
+    ) -> bool:
         """True when this request owns the key; a concurrent twin waits here until we commit."""
-        result = await self.session.execute(text("""
+        result = await self.session.execute(
+            text("""
             INSERT INTO idempotency_keys (account_id, key, request_hash) VALUES (:a, :k, :h)
-            ON CONFLICT DO NOTHING"""), {"a": account_id, "k": key, "h": request_hash})
+            ON CONFLICT DO NOTHING"""),
+            {"a": account_id, "k": key, "h": request_hash},
+        )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
-    async def stored_answer(self, *, account_id: int,
-                            key: str) -> tuple[bytes, int | None, dict | None] | None:  # type: ignore[type-arg]
-        row = (await self.session.execute(text("""
+    async def stored_answer(
+        self, *, account_id: int, key: str
+    ) -> tuple[bytes, int | None, dict | None] | None:  # type: ignore[type-arg]
+        row = (
+            await self.session.execute(
+                text("""
             SELECT request_hash, status, response FROM idempotency_keys
             WHERE account_id = :a AND key = :k AND created_at > now() - interval '24 hours'"""),
-            {"a": account_id, "k": key})).first()
+                {"a": account_id, "k": key},
+            )
+        ).first()
         return (bytes(row[0]), row[1], row[2]) if row else None
 
     async def release_stale_key(self, *, account_id: int, key: str) -> None:
-        await self.session.execute(text("""
+        await self.session.execute(
+            text("""
             DELETE FROM idempotency_keys WHERE account_id = :a AND key = :k
-            AND created_at <= now() - interval '24 hours'"""), {"a": account_id, "k": key})
+            AND created_at <= now() - interval '24 hours'"""),
+            {"a": account_id, "k": key},
+        )
 
     async def store_answer(self, *, account_id: int, key: str, status: int, body: dict) -> None:  # type: ignore[type-arg]
-        await self.session.execute(text("""
+        await self.session.execute(
+            text("""
             UPDATE idempotency_keys SET status = :s, response = CAST(:r AS jsonb)
             WHERE account_id = :a AND key = :k"""),
-            {"s": status, "r": json.dumps(body), "a": account_id, "k": key})
+            {"s": status, "r": json.dumps(body), "a": account_id, "k": key},
+        )
 
-    async def plausibility_facts(self, *, author_id: int, place_id: int, lat: float,
-                                 lon: float) -> "PlausibilityFacts":
+    async def plausibility_facts(
+        self, *, author_id: int, place_id: int, lat: float, lon: float
+    ) -> "PlausibilityFacts":
         """The distance to the place (None: no such place) and the author's last position, in one
         round trip."""
-        row = (await self.session.execute(text(f"""
+        row = (
+            await self.session.execute(
+                text(f"""
             SELECT (SELECT ST_Distance(position, {POINT}) FROM places WHERE id = :p),
                    l.lat, l.lon, l.created_at
             FROM (SELECT 1) one LEFT JOIN LATERAL (
                 SELECT ST_Y(position::geometry) AS lat, ST_X(position::geometry) AS lon, created_at
                 FROM checkins WHERE author_id = :a ORDER BY id DESC LIMIT 1) l ON true"""),
-            {"p": place_id, "lat": lat, "lon": lon, "a": author_id})).one()
+                {"p": place_id, "lat": lat, "lon": lon, "a": author_id},
+            )
+        ).one()
         last = LastPosition(row[1], row[2], row[3]) if row[3] is not None else None
         return PlausibilityFacts(row[0], last)
 
-    async def insert_with_event(self, *, author_id: int, place_id: int, lat: float, lon: float,
-                                accuracy_m: float, message: str | None, circle_ids: list[int],
-                                public: bool, public_precision: str,
-                                topic: str) -> tuple[int, datetime]:
+    async def insert_with_event(
+        self,
+        *,
+        author_id: int,
+        place_id: int,
+        lat: float,
+        lon: float,
+        accuracy_m: float,
+        message: str | None,
+        circle_ids: list[int],
+        public: bool,
+        public_precision: str,
+        topic: str,
+    ) -> tuple[int, datetime]:
         """Insert the check-in and its outbox event in one statement; returns id and created_at."""
-        row = (await self.session.execute(text(f"""
+        row = (
+            await self.session.execute(
+                text(f"""
             WITH made AS (
                 INSERT INTO checkins (author_id, place_id, position, accuracy_m, message,
                                       circle_ids, public, public_precision)
@@ -123,73 +154,128 @@ class CheckinRepository:
             event AS (
                 INSERT INTO outbox (topic, payload)
                 SELECT :topic, jsonb_build_object('checkin_id', id::text) FROM made)
-            SELECT id, created_at FROM made"""), {
-            "a": author_id, "p": place_id, "lat": lat, "lon": lon, "acc": accuracy_m,
-            "m": message, "circles": circle_ids, "pub": public, "prec": public_precision,
-            "topic": topic,
-        })).one()
+            SELECT id, created_at FROM made"""),
+                {
+                    "a": author_id,
+                    "p": place_id,
+                    "lat": lat,
+                    "lon": lon,
+                    "acc": accuracy_m,
+                    "m": message,
+                    "circles": circle_ids,
+                    "pub": public,
+                    "prec": public_precision,
+                    "topic": topic,
+                },
+            )
+        ).one()
         return row[0], row[1]
 
     async def add_outbox_event(self, topic: str, payload: dict) -> None:  # type: ignore[type-arg]
-        await self.session.execute(text(
-            "INSERT INTO outbox (topic, payload) VALUES (:t, CAST(:p AS jsonb))"),
-            {"t": topic, "p": json.dumps(payload)})
+        await self.session.execute(
+            text("INSERT INTO outbox (topic, payload) VALUES (:t, CAST(:p AS jsonb))"),
+            {"t": topic, "p": json.dumps(payload)},
+        )
 
     async def visible(self, *, viewer_id: int, checkin_id: int) -> CheckinRow | None:
-        row = (await self.session.execute(text(f"""
+        row = (
+            await self.session.execute(
+                text(f"""
             SELECT {COLUMNS} FROM checkins c WHERE c.id = :id AND {VISIBLE}"""),
-            {"v": viewer_id, "id": checkin_id})).first()
+                {"v": viewer_id, "id": checkin_id},
+            )
+        ).first()
         return CheckinRow(*row) if row else None
 
-    async def visible_page(self, *, viewer_id: int, author_id: int | None = None,
-                           place_id: int | None = None, limit: int,
-                           before: int | None) -> list[CheckinRow]:
+    async def visible_page(
+        self,
+        *,
+        viewer_id: int,
+        author_id: int | None = None,
+        place_id: int | None = None,
+        limit: int,
+        before: int | None,
+    ) -> list[CheckinRow]:
         where = "c.author_id = :author" if author_id is not None else "c.place_id = :place"
-        rows = (await self.session.execute(text(f"""
+        rows = (
+            await self.session.execute(
+                text(f"""
             SELECT {COLUMNS} FROM checkins c
             WHERE {where} AND (CAST(:before AS bigint) IS NULL OR c.id < :before) AND {VISIBLE}
-            ORDER BY c.id DESC LIMIT :limit"""), {
-            "v": viewer_id, "author": author_id, "place": place_id, "before": before,
-            "limit": limit})).all()
+            ORDER BY c.id DESC LIMIT :limit"""),
+                {
+                    "v": viewer_id,
+                    "author": author_id,
+                    "place": place_id,
+                    "before": before,
+                    "limit": limit,
+                },
+            )
+        ).all()
         return [CheckinRow(*r) for r in rows]
 
     async def delete_own(self, *, author_id: int, checkin_id: int) -> "DeliveryFacts | None":
-        row = (await self.session.execute(text("""
+        row = (
+            await self.session.execute(
+                text("""
             DELETE FROM checkins WHERE id = :id AND author_id = :a
             RETURNING author_id, circle_ids, public"""),
-            {"id": checkin_id, "a": author_id})).first()
+                {"id": checkin_id, "a": author_id},
+            )
+        ).first()
         return DeliveryFacts(row[0], list(row[1]), row[2]) if row else None
 
     async def delivery_facts(self, checkin_id: int) -> "DeliveryFacts | None":
-        row = (await self.session.execute(text(
-            "SELECT author_id, circle_ids, public FROM checkins WHERE id = :id"),
-            {"id": checkin_id})).first()
+        row = (
+            await self.session.execute(
+                text("SELECT author_id, circle_ids, public FROM checkins WHERE id = :id"),
+                {"id": checkin_id},
+            )
+        ).first()
         return DeliveryFacts(row[0], list(row[1]), row[2]) if row else None
 
     async def delivery_facts_many(self, ids: list[int]) -> dict[int, "DeliveryFacts"]:
-        rows = (await self.session.execute(text(
-            "SELECT id, author_id, circle_ids, public FROM checkins "
-            "WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": ids})).all()
+        rows = (
+            await self.session.execute(
+                text(
+                    "SELECT id, author_id, circle_ids, public FROM checkins "
+                    "WHERE id = ANY(CAST(:ids AS bigint[]))"
+                ),
+                {"ids": ids},
+            )
+        ).all()
         return {r[0]: DeliveryFacts(r[1], list(r[2]), r[3]) for r in rows}
 
     async def ids_after(self, after: int, limit: int) -> list[int]:
-        rows = (await self.session.execute(text(
-            "SELECT id FROM checkins WHERE id > :after ORDER BY id LIMIT :n"),
-            {"after": after, "n": limit})).all()
+        rows = (
+            await self.session.execute(
+                text("SELECT id FROM checkins WHERE id > :after ORDER BY id LIMIT :n"),
+                {"after": after, "n": limit},
+            )
+        ).all()
         return [r[0] for r in rows]
 
     async def visible_by_ids(self, *, viewer_id: int, ids: list[int]) -> list[CheckinRow]:
-        rows = (await self.session.execute(text(f"""
+        rows = (
+            await self.session.execute(
+                text(f"""
             SELECT {COLUMNS} FROM checkins c
             WHERE c.id = ANY(CAST(:ids AS bigint[])) AND {VISIBLE}
-            ORDER BY c.id DESC"""), {"v": viewer_id, "ids": ids})).all()
+            ORDER BY c.id DESC"""),
+                {"v": viewer_id, "ids": ids},
+            )
+        ).all()
         return [CheckinRow(*r) for r in rows]
 
     async def not_for_home(self, *, viewer_id: int, author_id: int, ids: list[int]) -> list[int]:
         """Of these home timeline ids: those gone, and the author's that :v no longer receives."""
-        rows = (await self.session.execute(text(f"""
+        rows = (
+            await self.session.execute(
+                text(f"""
             SELECT i.id FROM unnest(CAST(:ids AS bigint[])) AS i(id)
             LEFT JOIN checkins c ON c.id = i.id
             WHERE c.id IS NULL OR (c.author_id = :author AND NOT {HOME})"""),
-            {"v": viewer_id, "author": author_id, "ids": ids})).all()
+                {"v": viewer_id, "author": author_id, "ids": ids},
+            )
+        ).all()
         return [r[0] for r in rows]

@@ -21,8 +21,8 @@ from geo.core.types import rfc3339
 from geo.places import service as places
 from geo.social import service as social
 
-AREA_RESOLUTION = 7   # H3 cells of ~5 km²: a neighbourhood
-CITY_RESOLUTION = 5   # ~250 km²: a city and its surroundings
+AREA_RESOLUTION = 7  # H3 cells of ~5 km²: a neighbourhood
+CITY_RESOLUTION = 5  # ~250 km²: a city and its surroundings
 
 
 async def check_rate(redis: RedisClient, author_id: int) -> None:
@@ -32,18 +32,26 @@ async def check_rate(redis: RedisClient, author_id: int) -> None:
     async with redis.pipeline(transaction=True) as pipe:
         count, _ = await pipe.incr(key).expire(key, 120).execute()
     if count > plausibility.MAX_PER_MINUTE:
-        raise TooManyRequests(retry_after=int(60 - now % 60) + 1,
-                              detail=f"At most {plausibility.MAX_PER_MINUTE} check-ins a minute.")
+        raise TooManyRequests(
+            retry_after=int(60 - now % 60) + 1,
+            detail=f"At most {plausibility.MAX_PER_MINUTE} check-ins a minute.",
+        )
 
 
 def _request_hash(data: CheckinCreate) -> bytes:
-    return hashlib.sha256(orjson.dumps(data.model_dump(mode="json"),
-                                       option=orjson.OPT_SORT_KEYS)).digest()
+    return hashlib.sha256(
+        orjson.dumps(data.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    ).digest()
 
 
-async def create_checkin(session: AsyncSession, redis: RedisClient, *, actor: Actor,
-                         data: CheckinCreate,
-                         idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
+async def create_checkin(
+    session: AsyncSession,
+    redis: RedisClient,
+    *,
+    actor: Actor,
+    data: CheckinCreate,
+    idempotency_key: str | None,
+) -> tuple[int, dict[str, Any]]:
     """Store a check-in once however often it is retried, with its fan-out event (outbox).
 
     Returns the status and body of the answer (the first answer again for a retried key).
@@ -59,8 +67,9 @@ async def create_checkin(session: AsyncSession, redis: RedisClient, *, actor: Ac
     return 201, body
 
 
-async def _claim_or_replay(repo: CheckinRepository, account_id: int, key: str,
-                           request_hash: bytes) -> tuple[int, dict[str, Any]] | None:
+async def _claim_or_replay(
+    repo: CheckinRepository, account_id: int, key: str, request_hash: bytes
+) -> tuple[int, dict[str, Any]] | None:
     await repo.release_stale_key(account_id=account_id, key=key)
     if await repo.claim_idempotency_key(account_id=account_id, key=key, request_hash=request_hash):
         return None
@@ -72,15 +81,27 @@ async def _claim_or_replay(repo: CheckinRepository, account_id: int, key: str,
     return stored[1], stored[2] or {}
 
 
-async def _create(session: AsyncSession, redis: RedisClient, repo: CheckinRepository, *,
-                  actor: Actor, data: CheckinCreate) -> dict[str, Any]:
+async def _create(
+    session: AsyncSession,
+    redis: RedisClient,
+    repo: CheckinRepository,
+    *,
+    actor: Actor,
+    data: CheckinCreate,
+) -> dict[str, Any]:
     place_id = int(data.place_id)
     plausibility.check_accuracy(data.accuracy_m)
-    facts = await repo.plausibility_facts(author_id=actor.id, place_id=place_id, lat=data.lat,
-                                          lon=data.lon) if place_id <= MAX_ID else None
+    facts = (
+        await repo.plausibility_facts(
+            author_id=actor.id, place_id=place_id, lat=data.lat, lon=data.lon
+        )
+        if place_id <= MAX_ID
+        else None
+    )
     if facts is None or facts.distance_m is None:
-        raise Unprocessable("No such place.",
-                            errors=[{"field": "body.place_id", "message": "no such place"}])
+        raise Unprocessable(
+            "No such place.", errors=[{"field": "body.place_id", "message": "no such place"}]
+        )
     plausibility.check_distance(facts.distance_m, data.accuracy_m)
     circle_ids = sorted({int(c) for c in data.audience.circles})
     for circle_id in circle_ids:
@@ -88,17 +109,37 @@ async def _create(session: AsyncSession, redis: RedisClient, repo: CheckinReposi
             raise NotFound("No such circle.")
         await social.get_circle(session, actor=actor, circle_id=circle_id)
     last, now = facts.last, datetime.now(UTC)
-    plausibility.check_speed(previous=(last.lat, last.lon, last.created_at) if last else None,
-                             lat=data.lat, lon=data.lon, now=now)
+    plausibility.check_speed(
+        previous=(last.lat, last.lon, last.created_at) if last else None,
+        lat=data.lat,
+        lon=data.lon,
+        now=now,
+    )
     await check_rate(redis, actor.id)
     checkin_id, created_at = await repo.insert_with_event(
-        author_id=actor.id, place_id=place_id, lat=data.lat, lon=data.lon,
-        accuracy_m=data.accuracy_m, message=data.message, circle_ids=circle_ids,
-        public=data.audience.public, public_precision=data.public_precision,
-        topic="checkin.created")
+        author_id=actor.id,
+        place_id=place_id,
+        lat=data.lat,
+        lon=data.lon,
+        accuracy_m=data.accuracy_m,
+        message=data.message,
+        circle_ids=circle_ids,
+        public=data.audience.public,
+        public_precision=data.public_precision,
+        topic="checkin.created",
+    )
     # The author's own view (exact place), built from what was just written: no re-read.
-    row = CheckinRow(checkin_id, actor.id, place_id, data.message, circle_ids,
-                     data.audience.public, data.public_precision, created_at, via_circle=True)
+    row = CheckinRow(
+        checkin_id,
+        actor.id,
+        place_id,
+        data.message,
+        circle_ids,
+        data.audience.public,
+        data.public_precision,
+        created_at,
+        via_circle=True,
+    )
     return (await render(session, [row], handles={actor.id: actor.handle}))[0]
 
 
@@ -117,29 +158,38 @@ async def delete_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int
             raise Forbidden("Only the author may delete a check-in.")
         raise NotFound("No such check-in.")
     # The row is gone, so the event carries what the fan-out needs to find its copies.
-    await repo.add_outbox_event("checkin.deleted", {
-        "checkin_id": str(checkin_id), "author_id": str(facts.author_id),
-        "circle_ids": [str(c) for c in facts.circle_ids], "public": facts.public})
+    await repo.add_outbox_event(
+        "checkin.deleted",
+        {
+            "checkin_id": str(checkin_id),
+            "author_id": str(facts.author_id),
+            "circle_ids": [str(c) for c in facts.circle_ids],
+            "public": facts.public,
+        },
+    )
 
 
 async def delivery_facts(session: AsyncSession, checkin_id: int) -> DeliveryFacts | None:
     return await CheckinRepository(session).delivery_facts(checkin_id)
 
 
-async def delivery_facts_many(session: AsyncSession,
-                              checkin_ids: list[int]) -> dict[int, DeliveryFacts]:
+async def delivery_facts_many(
+    session: AsyncSession, checkin_ids: list[int]
+) -> dict[int, DeliveryFacts]:
     """The facts of those check-ins that still exist, by id (one query)."""
     return await CheckinRepository(session).delivery_facts_many(checkin_ids)
 
 
-async def not_for_home(session: AsyncSession, *, viewer_id: int, author_id: int,
-                       ids: list[int]) -> list[int]:
+async def not_for_home(
+    session: AsyncSession, *, viewer_id: int, author_id: int, ids: list[int]
+) -> list[int]:
     """Which of these home timeline ids the viewer should no longer hold: deleted check-ins, and
     the author's that the viewer no longer receives (not in a circle, not following, blocked)."""
     if not ids:
         return []
-    return await CheckinRepository(session).not_for_home(viewer_id=viewer_id, author_id=author_id,
-                                                         ids=ids)
+    return await CheckinRepository(session).not_for_home(
+        viewer_id=viewer_id, author_id=author_id, ids=ids
+    )
 
 
 async def ids_after(session: AsyncSession, after: int, limit: int) -> list[int]:
@@ -147,8 +197,9 @@ async def ids_after(session: AsyncSession, after: int, limit: int) -> list[int]:
     return await CheckinRepository(session).ids_after(after, limit)
 
 
-async def render_visible(session: AsyncSession, *, actor: Actor,
-                         ids: list[int]) -> list[dict[str, Any]]:
+async def render_visible(
+    session: AsyncSession, *, actor: Actor, ids: list[int]
+) -> list[dict[str, Any]]:
     """The given check-ins that this viewer may still see, newest first, rendered for them.
 
     Timelines are caches: this re-check is what makes an unfriend or block take effect at once.
@@ -159,16 +210,24 @@ async def render_visible(session: AsyncSession, *, actor: Actor,
     return await render(session, rows)
 
 
-async def list_checkins(session: AsyncSession, *, actor: Actor, author_id: int | None = None,
-                        place_id: int | None = None, limit: int,
-                        before: int | None) -> tuple[list[dict[str, Any]], list[int]]:
+async def list_checkins(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    author_id: int | None = None,
+    place_id: int | None = None,
+    limit: int,
+    before: int | None,
+) -> tuple[list[dict[str, Any]], list[int]]:
     rows = await CheckinRepository(session).visible_page(
-        viewer_id=actor.id, author_id=author_id, place_id=place_id, limit=limit, before=before)
+        viewer_id=actor.id, author_id=author_id, place_id=place_id, limit=limit, before=before
+    )
     return await render(session, rows), [r.id for r in rows]
 
 
-async def render(session: AsyncSession, rows: list[CheckinRow], *,
-                 handles: dict[int, str] | None = None) -> list[dict[str, Any]]:
+async def render(
+    session: AsyncSession, rows: list[CheckinRow], *, handles: dict[int, str] | None = None
+) -> list[dict[str, Any]]:
     """Each row as its viewer may see it, hydrated in bulk (one query for places, one for people
     unless the authors' `handles` are known)."""
     found_places = await places.places_by_ids(session, [r.place_id for r in rows])
@@ -179,14 +238,16 @@ async def render(session: AsyncSession, rows: list[CheckinRow], *,
     for row in rows:
         place = found_places[row.place_id]
         precision = "exact" if row.via_circle else row.public_precision
-        views.append({
-            "id": str(row.id),
-            "account": {"id": str(row.author_id), "handle": handles[row.author_id]},
-            "place": _place_view(place, precision),
-            "message": row.message,
-            "created_at": rfc3339(row.created_at),
-            "audience": "circle" if row.via_circle else "public",
-        })
+        views.append(
+            {
+                "id": str(row.id),
+                "account": {"id": str(row.author_id), "handle": handles[row.author_id]},
+                "place": _place_view(place, precision),
+                "message": row.message,
+                "created_at": rfc3339(row.created_at),
+                "audience": "circle" if row.via_circle else "public",
+            }
+        )
     return views
 
 

@@ -65,8 +65,11 @@ def create_database(settings: Settings) -> Database:
     )
     # Same pool; on asyncpg AUTOCOMMIT is a client-side flag, so checkout costs no round trip.
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return Database(engine, async_sessionmaker(engine, expire_on_commit=False),
-                    async_sessionmaker(autocommit, expire_on_commit=False))
+    return Database(
+        engine,
+        async_sessionmaker(engine, expire_on_commit=False),
+        async_sessionmaker(autocommit, expire_on_commit=False),
+    )
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

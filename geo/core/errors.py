@@ -101,25 +101,42 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
-        errors.append({"field": ".".join(loc), "message": err.get("msg", "invalid"),
-                       "type": err.get("type", "invalid")})
+        errors.append(
+            {
+                "field": ".".join(loc),
+                "message": err.get("msg", "invalid"),
+                "type": err.get("type", "invalid"),
+            }
+        )
     return errors
 
 
 async def _geo_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, GeoError)
-    return problem_response(exc.status, exc.title, exc.detail, type_slug=exc.type_slug,
-                            headers=exc.headers or None, **exc.extra)
+    return problem_response(
+        exc.status,
+        exc.title,
+        exc.detail,
+        type_slug=exc.type_slug,
+        headers=exc.headers or None,
+        **exc.extra,
+    )
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = _field_errors(exc)
     if any(e["type"] == "json_invalid" for e in errors):
-        return problem_response(400, "Malformed JSON", "The request body is not valid JSON.",
-                                type_slug="malformed-json", errors=errors)
-    return problem_response(422, "Validation failed", "Some fields are invalid.",
-                            type_slug="validation", errors=errors)
+        return problem_response(
+            400,
+            "Malformed JSON",
+            "The request body is not valid JSON.",
+            type_slug="malformed-json",
+            errors=errors,
+        )
+    return problem_response(
+        422, "Validation failed", "Some fields are invalid.", type_slug="validation", errors=errors
+    )
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
@@ -127,24 +144,33 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
     title = titles.get(exc.status_code, "Error")
     detail = exc.detail if isinstance(exc.detail, str) else title
-    return problem_response(exc.status_code, title, detail,
-                            headers=dict(exc.headers) if exc.headers else None)
+    return problem_response(
+        exc.status_code, title, detail, headers=dict(exc.headers) if exc.headers else None
+    )
 
 
 async def _overloaded(request: Request, exc: Exception) -> Response:
     # Every pooled connection stayed busy for the whole pool timeout: the process is overloaded.
     # That is the server's state, not a bug: answer 503 so clients back off and retry.
-    log.warning("database pool exhausted (request_id=%s)",
-                request.scope.get("state", {}).get("request_id", "-"))
-    return problem_response(503, "Service busy", "The service is overloaded; retry shortly.",
-                            type_slug="overloaded", headers={"Retry-After": "1"})
+    log.warning(
+        "database pool exhausted (request_id=%s)",
+        request.scope.get("state", {}).get("request_id", "-"),
+    )
+    return problem_response(
+        503,
+        "Service busy",
+        "The service is overloaded; retry shortly.",
+        type_slug="overloaded",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     request_id = request.scope.get("state", {}).get("request_id", "-")
     log.exception("unhandled error (request_id=%s)", request_id, exc_info=exc)
-    return problem_response(500, "Internal server error",
-                            f"Something went wrong; quote request id {request_id}.")
+    return problem_response(
+        500, "Internal server error", f"Something went wrong; quote request id {request_id}."
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -5,25 +5,38 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 REQUESTS = Counter(
-    "geo_http_requests_total", "HTTP requests by route and status.",
-    ["method", "route", "status"], registry=REGISTRY,
+    "geo_http_requests_total",
+    "HTTP requests by route and status.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
 )
 LATENCY = Histogram(
-    "geo_http_request_seconds", "HTTP request latency by route.", ["method", "route"],
+    "geo_http_request_seconds",
+    "HTTP request latency by route.",
+    ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,
 )
 FANOUT_LAG = Histogram(
-    "geo_fanout_lag_seconds", "Time from a check-in's commit to its last delivery.",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30), registry=REGISTRY,
+    "geo_fanout_lag_seconds",
+    "Time from a check-in's commit to its last delivery.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+    registry=REGISTRY,
 )
 OUTBOX_BACKLOG = Gauge(
-    "geo_outbox_backlog", "Outbox rows committed but not yet relayed.", registry=REGISTRY,
+    "geo_outbox_backlog",
+    "Outbox rows committed but not yet relayed.",
+    registry=REGISTRY,
 )
 AD_DECISIONS = Counter(
-    "geo_ad_decisions_total", "Ad decisions by outcome.", ["outcome"], registry=REGISTRY,
+    "geo_ad_decisions_total",
+    "Ad decisions by outcome.",
+    ["outcome"],
+    registry=REGISTRY,
 )
 AD_DECISION_SECONDS = Histogram(
-    "geo_ad_decision_seconds", "Time to decide (and charge) the ads of one request.",
-    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1), registry=REGISTRY,
+    "geo_ad_decision_seconds",
+    "Time to decide (and charge) the ads of one request.",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1),
+    registry=REGISTRY,
 )

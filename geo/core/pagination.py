@@ -36,8 +36,10 @@ async def page_params(  # async: FastAPI runs a plain `def` dependency in its th
     if before is not None:
         cursor = int(before)
         if cursor > MAX_CURSOR:
-            raise Unprocessable("The cursor is out of range.",
-                                errors=[{"field": "query.before", "message": "out of range"}])
+            raise Unprocessable(
+                "The cursor is out of range.",
+                errors=[{"field": "query.before", "message": "out of range"}],
+            )
     return PageParams(limit=limit, before=cursor)
 
 

@@ -36,6 +36,10 @@ def _stripped_nonempty(value: str) -> str:
 
 # Text a person typed: no control characters; `Name` is also stripped and must not be blank.
 UserText = Annotated[str, AfterValidator(_printable)]
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable),
-                 AfterValidator(_stripped_nonempty)]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=200),
+    AfterValidator(_printable),
+    AfterValidator(_stripped_nonempty),
+]
 IdStr = Annotated[str, Field(pattern=r"^[0-9]{1,19}$", description="A decimal id string.")]

@@ -15,12 +15,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.core.auth import Actor
 from geo.core.errors import Forbidden, Unprocessable
 
-FORM_FIELDS = ("place_id", "name", "headline", "body", "radius_m", "bid_cpm", "budget_total",
-               "budget_daily", "starts_at", "ends_at", "hours", "cap_count", "cap_hours")
+FORM_FIELDS = (
+    "place_id",
+    "name",
+    "headline",
+    "body",
+    "radius_m",
+    "bid_cpm",
+    "budget_total",
+    "budget_daily",
+    "starts_at",
+    "ends_at",
+    "hours",
+    "cap_count",
+    "cap_hours",
+)
 # Where an error about a contract field is shown on the form.
-FIELD_OF = {"target": "radius_m", "radius_m": "radius_m", "budget": "budget_total",
-            "total": "budget_total", "daily": "budget_daily", "frequency_cap": "cap_count",
-            "count": "cap_count", "hours": "hours"}
+FIELD_OF = {
+    "target": "radius_m",
+    "radius_m": "radius_m",
+    "budget": "budget_total",
+    "total": "budget_total",
+    "daily": "budget_daily",
+    "frequency_cap": "cap_count",
+    "count": "cap_count",
+    "hours": "hours",
+}
 
 
 def ads_service() -> Any | None:
@@ -30,8 +50,9 @@ def ads_service() -> Any | None:
         return None
 
 
-async def budget_left(request: Request, session: AsyncSession, *,
-                      campaign_id: int) -> dict[str, Any] | None:
+async def budget_left(
+    request: Request, session: AsyncSession, *, campaign_id: int
+) -> dict[str, Any] | None:
     ads = ads_service()
     if ads is None or not hasattr(ads, "budget_left"):
         return None
@@ -42,16 +63,23 @@ def campaign_body(form: dict[str, str]) -> dict[str, Any]:
     """The contract's campaign document from the form's flat fields (the ads schema validates)."""
     hours = [h.strip() for h in form.get("hours", "").split(",") if h.strip()]
     return {
-        "place_id": form.get("place_id", ""), "name": form.get("name", ""),
-        "headline": form.get("headline", ""), "body": form.get("body", ""),
+        "place_id": form.get("place_id", ""),
+        "name": form.get("name", ""),
+        "headline": form.get("headline", ""),
+        "body": form.get("body", ""),
         "target": {"radius_m": form.get("radius_m") or None},
         "bid_cpm": form.get("bid_cpm") or None,
-        "budget": {"total": form.get("budget_total") or None,
-                   "daily": form.get("budget_daily") or None},
-        "starts_at": _local(form.get("starts_at")), "ends_at": _local(form.get("ends_at")),
+        "budget": {
+            "total": form.get("budget_total") or None,
+            "daily": form.get("budget_daily") or None,
+        },
+        "starts_at": _local(form.get("starts_at")),
+        "ends_at": _local(form.get("ends_at")),
         "hours": hours or None,
-        "frequency_cap": {"count": form.get("cap_count") or None,
-                          "hours": form.get("cap_hours") or None},
+        "frequency_cap": {
+            "count": form.get("cap_count") or None,
+            "hours": form.get("cap_hours") or None,
+        },
     }
 
 
@@ -71,14 +99,17 @@ def field_errors(errors: list[dict[str, Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for error in errors:
         parts = [p for p in str(error.get("field", "")).split(".") if p not in ("body", "")]
-        name = next((FIELD_OF.get(p, p) for p in reversed(parts)
-                     if FIELD_OF.get(p, p) in FORM_FIELDS), "form")
+        name = next(
+            (FIELD_OF.get(p, p) for p in reversed(parts) if FIELD_OF.get(p, p) in FORM_FIELDS),
+            "form",
+        )
         out.setdefault(name, str(error.get("message", "invalid")))
     return out
 
 
-async def create(session: AsyncSession, *, actor: Actor, form: dict[str, str]
-                 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
+async def create(
+    session: AsyncSession, *, actor: Actor, form: dict[str, str]
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """(the campaign, {}) or (None, {field: message})."""
     ads = ads_service()
     if ads is None:
@@ -88,26 +119,32 @@ async def create(session: AsyncSession, *, actor: Actor, form: dict[str, str]
         data = schemas.CampaignCreate.model_validate(campaign_body(form))
         return await ads.create_campaign(session, actor=actor, data=data), {}
     except ValidationError as exc:
-        return None, field_errors([{"field": ".".join(str(p) for p in e["loc"]),
-                                    "message": _friendly(e)} for e in exc.errors()])
+        return None, field_errors(
+            [
+                {"field": ".".join(str(p) for p in e["loc"]), "message": _friendly(e)}
+                for e in exc.errors()
+            ]
+        )
     except (Unprocessable, Forbidden) as exc:
-        return None, field_errors(exc.extra.get("errors") or [{"field": "form",
-                                                                "message": exc.detail}])
+        return None, field_errors(
+            exc.extra.get("errors") or [{"field": "form", "message": exc.detail}]
+        )
 
 
 def _friendly(error: Any) -> str:
     """Pydantic's words for an empty field are about types; a person left something blank."""
     if error["type"] in ("missing", "string_too_short", "too_short") or (
-            error["type"].endswith("_type") and error.get("input") in (None, "")):
+        error["type"].endswith("_type") and error.get("input") in (None, "")
+    ):
         return "Required."
     return str(error["msg"])
 
 
-async def set_status(session: AsyncSession, *, actor: Actor, campaign_id: int,
-                     status: str) -> None:
+async def set_status(session: AsyncSession, *, actor: Actor, campaign_id: int, status: str) -> None:
     ads = ads_service()
     if ads is None:
         raise Unprocessable("Campaign changes are not available in this build.")
     schemas = importlib.import_module("geo.ads.schemas")
-    await ads.update_campaign(session, actor=actor, campaign_id=campaign_id,
-                              data=schemas.CampaignUpdate(status=status))
+    await ads.update_campaign(
+        session, actor=actor, campaign_id=campaign_id, data=schemas.CampaignUpdate(status=status)
+    )

@@ -35,8 +35,9 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     csrf, fresh = csrf_for(request)
-    response = templates.TemplateResponse(request, name, {**context, "csrf": csrf},
-                                          status_code=status)
+    response = templates.TemplateResponse(
+        request, name, {**context, "csrf": csrf}, status_code=status
+    )
     if fresh:
         set_cookie(request, response, PRE_COOKIE, {"csrf": csrf})
     return response
@@ -52,17 +53,25 @@ async def home(request: Request, session: SessionDep) -> Response:
 
 
 @router.post("/sign-in")
-async def sign_in(request: Request, session: SessionDep, handle: Annotated[str, Form()] = "",
-                  password: Annotated[str, Form()] = "",
-                  csrf: Annotated[str, Form()] = "") -> Response:
+async def sign_in(
+    request: Request,
+    session: SessionDep,
+    handle: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
     check_csrf(request, csrf)
     try:
         if not (0 < len(handle) <= 30 and 0 < len(password) <= 200):
             raise Unauthorized()
         token = await accounts.sign_in(session, handle=handle, password=password)
     except Unauthorized:
-        return render(request, "sign_in.html",
-                      {"error": "Wrong handle or password.", "handle": handle[:30]}, status=401)
+        return render(
+            request,
+            "sign_in.html",
+            {"error": "Wrong handle or password.", "handle": handle[:30]},
+            status=401,
+        )
     response = RedirectResponse("/dashboard", status_code=303)
     set_cookie(request, response, COOKIE, {"token": token, "csrf": csrf_for(request)[0]})
     return response
@@ -88,17 +97,31 @@ async def _preview(session: SessionDep, place_id: str, radius_m: int) -> Any:
 
 
 @router.get("/campaigns/new", name="new_campaign")
-async def new_campaign(request: Request, session: SessionDep,
-                       radius_m: Annotated[int, Query(ge=50, le=20_000)] = 500,
-                       place_id: Annotated[str, Query(max_length=19)] = "") -> Response:
+async def new_campaign(
+    request: Request,
+    session: SessionDep,
+    radius_m: Annotated[int, Query(ge=50, le=20_000)] = 500,
+    place_id: Annotated[str, Query(max_length=19)] = "",
+) -> Response:
     actor = await current_actor(request, session)
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)
-    return render(request, "new_campaign.html", {
-        "actor": actor, "form": {"radius_m": str(radius_m), "cap_count": "3", "cap_hours": "24",
-                                 "place_id": place_id},
-        "errors": {}, "preview": await _preview(session, place_id, radius_m),
-        "available": buying.ads_service() is not None})
+    return render(
+        request,
+        "new_campaign.html",
+        {
+            "actor": actor,
+            "form": {
+                "radius_m": str(radius_m),
+                "cap_count": "3",
+                "cap_hours": "24",
+                "place_id": place_id,
+            },
+            "errors": {},
+            "preview": await _preview(session, place_id, radius_m),
+            "available": buying.ads_service() is not None,
+        },
+    )
 
 
 @router.post("/campaigns")
@@ -109,21 +132,34 @@ async def create_campaign(request: Request, session: SessionDep) -> Response:
     raw = await request.form()
     check_csrf(request, str(raw.get("csrf", "")))
     form = {name: str(raw.get(name, ""))[:2000] for name in buying.FORM_FIELDS}
-    campaign, errors = (None, {}) if raw.get("preview") else await buying.create(
-        session, actor=actor, form=form)
+    campaign, errors = (
+        (None, {}) if raw.get("preview") else await buying.create(session, actor=actor, form=form)
+    )
     if campaign is not None:
         return RedirectResponse(f"/dashboard/campaigns/{campaign['id']}", status_code=303)
     radius = int(form["radius_m"]) if form["radius_m"][:6].isdigit() else 500
-    return render(request, "new_campaign.html", {
-        "actor": actor, "form": form, "errors": errors,
-        "preview": await _preview(session, form["place_id"], min(max(radius, 50), 20_000)),
-        "available": buying.ads_service() is not None}, status=422 if errors else 200)
+    return render(
+        request,
+        "new_campaign.html",
+        {
+            "actor": actor,
+            "form": form,
+            "errors": errors,
+            "preview": await _preview(session, form["place_id"], min(max(radius, 50), 20_000)),
+            "available": buying.ads_service() is not None,
+        },
+        status=422 if errors else 200,
+    )
 
 
 @router.post("/campaigns/{campaign_id}/status")
-async def change_status(request: Request, campaign_id: IdPath, session: SessionDep,
-                        status: Annotated[str, Form(pattern="^(active|paused)$")],
-                        csrf: Annotated[str, Form()] = "") -> Response:
+async def change_status(
+    request: Request,
+    campaign_id: IdPath,
+    session: SessionDep,
+    status: Annotated[str, Form(pattern="^(active|paused)$")],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
     actor = await current_actor(request, session)
     if actor is None:
         raise NotFound("No such campaign.")
@@ -134,11 +170,14 @@ async def change_status(request: Request, campaign_id: IdPath, session: SessionD
 
 
 @router.get("/campaigns/{campaign_id}")
-async def campaign_page(request: Request, campaign_id: IdPath, session: SessionDep,
-                        start: Annotated[datetime | None, Query(alias="from")] = None,
-                        end: Annotated[datetime | None, Query(alias="to")] = None,
-                        granularity: Annotated[str, Query(pattern="^(hour|day)$")] = "day",
-                        ) -> Response:
+async def campaign_page(
+    request: Request,
+    campaign_id: IdPath,
+    session: SessionDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    granularity: Annotated[str, Query(pattern="^(hour|day)$")] = "day",
+) -> Response:
     actor = await current_actor(request, session)
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)
@@ -146,38 +185,56 @@ async def campaign_page(request: Request, campaign_id: IdPath, session: SessionD
     params = report_params(request, start, end, granularity)  # type: ignore[arg-type]
     report = await reports.build_report(session, actor=actor, campaign_id=cid, params=params)
     campaign = await reports.campaign_for(session, actor=actor, campaign_id=cid)
-    cells = await reports.map_cells(session, campaign=campaign, start=report["start"],
-                                    end=report["end"], k=params.k)
+    cells = await reports.map_cells(
+        session, campaign=campaign, start=report["start"], end=report["end"], k=params.k
+    )
     budget = await buying.budget_left(request, session, campaign_id=cid)
-    query = f"from={report['start']:%Y-%m-%dT%H:%M:%SZ}&to={report['end']:%Y-%m-%dT%H:%M:%SZ}" \
-            f"&granularity={granularity}"
-    return render(request, "campaign.html", {
-        "actor": actor, "campaign": campaign, "report": report, "budget": budget,
-        "csv_url": f"/v1/campaigns/{cid}/report.csv?{query}",
-        "csv_page_url": f"/dashboard/campaigns/{cid}/report.csv?{query}",
-        "impressions_chart": charts.series_chart(report["series"], "impressions",
-                                                 title="Impressions"),
-        "reach_chart": charts.series_chart(report["series"], "reach", title="Reach",
-                                           colour="#0f766e", width=460),
-        "clicks_chart": charts.series_chart(report["series"], "clicks", title="Clicks",
-                                            colour="#b45309", width=460),
-        "hex_map": charts.hex_map(cells, lat=campaign.lat, lon=campaign.lon,
-                                  radius_m=campaign.target_radius_m),
-        "granularity": granularity,
-    })
+    query = (
+        f"from={report['start']:%Y-%m-%dT%H:%M:%SZ}&to={report['end']:%Y-%m-%dT%H:%M:%SZ}"
+        f"&granularity={granularity}"
+    )
+    return render(
+        request,
+        "campaign.html",
+        {
+            "actor": actor,
+            "campaign": campaign,
+            "report": report,
+            "budget": budget,
+            "csv_url": f"/v1/campaigns/{cid}/report.csv?{query}",
+            "csv_page_url": f"/dashboard/campaigns/{cid}/report.csv?{query}",
+            "impressions_chart": charts.series_chart(
+                report["series"], "impressions", title="Impressions"
+            ),
+            "reach_chart": charts.series_chart(
+                report["series"], "reach", title="Reach", colour="#0f766e", width=460
+            ),
+            "clicks_chart": charts.series_chart(
+                report["series"], "clicks", title="Clicks", colour="#b45309", width=460
+            ),
+            "hex_map": charts.hex_map(
+                cells, lat=campaign.lat, lon=campaign.lon, radius_m=campaign.target_radius_m
+            ),
+            "granularity": granularity,
+        },
+    )
 
 
 @router.get("/campaigns/{campaign_id}/report.csv")
-async def campaign_csv(request: Request, campaign_id: IdPath, session: SessionDep,
-                       start: Annotated[datetime | None, Query(alias="from")] = None,
-                       end: Annotated[datetime | None, Query(alias="to")] = None,
-                       granularity: Annotated[str, Query(pattern="^(hour|day)$")] = "day",
-                       ) -> Response:
+async def campaign_csv(
+    request: Request,
+    campaign_id: IdPath,
+    session: SessionDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    granularity: Annotated[str, Query(pattern="^(hour|day)$")] = "day",
+) -> Response:
     """The CSV for a browser signed in with the cookie (the API route wants a bearer token)."""
     actor = await current_actor(request, session)
     if actor is None:
         raise NotFound("No such campaign.")
     params = report_params(request, start, end, granularity)  # type: ignore[arg-type]
-    report = await reports.build_report(session, actor=actor, campaign_id=parse_id(campaign_id),
-                                        params=params)
+    report = await reports.build_report(
+        session, actor=actor, campaign_id=parse_id(campaign_id), params=params
+    )
     return csv_response(campaign_id, report)

@@ -37,9 +37,15 @@ def read_cookie(request: Request, name: str) -> dict[str, Any] | None:
 
 
 def set_cookie(request: Request, response: Response, name: str, value: dict[str, Any]) -> None:
-    response.set_cookie(name, _serializer(request).dumps(value), max_age=MAX_AGE_S,
-                        httponly=True, samesite="lax", path="/dashboard",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(
+        name,
+        _serializer(request).dumps(value),
+        max_age=MAX_AGE_S,
+        httponly=True,
+        samesite="lax",
+        path="/dashboard",
+        secure=request.url.scheme == "https",
+    )
 
 
 def csrf_for(request: Request) -> tuple[str, bool]:

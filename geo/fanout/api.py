@@ -29,9 +29,15 @@ class TimelinePage(CheckinPage):
 
 
 @router.get("/timelines/home", response_model=TimelinePage, responses=problems(401))
-async def read_home_timeline(request: Request, actor: CurrentActor, session: SessionDep,
-                             redis: RedisDep, page: PageDep, lat: Lat = None,
-                             lon: Lon = None) -> Response:
+async def read_home_timeline(
+    request: Request,
+    actor: CurrentActor,
+    session: SessionDep,
+    redis: RedisDep,
+    page: PageDep,
+    lat: Lat = None,
+    lon: Lon = None,
+) -> Response:
     ids = await FeedStore(redis).read_home(actor.id, limit=page.limit, before=page.before)
     items = await checkins.render_visible(session, actor=actor, ids=ids)
     ads = await ads_for_timeline(request, actor=actor, lat=lat, lon=lon)
@@ -40,8 +46,13 @@ async def read_home_timeline(request: Request, actor: CurrentActor, session: Ses
 
 @router.get("/timelines/public", response_model=TimelinePage, responses=problems(401))
 async def read_public_timeline(
-    request: Request, actor: CurrentActor, session: SessionDep, redis: RedisDep, page: PageDep,
-    lat: Lat = None, lon: Lon = None,
+    request: Request,
+    actor: CurrentActor,
+    session: SessionDep,
+    redis: RedisDep,
+    page: PageDep,
+    lat: Lat = None,
+    lon: Lon = None,
     radius_m: Annotated[float, Query(ge=1, le=50_000, allow_inf_nan=False)] = 5000,
 ) -> Response:
     feeds = FeedStore(redis)
@@ -52,24 +63,42 @@ async def read_public_timeline(
     # Local: filter on the position of the view this reader gets (a cell centre for area/city
     # check-ins), so a local query never reveals more than the author allowed.
     ids = await feeds.read_public(limit=LOCAL_SCAN, before=page.before)
-    items = [item for item in await checkins.render_visible(session, actor=actor, ids=ids)
-             if haversine_m(lat, lon, item["place"]["lat"], item["place"]["lon"]) <= radius_m]
-    items = items[:page.limit]
+    items = [
+        item
+        for item in await checkins.render_visible(session, actor=actor, ids=ids)
+        if haversine_m(lat, lon, item["place"]["lat"], item["place"]["lon"]) <= radius_m
+    ]
+    items = items[: page.limit]
     ads = await ads_for_timeline(request, actor=actor, lat=lat, lon=lon)
-    return json_response({"items": items, "ads": ads,
-                          "next": next_cursor([int(i["id"]) for i in items], page.limit)})
+    return json_response(
+        {"items": items, "ads": ads, "next": next_cursor([int(i["id"]) for i in items], page.limit)}
+    )
 
 
-@router.get("/timelines/home/stream", responses={
-    **problems(401), 200: {"description": "Server-Sent Events: `event: checkin`, data = a check-in;"
-                                          " `event: delete`, data = `{id}` of one taken out",
-                           "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+@router.get(
+    "/timelines/home/stream",
+    responses={
+        **problems(401),
+        200: {
+            "description": "Server-Sent Events: `event: checkin`, data = a check-in;"
+            " `event: delete`, data = `{id}` of one taken out",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+    },
+)
 async def stream_home_timeline(
-    request: Request, actor: CurrentActor,
-    max_seconds: Annotated[float, Query(ge=1, le=3600, allow_inf_nan=False,
-                                        description="Close the stream after this long.")] = 600,
+    request: Request,
+    actor: CurrentActor,
+    max_seconds: Annotated[
+        float,
+        Query(ge=1, le=3600, allow_inf_nan=False, description="Close the stream after this long."),
+    ] = 600,
 ) -> StreamingResponse:
-    events = home_events(request.app.state.db, request.app.state.redis, actor,
-                         max_seconds=max_seconds)
-    return StreamingResponse(events, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    events = home_events(
+        request.app.state.db, request.app.state.redis, actor, max_seconds=max_seconds
+    )
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

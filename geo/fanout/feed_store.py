@@ -20,12 +20,14 @@ class FeedStore:
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
 
-    async def push_home(self, checkin_id: int, recipients: list[int], *,
-                        announce: bool = True) -> None:
+    async def push_home(
+        self, checkin_id: int, recipients: list[int], *, announce: bool = True
+    ) -> None:
         await self.push_many([(checkin_id, recipients, False)], announce=announce)
 
-    async def push_many(self, deliveries: list[tuple[int, list[int], bool]], *,
-                        announce: bool = True) -> None:
+    async def push_many(
+        self, deliveries: list[tuple[int, list[int], bool]], *, announce: bool = True
+    ) -> None:
         """Each (check-in id, recipients, public): ZADD by id to every home timeline (a redelivery
         changes nothing), trim to the cap, announce; public ones also to the public stream.
         Several deliveries share pipelines of about BATCH recipients."""
@@ -53,7 +55,7 @@ class FeedStore:
         """Take one check-in out of these home timelines and retract it from their live streams."""
         for start in range(0, len(accounts), BATCH):
             async with self.redis.pipeline(transaction=False) as pipe:
-                for account_id in accounts[start:start + BATCH]:
+                for account_id in accounts[start : start + BATCH]:
                     pipe.zrem(keys.home(account_id), str(checkin_id))
                     pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
                 await pipe.execute()
@@ -117,15 +119,19 @@ class LiveChannel:
     async def next_message(self, timeout: float) -> bytes | None:
         """The next message's data, or None after `timeout` s (or a subscription confirmation)."""
         if self.cluster:
-            message = await self.pubsub.get_sharded_message(ignore_subscribe_messages=True,
-                                                            timeout=timeout)
+            message = await self.pubsub.get_sharded_message(
+                ignore_subscribe_messages=True, timeout=timeout
+            )
         else:
-            message = await self.pubsub.get_message(ignore_subscribe_messages=True,
-                                                    timeout=timeout)
+            message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
         return message["data"] if message else None
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
             await self.pubsub.sunsubscribe(self.channel)
         finally:

@@ -21,8 +21,14 @@ from geo.fanout.feed_store import FeedStore
 KEEPALIVE_S = 15.0
 
 
-async def home_events(db: Database, redis: RedisClient, actor: Actor, *,
-                      max_seconds: float, max_events: int | None = None) -> AsyncIterator[bytes]:
+async def home_events(
+    db: Database,
+    redis: RedisClient,
+    actor: Actor,
+    *,
+    max_seconds: float,
+    max_events: int | None = None,
+) -> AsyncIterator[bytes]:
     sent, deadline = 0, time.monotonic() + max_seconds
     async with FeedStore(redis).live_home(actor.id) as live:
         yield b": connected\n\n"

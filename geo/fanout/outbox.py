@@ -11,12 +11,15 @@ from geo.fanout.repository import OutboxRepository
 ACCESS_REVOKED = "access.revoked"
 
 
-async def record_access_revoked(session: AsyncSession, *, author_id: int,
-                                viewer_ids: list[int]) -> None:
+async def record_access_revoked(
+    session: AsyncSession, *, author_id: int, viewer_ids: list[int]
+) -> None:
     """These viewers may have lost some of the author's check-ins (unfriend, circle removal, block,
     unfollow): the fan-out takes what they may no longer receive out of their home timelines and
     tells their open streams. Reads re-check visibility meanwhile, so nothing shows in between.
     """
     if viewer_ids:
-        await OutboxRepository(session).add(ACCESS_REVOKED, {
-            "author_id": str(author_id), "viewer_ids": [str(v) for v in sorted(set(viewer_ids))]})
+        await OutboxRepository(session).add(
+            ACCESS_REVOKED,
+            {"author_id": str(author_id), "viewer_ids": [str(v) for v in sorted(set(viewer_ids))]},
+        )

@@ -13,21 +13,33 @@ class OutboxRepository:
 
     async def claim_unsent(self, limit: int) -> list[tuple[int, str, dict[str, Any]]]:
         # SKIP LOCKED lets several relays run; each row is taken by one of them at a time.
-        rows = (await self.session.execute(text("""
+        rows = (
+            await self.session.execute(
+                text("""
             SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL
-            ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"""), {"n": limit})).all()
+            ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"""),
+                {"n": limit},
+            )
+        ).all()
         return [(r[0], r[1], r[2]) for r in rows]
 
     async def mark_sent(self, ids: list[int]) -> None:
-        await self.session.execute(text(
-            "UPDATE outbox SET sent_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"),
-            {"ids": ids})
+        await self.session.execute(
+            text("UPDATE outbox SET sent_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"),
+            {"ids": ids},
+        )
 
     async def backlog(self) -> int:
-        return int((await self.session.execute(text(
-            "SELECT count(*) FROM outbox WHERE sent_at IS NULL"))).scalar_one())
+        return int(
+            (
+                await self.session.execute(
+                    text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                )
+            ).scalar_one()
+        )
 
     async def add(self, topic: str, payload: dict[str, Any]) -> None:
-        await self.session.execute(text(
-            "INSERT INTO outbox (topic, payload) VALUES (:t, CAST(:p AS jsonb))"),
-            {"t": topic, "p": json.dumps(payload)})
+        await self.session.execute(
+            text("INSERT INTO outbox (topic, payload) VALUES (:t, CAST(:p AS jsonb))"),
+            {"t": topic, "p": json.dumps(payload)},
+        )

@@ -29,15 +29,20 @@ async def relay_outbox(session: AsyncSession, redis: RedisClient, *, limit: int 
         return 0
     async with redis.pipeline(transaction=False) as pipe:
         for _, topic, payload in rows:
-            pipe.xadd(keys.STREAM, {"topic": topic, "payload": json.dumps(payload)},
-                      maxlen=keys.STREAM_CAP, approximate=True)
+            pipe.xadd(
+                keys.STREAM,
+                {"topic": topic, "payload": json.dumps(payload)},
+                maxlen=keys.STREAM_CAP,
+                approximate=True,
+            )
         await pipe.execute()
     await outbox.mark_sent([r[0] for r in rows])
     return len(rows)
 
 
-async def handle_batch(session: AsyncSession, redis: RedisClient,
-                       events: list[tuple[str, dict[str, Any]]]) -> None:
+async def handle_batch(
+    session: AsyncSession, redis: RedisClient, events: list[tuple[str, dict[str, Any]]]
+) -> None:
     """Handle a batch of stream events in order. Runs of deliveries (new check-ins and chunks)
     are handled together: one query per kind of fact and shared pipelines for the whole run;
     their ZADDs commute, and a retraction is never moved across them."""
@@ -52,62 +57,96 @@ async def handle_batch(session: AsyncSession, redis: RedisClient,
     await _deliver_run(session, redis, run)
 
 
-async def handle_event(session: AsyncSession, redis: RedisClient, topic: str,
-                       payload: dict[str, Any]) -> None:
+async def handle_event(
+    session: AsyncSession, redis: RedisClient, topic: str, payload: dict[str, Any]
+) -> None:
     if topic in ("checkin.created", DELIVER_TOPIC):
         await _deliver_run(session, redis, [(topic, payload)])
     elif topic == "checkin.deleted":
-        await retract(session, redis, int(payload["checkin_id"]),
-                      author_id=int(payload["author_id"]),
-                      circle_ids=[int(c) for c in payload["circle_ids"]],
-                      public=bool(payload["public"]))
+        await retract(
+            session,
+            redis,
+            int(payload["checkin_id"]),
+            author_id=int(payload["author_id"]),
+            circle_ids=[int(c) for c in payload["circle_ids"]],
+            public=bool(payload["public"]),
+        )
     elif topic == ACCESS_REVOKED:
-        await revoke(session, redis, author_id=int(payload["author_id"]),
-                     viewer_ids=[int(v) for v in payload["viewer_ids"]])
+        await revoke(
+            session,
+            redis,
+            author_id=int(payload["author_id"]),
+            viewer_ids=[int(v) for v in payload["viewer_ids"]],
+        )
     else:
         log.warning("fan-out: unknown topic %r ignored", topic)
 
 
-async def _deliver_run(session: AsyncSession, redis: RedisClient,
-                       run: list[tuple[str, dict[str, Any]]]) -> None:
+async def _deliver_run(
+    session: AsyncSession, redis: RedisClient, run: list[tuple[str, dict[str, Any]]]
+) -> None:
     created = [int(p["checkin_id"]) for t, p in run if t == "checkin.created"]
-    chunks = [(int(p["checkin_id"]), [int(r) for r in p["recipients"]])
-              for t, p in run if t == DELIVER_TOPIC]
+    chunks = [
+        (int(p["checkin_id"]), [int(r) for r in p["recipients"]])
+        for t, p in run
+        if t == DELIVER_TOPIC
+    ]
     if not run:
         return
     # Chunks re-read their check-in too, so a deleted one is not revived.
     alive = await checkins.delivery_facts_many(session, created + [c for c, _ in chunks])
-    deliveries = await _deliveries(session, redis, {c: alive[c] for c in created if c in alive},
-                                   split=True)
+    deliveries = await _deliveries(
+        session, redis, {c: alive[c] for c in created if c in alive}, split=True
+    )
     deliveries += [(c, chunk, False) for c, chunk in chunks if c in alive]
     await FeedStore(redis).push_many(deliveries)
 
 
-async def recipients(session: AsyncSession, *, author_id: int, circle_ids: list[int],
-                     public: bool, followers: list[int] | None = None) -> list[int]:
+async def recipients(
+    session: AsyncSession,
+    *,
+    author_id: int,
+    circle_ids: list[int],
+    public: bool,
+    followers: list[int] | None = None,
+) -> list[int]:
     """Who gets a check-in: the author, the circles' audience, and followers if it is public
     (`followers` when already known)."""
     audience = {author_id}
     if circle_ids:
-        audience.update(await social.circle_audience(session, author_id=author_id,
-                                                     circle_ids=circle_ids))
+        audience.update(
+            await social.circle_audience(session, author_id=author_id, circle_ids=circle_ids)
+        )
     if public:
-        audience.update(followers if followers is not None
-                        else await social.followers(session, account_id=author_id))
+        audience.update(
+            followers
+            if followers is not None
+            else await social.followers(session, account_id=author_id)
+        )
     return sorted(audience)
 
 
-async def _deliveries(session: AsyncSession, redis: RedisClient,
-                      facts: dict[int, checkins.DeliveryFacts], *,
-                      split: bool) -> list[tuple[int, list[int], bool]]:
+async def _deliveries(
+    session: AsyncSession,
+    redis: RedisClient,
+    facts: dict[int, checkins.DeliveryFacts],
+    *,
+    split: bool,
+) -> list[tuple[int, list[int], bool]]:
     """(check-in, recipients, public) to push; with `split`, an audience over CHUNK recipients
     becomes chunk entries at the stream's tail instead (only its author is pushed now)."""
     followers = await social.followers_of_many(
-        session, account_ids=sorted({f.author_id for f in facts.values() if f.public}))
+        session, account_ids=sorted({f.author_id for f in facts.values() if f.public})
+    )
     deliveries = []
     for checkin_id, f in facts.items():
-        audience = await recipients(session, author_id=f.author_id, circle_ids=f.circle_ids,
-                                    public=f.public, followers=followers.get(f.author_id, []))
+        audience = await recipients(
+            session,
+            author_id=f.author_id,
+            circle_ids=f.circle_ids,
+            public=f.public,
+            followers=followers.get(f.author_id, []),
+        )
         if split and len(audience) > CHUNK:
             # The author sees their own check-in at once; everyone else gets it chunk by chunk.
             await split_delivery(redis, checkin_id, [r for r in audience if r != f.author_id])
@@ -116,30 +155,43 @@ async def _deliveries(session: AsyncSession, redis: RedisClient,
     return deliveries
 
 
-async def deliver(session: AsyncSession, redis: RedisClient, checkin_id: int, *,
-                  announce: bool = True) -> None:
+async def deliver(
+    session: AsyncSession, redis: RedisClient, checkin_id: int, *, announce: bool = True
+) -> None:
     """Deliver one check-in to its whole audience at once (no chunks)."""
     facts = await checkins.delivery_facts_many(session, [checkin_id])
-    await FeedStore(redis).push_many(await _deliveries(session, redis, facts, split=False),
-                                     announce=announce)
+    await FeedStore(redis).push_many(
+        await _deliveries(session, redis, facts, split=False), announce=announce
+    )
 
 
-async def retract(session: AsyncSession, redis: RedisClient, checkin_id: int, *, author_id: int,
-                  circle_ids: list[int], public: bool) -> None:
+async def retract(
+    session: AsyncSession,
+    redis: RedisClient,
+    checkin_id: int,
+    *,
+    author_id: int,
+    circle_ids: list[int],
+    public: bool,
+) -> None:
     feeds = FeedStore(redis)
-    await feeds.remove_home(checkin_id, await recipients(
-        session, author_id=author_id, circle_ids=circle_ids, public=public))
+    await feeds.remove_home(
+        checkin_id,
+        await recipients(session, author_id=author_id, circle_ids=circle_ids, public=public),
+    )
     await feeds.remove_public(checkin_id)
 
 
-async def revoke(session: AsyncSession, redis: RedisClient, *, author_id: int,
-                 viewer_ids: list[int]) -> None:
+async def revoke(
+    session: AsyncSession, redis: RedisClient, *, author_id: int, viewer_ids: list[int]
+) -> None:
     """After a graph change: take out of each viewer's home timeline the author's check-ins they no
     longer receive (and any deleted ones), telling their open streams. Idempotent."""
     feeds = FeedStore(redis)
     for viewer_id in viewer_ids:
-        stale = await checkins.not_for_home(session, viewer_id=viewer_id, author_id=author_id,
-                                            ids=await feeds.home_ids(viewer_id))
+        stale = await checkins.not_for_home(
+            session, viewer_id=viewer_id, author_id=author_id, ids=await feeds.home_ids(viewer_id)
+        )
         await feeds.remove_from_home(viewer_id, stale)
 
 
@@ -152,7 +204,6 @@ async def rebuild_feeds(session: AsyncSession, redis: RedisClient, *, batch: int
     after, done, feeds = 0, 0, FeedStore(redis)
     while ids := await checkins.ids_after(session, after, batch):
         facts = await checkins.delivery_facts_many(session, ids)
-        await feeds.push_many(await _deliveries(session, redis, facts, split=False),
-                              announce=False)
+        await feeds.push_many(await _deliveries(session, redis, facts, split=False), announce=False)
         after, done = ids[-1], done + len(ids)
     return done

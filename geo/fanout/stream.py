@@ -28,16 +28,29 @@ return #ARGV - 3
 
 
 def chunk_payloads(checkin_id: int, recipients: list[int]) -> list[str]:
-    return [json.dumps({"checkin_id": str(checkin_id),
-                        "recipients": [str(r) for r in recipients[start:start + CHUNK]]})
-            for start in range(0, len(recipients), CHUNK)]
+    return [
+        json.dumps(
+            {
+                "checkin_id": str(checkin_id),
+                "recipients": [str(r) for r in recipients[start : start + CHUNK]],
+            }
+        )
+        for start in range(0, len(recipients), CHUNK)
+    ]
 
 
 async def split_delivery(redis: RedisClient, checkin_id: int, recipients: list[int]) -> int:
     """Append the chunk entries of one delivery, once; returns how many were appended (0: done
     before)."""
     payloads = chunk_payloads(checkin_id, recipients)
-    added = await redis.eval(_SPLIT, 2, keys.BULK, keys.split_marker(checkin_id),  # type: ignore[misc]
-                             SPLIT_MARKER_TTL_S, keys.STREAM_CAP, DELIVER_TOPIC,
-                             *payloads)
+    added = await redis.eval(
+        _SPLIT,
+        2,
+        keys.BULK,
+        keys.split_marker(checkin_id),  # type: ignore[misc]
+        SPLIT_MARKER_TTL_S,
+        keys.STREAM_CAP,
+        DELIVER_TOPIC,
+        *payloads,
+    )
     return int(added)

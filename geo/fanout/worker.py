@@ -40,27 +40,32 @@ async def relay_once(db: Database, redis: RedisClient) -> int:
     return moved
 
 
-async def _take(redis: RedisClient, stream: str, consumer: str, count: int,
-                block_ms: int | None = None) -> list:  # type: ignore[type-arg]
+async def _take(
+    redis: RedisClient, stream: str, consumer: str, count: int, block_ms: int | None = None
+) -> list:  # type: ignore[type-arg]
     """What others left pending too long first, then new entries."""
-    _, claimed, _ = await redis.xautoclaim(stream, keys.GROUP, consumer,
-                                           min_idle_time=RECLAIM_IDLE_MS, count=count)
+    _, claimed, _ = await redis.xautoclaim(
+        stream, keys.GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, count=count
+    )
     if claimed:
         return claimed  # type: ignore[no-any-return]
-    reply = await redis.xreadgroup(keys.GROUP, consumer, {stream: ">"}, count=count,
-                                   block=block_ms)
+    reply = await redis.xreadgroup(keys.GROUP, consumer, {stream: ">"}, count=count, block=block_ms)
     return reply[0][1] if reply else []  # type: ignore[no-any-return]
 
 
-async def consume_once(db: Database, redis: RedisClient, consumer: str, *,
-                       block_ms: int = 1000, count: int = 100) -> int:
+async def consume_once(
+    db: Database, redis: RedisClient, consumer: str, *, block_ms: int = 1000, count: int = 100
+) -> int:
     """Handle one batch: main-stream events, then a few chunks of big deliveries."""
     main = await _take(redis, keys.STREAM, consumer, count)
     bulk = await _take(redis, keys.BULK, consumer, BULK_BESIDE if main else BULK_ALONE)
     if not main and not bulk:
         main = await _take(redis, keys.STREAM, consumer, count, block_ms=block_ms)
-    events = [(fields[b"topic"].decode(), json.loads(fields[b"payload"]))
-              for _, fields in main + bulk if fields]  # no fields: trimmed away while pending
+    events = [
+        (fields[b"topic"].decode(), json.loads(fields[b"payload"]))
+        for _, fields in main + bulk
+        if fields
+    ]  # no fields: trimmed away while pending
     if events:
         async with db.sessionmaker() as session, session.begin():
             await service.handle_batch(session, redis, events)

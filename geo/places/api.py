@@ -29,9 +29,15 @@ router = APIRouter(prefix="/v1", tags=["places"], dependencies=[Depends(current_
 GEOJSON = "application/geo+json"
 
 
-@router.post("/places", status_code=201, response_model=PlaceRead,
-             responses={**problems(401), 409: {"model": DuplicatePlace,
-                                               "description": "A duplicate within 50 m"}})
+@router.post(
+    "/places",
+    status_code=201,
+    response_model=PlaceRead,
+    responses={
+        **problems(401),
+        409: {"model": DuplicatePlace, "description": "A duplicate within 50 m"},
+    },
+)
 async def create_place(data: PlaceCreate, actor: CurrentActor, session: SessionDep) -> Response:
     place = await service.create_place(session, actor=actor, data=data)
     return _json(service.place_json(place), status=201)
@@ -46,15 +52,18 @@ async def list_nearby_places(
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
     radius_m: Annotated[float, Query(ge=1, le=service.MAX_RADIUS_M, allow_inf_nan=False)] = 1000,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    category: Annotated[str | None, Query(min_length=1, max_length=64,
-                                          pattern=r"^[a-z0-9-]+$")] = None,
+    category: Annotated[
+        str | None, Query(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")
+    ] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> Response:
-    search = service.NearbySearch(lat=lat, lon=lon, radius_m=radius_m, limit=limit,
-                                  category=category, q=q)
+    search = service.NearbySearch(
+        lat=lat, lon=lon, radius_m=radius_m, limit=limit, category=category, q=q
+    )
     places = await service.nearby_json(session, search)
-    ads = await ads_next_to_places(request, session, actor=actor, lat=lat, lon=lon,
-                                   category=category, places_json=places)
+    ads = await ads_next_to_places(
+        request, session, actor=actor, lat=lat, lon=lon, category=category, places_json=places
+    )
     # The places array comes pre-rendered from PostgreSQL; splice it in rather than re-parse it.
     body = b'{"places":' + places.encode() + b',"ads":' + orjson.dumps(ads) + b"}"
     return Response(body, media_type="application/json")
@@ -62,8 +71,9 @@ async def list_nearby_places(
 
 def _parse_bbox(bbox: str) -> tuple[float, float, float, float]:
     def bad(message: str) -> Unprocessable:
-        return Unprocessable(f"Invalid bbox: {message}.",
-                             errors=[{"field": "query.bbox", "message": message}])
+        return Unprocessable(
+            f"Invalid bbox: {message}.", errors=[{"field": "query.bbox", "message": message}]
+        )
 
     parts = bbox.split(",")
     if len(parts) != 4:
@@ -84,26 +94,42 @@ def _parse_bbox(bbox: str) -> tuple[float, float, float, float]:
     return min_lon, min_lat, max_lon, max_lat
 
 
-@router.get("/places", response_model=PlacePage, responses={
-    **problems(401), 200: {"description": "Places in the box, newest first.", "content": {
-        GEOJSON: {"schema": GeoJSONFeatureCollection.model_json_schema()}}}})
+@router.get(
+    "/places",
+    response_model=PlacePage,
+    responses={
+        **problems(401),
+        200: {
+            "description": "Places in the box, newest first.",
+            "content": {GEOJSON: {"schema": GeoJSONFeatureCollection.model_json_schema()}},
+        },
+    },
+)
 async def list_places_in_box(
     actor: CurrentActor,
     session: ReadSessionDep,
     page: PageDep,
-    bbox: Annotated[str, Query(min_length=7, max_length=200,
-                               description="minlon,minlat,maxlon,maxlat")],
+    bbox: Annotated[
+        str, Query(min_length=7, max_length=200, description="minlon,minlat,maxlon,maxlat")
+    ],
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     box = _parse_bbox(bbox)
     places = await service.places_in_box(session, box=box, limit=page.limit, before=page.before)
     cursor = next_cursor([p.id for p in places], page.limit)
     if accept and GEOJSON in accept:
-        features = [{"type": "Feature", "id": str(p.id),
-                     "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
-                     "properties": service.place_json(p)} for p in places]
-        return _json({"type": "FeatureCollection", "features": features, "next": cursor},
-                     media_type=GEOJSON)
+        features = [
+            {
+                "type": "Feature",
+                "id": str(p.id),
+                "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
+                "properties": service.place_json(p),
+            }
+            for p in places
+        ]
+        return _json(
+            {"type": "FeatureCollection", "features": features, "next": cursor}, media_type=GEOJSON
+        )
     return _json({"items": [service.place_json(p) for p in places], "next": cursor})
 
 

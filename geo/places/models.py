@@ -20,18 +20,29 @@ class Place(Base):
     __tablename__ = "places"
     __table_args__ = (
         Index("ix_places_position", "position", postgresql_using="gist"),
-        Index("ix_places_name_norm_trgm", "name_norm", postgresql_using="gin",
-              postgresql_ops={"name_norm": "gin_trgm_ops"}),
-        Index("uq_places_source_ref", "source", "source_ref", unique=True,
-              postgresql_where=text("source IS NOT NULL")),
+        Index(
+            "ix_places_name_norm_trgm",
+            "name_norm",
+            postgresql_using="gin",
+            postgresql_ops={"name_norm": "gin_trgm_ops"},
+        ),
+        Index(
+            "uq_places_source_ref",
+            "source",
+            "source_ref",
+            unique=True,
+            postgresql_where=text("source IS NOT NULL"),
+        ),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True,
-                                    server_default=text("geo_next_id()"))
+    id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, server_default=text("geo_next_id()")
+    )
     name: Mapped[str] = mapped_column(Text, nullable=False)
     name_norm: Mapped[str] = mapped_column(Text, nullable=False, index=True)
-    category: Mapped[str] = mapped_column(Text, ForeignKey("categories.id"), nullable=False,
-                                          index=True)
+    category: Mapped[str] = mapped_column(
+        Text, ForeignKey("categories.id"), nullable=False, index=True
+    )
     position = mapped_column(Geography("POINT", srid=4326, spatial_index=False), nullable=False)
     address: Mapped[str | None] = mapped_column(Text)
     owner_id: Mapped[int | None] = mapped_column(
@@ -41,7 +52,9 @@ class Place(Base):
     # idempotent.
     source: Mapped[str | None] = mapped_column(Text)
     source_ref: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )

@@ -54,26 +54,48 @@ class PlaceRepository:
             text("SELECT pg_advisory_xact_lock(hashtextextended(:n, 7))"), {"n": name_norm}
         )
 
-    async def find_duplicate(self, *, name_norm: str, lat: float, lon: float,
-                             within_m: float) -> PlaceRow | None:
+    async def find_duplicate(
+        self, *, name_norm: str, lat: float, lon: float, within_m: float
+    ) -> PlaceRow | None:
         sql = text(f"""
             SELECT {PLACE_COLUMNS}, ST_Distance(p.position, {POINT}) AS distance_m
             FROM places p
             WHERE p.name_norm = :n AND ST_DWithin(p.position, {POINT}, :r)
             ORDER BY p.position <-> {POINT} LIMIT 1""")
-        row = (await self.session.execute(
-            sql, {"n": name_norm, "lat": lat, "lon": lon, "r": within_m})).first()
+        row = (
+            await self.session.execute(sql, {"n": name_norm, "lat": lat, "lon": lon, "r": within_m})
+        ).first()
         return PlaceRow(*row) if row else None
 
-    async def insert(self, *, name: str, name_norm: str, category: str, lat: float, lon: float,
-                     address: str | None, owner_id: int | None) -> PlaceRow:
+    async def insert(
+        self,
+        *,
+        name: str,
+        name_norm: str,
+        category: str,
+        lat: float,
+        lon: float,
+        address: str | None,
+        owner_id: int | None,
+    ) -> PlaceRow:
         sql = text(f"""
             INSERT INTO places AS p (name, name_norm, category, position, address, owner_id)
             VALUES (:name, :n, :category, {POINT}, :address, :owner)
             RETURNING {PLACE_COLUMNS}""")
-        row = (await self.session.execute(sql, {
-            "name": name, "n": name_norm, "category": category, "lat": lat, "lon": lon,
-            "address": address, "owner": owner_id})).one()
+        row = (
+            await self.session.execute(
+                sql,
+                {
+                    "name": name,
+                    "n": name_norm,
+                    "category": category,
+                    "lat": lat,
+                    "lon": lon,
+                    "address": address,
+                    "owner": owner_id,
+                },
+            )
+        ).one()
         return PlaceRow(*row)
 
     async def by_id(self, place_id: int) -> PlaceRow | None:
@@ -111,8 +133,12 @@ class PlaceRepository:
 
     @staticmethod
     def _filters(query: NearbyQuery) -> tuple[str, dict[str, object]]:
-        params: dict[str, object] = {"lat": query.lat, "lon": query.lon,
-                                     "radius": query.radius_m, "limit": query.limit}
+        params: dict[str, object] = {
+            "lat": query.lat,
+            "lon": query.lon,
+            "radius": query.radius_m,
+            "limit": query.limit,
+        }
         filters = ""
         if query.categories is not None:
             filters += " AND p.category = ANY(CAST(:cats AS text[]))"
@@ -122,26 +148,48 @@ class PlaceRepository:
             params["like"] = query.name_like
         return filters, params
 
-    async def in_box(self, *, min_lon: float, min_lat: float, max_lon: float, max_lat: float,
-                     limit: int, before: int | None) -> list[PlaceRow]:
+    async def in_box(
+        self,
+        *,
+        min_lon: float,
+        min_lat: float,
+        max_lon: float,
+        max_lat: float,
+        limit: int,
+        before: int | None,
+    ) -> list[PlaceRow]:
         # The box's edges are parallels and meridians (planar in lon/lat), but a geography polygon's
         # edges are geodesics that bow poleward. So the GiST filter uses a padded, densified copy of
         # the box (bow < 2 m per 0.1 degree, pad 0.01 degree), and the exact test is planar.
         # Boxes wider than a hemisphere skip the index: they are a scan anyway.
         wide = (max_lon - min_lon) > 180 or (max_lat - min_lat) > 90
-        index_filter = "" if wide else """
+        index_filter = (
+            ""
+            if wide
+            else """
               p.position && ST_Segmentize(ST_MakeEnvelope(
                   greatest(:x0 - 0.01, -180), greatest(:y0 - 0.01, -90),
                   least(:x1 + 0.01, 180), least(:y1 + 0.01, 90), 4326), 0.1)::geography AND"""
+        )
         sql = text(f"""
             SELECT {PLACE_COLUMNS} FROM places p
             WHERE {index_filter}
               ST_Covers(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326), p.position::geometry)
               AND (CAST(:before AS bigint) IS NULL OR p.id < :before)
             ORDER BY p.id DESC LIMIT :limit""")
-        rows = (await self.session.execute(sql, {
-            "x0": min_lon, "y0": min_lat, "x1": max_lon, "y1": max_lat,
-            "limit": limit, "before": before})).all()
+        rows = (
+            await self.session.execute(
+                sql,
+                {
+                    "x0": min_lon,
+                    "y0": min_lat,
+                    "x1": max_lon,
+                    "y1": max_lat,
+                    "limit": limit,
+                    "before": before,
+                },
+            )
+        ).all()
         return [PlaceRow(*row) for row in rows]
 
     async def categories(self) -> list[tuple[str, str, str | None]]:

@@ -22,10 +22,19 @@ from geo.places.service import DUPLICATE_RADIUS_M
 
 # OSM amenity/shop values in osm_japan_pois.csv -> our category ids.
 OSM_CATEGORIES = {
-    "convenience": "convenience-store", "police": "police-station", "restaurant": "restaurant",
-    "parking": "parking", "toilets": "public-restroom", "fuel": "gas-station", "cafe": "cafe",
-    "library": "library", "hotel": "hotel", "atm": "atm", "wifi": "wifi-hotspot",
-    "cinema": "movie-theater", "theme_park": "theme-park",
+    "convenience": "convenience-store",
+    "police": "police-station",
+    "restaurant": "restaurant",
+    "parking": "parking",
+    "toilets": "public-restroom",
+    "fuel": "gas-station",
+    "cafe": "cafe",
+    "library": "library",
+    "hotel": "hotel",
+    "atm": "atm",
+    "wifi": "wifi-hotspot",
+    "cinema": "movie-theater",
+    "theme_park": "theme-park",
 }
 # Lines of one station name within this distance are one station (Shinjuku has 12 rows, 500 m).
 STATION_MERGE_M = 700.0
@@ -63,8 +72,15 @@ def read_osm_pois(path: Path) -> Iterator[SeedPlace]:
             except (TypeError, ValueError):
                 continue
             key = f"{row['category']}|{name}|{lat:.7f}|{lon:.7f}"
-            yield SeedPlace(name[:200], category, lat, lon, None, "osm",
-                            hashlib.sha1(key.encode()).hexdigest()[:20])
+            yield SeedPlace(
+                name[:200],
+                category,
+                lat,
+                lon,
+                None,
+                "osm",
+                hashlib.sha1(key.encode()).hexdigest()[:20],
+            )
 
 
 def read_stations(path: Path) -> Iterator[SeedPlace]:
@@ -89,8 +105,15 @@ def read_stations(path: Path) -> Iterator[SeedPlace]:
             lat = sum(float(r["lat"]) for r in cluster) / len(cluster)
             lon = sum(float(r["lon"]) for r in cluster) / len(cluster)
             subway = all(r["company"].startswith(SUBWAY_OPERATORS) for r in cluster)
-            yield SeedPlace(f"{name}駅", "subway-station" if subway else "train-station", lat, lon,
-                            cluster[0]["address"] or None, "ekidata", cluster[0]["station_cd"])
+            yield SeedPlace(
+                f"{name}駅",
+                "subway-station" if subway else "train-station",
+                lat,
+                lon,
+                cluster[0]["address"] or None,
+                "ekidata",
+                cluster[0]["station_cd"],
+            )
 
 
 def drop_duplicates(places: list[SeedPlace]) -> list[SeedPlace]:
@@ -101,8 +124,9 @@ def drop_duplicates(places: list[SeedPlace]) -> list[SeedPlace]:
         key = normalize_name(place.name)
         if not key:
             continue
-        if any(haversine_m(place.lat, place.lon, o.lat, o.lon) <= DUPLICATE_RADIUS_M
-               for o in seen[key]):
+        if any(
+            haversine_m(place.lat, place.lon, o.lat, o.lon) <= DUPLICATE_RADIUS_M for o in seen[key]
+        ):
             continue
         seen[key].append(place)
         kept.append(place)
@@ -118,19 +142,32 @@ def seed_places(settings: Settings, seed_dir: Path, *, progress: bool = True) ->
     with psycopg.connect(url) as conn:
         repo = PlaceBulkRepository(conn)
         before = repo.count()
-        with tqdm(total=len(places), unit="place", desc="seeding places",
-                  disable=not progress) as bar:
+        with tqdm(
+            total=len(places), unit="place", desc="seeding places", disable=not progress
+        ) as bar:
             for start in range(0, len(places), BATCH):
-                batch = places[start:start + BATCH]
+                batch = places[start : start + BATCH]
                 with conn.transaction():
                     repo.create_staging()
                     repo.copy_into_staging(
-                        (p.name, normalize_name(p.name), p.category, p.lon, p.lat, p.address,
-                         p.source, p.source_ref) for p in batch)
+                        (
+                            p.name,
+                            normalize_name(p.name),
+                            p.category,
+                            p.lon,
+                            p.lat,
+                            p.address,
+                            p.source,
+                            p.source_ref,
+                        )
+                        for p in batch
+                    )
                     inserted += repo.insert_new_from_staging(duplicate_radius_m=DUPLICATE_RADIUS_M)
                 # Fresh statistics keep the duplicate probe on the indexes as the table grows.
                 repo.analyze()
                 bar.update(len(batch))
         after = repo.count()
-    return (f"seed: {len(stations)} stations and {len(pois)} named POIs read, "
-            f"{len(places)} after duplicate rule; {inserted} inserted; places {before} -> {after}")
+    return (
+        f"seed: {len(stations)} stations and {len(pois)} named POIs read, "
+        f"{len(places)} after duplicate rule; {inserted} inserted; places {before} -> {after}"
+    )

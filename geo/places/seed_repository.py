@@ -18,9 +18,10 @@ class PlaceBulkRepository:
                 address text, source text, source_ref text) ON COMMIT DELETE ROWS""")
 
     def copy_into_staging(self, rows: Iterable[Sequence[object]]) -> None:
-        with self.conn.cursor() as cur, cur.copy(
-            f"COPY place_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN"
-        ) as copy:
+        with (
+            self.conn.cursor() as cur,
+            cur.copy(f"COPY place_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
 
@@ -30,7 +31,8 @@ class PlaceBulkRepository:
         # GiST index per staged row instead.
         self.conn.execute("SET LOCAL enable_hashjoin = off")
         self.conn.execute("SET LOCAL enable_mergejoin = off")
-        cur = self.conn.execute("""
+        cur = self.conn.execute(
+            """
             INSERT INTO places (name, name_norm, category, position, address, source, source_ref)
             SELECT s.name, s.name_norm, s.category,
                    ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)::geography,
@@ -43,7 +45,8 @@ class PlaceBulkRepository:
                                  ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)::geography,
                                  %(r)s))
             ON CONFLICT (source, source_ref) WHERE source IS NOT NULL DO NOTHING""",
-            {"r": duplicate_radius_m})
+            {"r": duplicate_radius_m},
+        )
         return cur.rowcount
 
     def count(self) -> int:

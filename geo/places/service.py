@@ -30,23 +30,35 @@ async def create_place(session: AsyncSession, *, actor: Actor, data: PlaceCreate
     """
     tree = await category_tree(session)
     if data.category not in tree.parent_of:
-        raise Unprocessable("Unknown category.", errors=[
-            {"field": "body.category", "message": "not a category id from /v1/categories"}])
+        raise Unprocessable(
+            "Unknown category.",
+            errors=[{"field": "body.category", "message": "not a category id from /v1/categories"}],
+        )
     name_norm = normalize_name(data.name)
     if not name_norm:
-        raise Unprocessable("The name has no letters or digits.",
-                            errors=[{"field": "body.name", "message": "no letters or digits"}])
+        raise Unprocessable(
+            "The name has no letters or digits.",
+            errors=[{"field": "body.name", "message": "no letters or digits"}],
+        )
     repo = PlaceRepository(session)
     await repo.lock_name(name_norm)
-    existing = await repo.find_duplicate(name_norm=name_norm, lat=data.lat, lon=data.lon,
-                                         within_m=DUPLICATE_RADIUS_M)
+    existing = await repo.find_duplicate(
+        name_norm=name_norm, lat=data.lat, lon=data.lon, within_m=DUPLICATE_RADIUS_M
+    )
     if existing is not None:
         raise DuplicatePlace(
             f"{existing.name!r} already exists {existing.distance_m or 0:.0f} m away.",
-            existing=place_json(existing))
+            existing=place_json(existing),
+        )
     return await repo.insert(
-        name=data.name, name_norm=name_norm, category=data.category, lat=data.lat, lon=data.lon,
-        address=data.address, owner_id=actor.id if actor.kind == "business" else None)
+        name=data.name,
+        name_norm=name_norm,
+        category=data.category,
+        lat=data.lat,
+        lon=data.lon,
+        address=data.address,
+        owner_id=actor.id if actor.kind == "business" else None,
+    )
 
 
 async def get_place(session: AsyncSession, place_id: int) -> PlaceRow:
@@ -80,15 +92,25 @@ async def nearby_query(session: AsyncSession, search: NearbySearch) -> NearbyQue
     if search.category is not None:
         tree = await category_tree(session)
         if search.category not in tree.parent_of:
-            raise Unprocessable("Unknown category.", errors=[
-                {"field": "query.category", "message": "not a category id from /v1/categories"}])
+            raise Unprocessable(
+                "Unknown category.",
+                errors=[
+                    {"field": "query.category", "message": "not a category id from /v1/categories"}
+                ],
+            )
         categories = tree.descendants(search.category)
     name_like = None
     if search.q is not None:
         normalized = normalize_name(search.q)
         name_like = like_pattern(normalized) if normalized else None
-    return NearbyQuery(lat=search.lat, lon=search.lon, radius_m=search.radius_m,
-                       limit=search.limit, categories=categories, name_like=name_like)
+    return NearbyQuery(
+        lat=search.lat,
+        lon=search.lon,
+        radius_m=search.radius_m,
+        limit=search.limit,
+        categories=categories,
+        name_like=name_like,
+    )
 
 
 async def nearby_json(session: AsyncSession, search: NearbySearch) -> str:
@@ -100,12 +122,18 @@ async def nearby(session: AsyncSession, search: NearbySearch) -> list[PlaceRow]:
     return await PlaceRepository(session).nearby(await nearby_query(session, search))
 
 
-async def places_in_box(session: AsyncSession, *, box: tuple[float, float, float, float],
-                        limit: int, before: int | None) -> list[PlaceRow]:
+async def places_in_box(
+    session: AsyncSession, *, box: tuple[float, float, float, float], limit: int, before: int | None
+) -> list[PlaceRow]:
     min_lon, min_lat, max_lon, max_lat = box
     return await PlaceRepository(session).in_box(
-        min_lon=min_lon, min_lat=min_lat, max_lon=max_lon, max_lat=max_lat,
-        limit=limit, before=before)
+        min_lon=min_lon,
+        min_lat=min_lat,
+        max_lon=max_lon,
+        max_lat=max_lat,
+        limit=limit,
+        before=before,
+    )
 
 
 @dataclass
@@ -123,8 +151,10 @@ class CategoryTreeIndex:
         return found
 
     def as_tree(self, parent: str | None = None) -> list[dict[str, object]]:
-        return [{"id": c, "name": self.names[c], "children": self.as_tree(c)}
-                for c in self.children.get(parent, [])]
+        return [
+            {"id": c, "name": self.names[c], "children": self.as_tree(c)}
+            for c in self.children.get(parent, [])
+        ]
 
 
 _tree_cache: tuple[float, CategoryTreeIndex] | None = None
@@ -147,8 +177,12 @@ async def category_tree(session: AsyncSession) -> CategoryTreeIndex:
 
 def place_json(place: PlaceRow) -> dict[str, object]:
     body: dict[str, object] = {
-        "id": str(place.id), "name": place.name, "category": place.category,
-        "lat": place.lat, "lon": place.lon, "address": place.address,
+        "id": str(place.id),
+        "name": place.name,
+        "category": place.category,
+        "lat": place.lat,
+        "lon": place.lon,
+        "address": place.address,
         "created_at": rfc3339(place.created_at),
     }
     return body

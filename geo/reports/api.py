@@ -18,51 +18,87 @@ from geo.reports.schemas import Granularity, Report
 
 router = APIRouter(prefix="/v1", tags=["reports"], dependencies=[Depends(current_actor)])
 
-CSV_COLUMNS = ("start", "end", "impressions", "reach", "frequency", "clicks", "ctr", "spend",
-               "spend_milli_yen", "suppressed")
+CSV_COLUMNS = (
+    "start",
+    "end",
+    "impressions",
+    "reach",
+    "frequency",
+    "clicks",
+    "ctr",
+    "spend",
+    "spend_milli_yen",
+    "suppressed",
+)
 
 
 def report_params(
     request: Request,
-    start: Annotated[datetime | None, Query(alias="from", description="RFC 3339; snapped down "
-                                            "to the hour. Default: the campaign's start.")] = None,
-    end: Annotated[datetime | None, Query(
-        alias="to", description="RFC 3339; snapped up to the hour, cut at the last finished hour. "
-        "Default: now.")] = None,
+    start: Annotated[
+        datetime | None,
+        Query(
+            alias="from",
+            description="RFC 3339; snapped down to the hour. Default: the campaign's start.",
+        ),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(
+            alias="to",
+            description="RFC 3339; snapped up to the hour, cut at the last finished hour. "
+            "Default: now.",
+        ),
+    ] = None,
     granularity: Granularity = "day",
 ) -> service.ReportParams:
     settings = request.app.state.settings
-    return service.ReportParams(start=start, end=end, granularity=granularity,
-                                k=settings.report_k,
-                                attribution_days=settings.report_attribution_days)
+    return service.ReportParams(
+        start=start,
+        end=end,
+        granularity=granularity,
+        k=settings.report_k,
+        attribution_days=settings.report_attribution_days,
+    )
 
 
 ParamsDep = Annotated[service.ReportParams, Depends(report_params)]
 
 
-@router.get("/campaigns/{campaign_id}/report", response_model=Report,
-            responses=problems(401, 404))
-async def read_report(campaign_id: IdPath, params: ParamsDep, actor: CurrentActor,
-                      session: SessionDep) -> dict[str, Any]:
-    return await service.build_report(session, actor=actor, campaign_id=parse_id(campaign_id),
-                                      params=params)
+@router.get("/campaigns/{campaign_id}/report", response_model=Report, responses=problems(401, 404))
+async def read_report(
+    campaign_id: IdPath, params: ParamsDep, actor: CurrentActor, session: SessionDep
+) -> dict[str, Any]:
+    return await service.build_report(
+        session, actor=actor, campaign_id=parse_id(campaign_id), params=params
+    )
 
 
-@router.get("/campaigns/{campaign_id}/report.csv", response_class=Response,
-            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-                       **problems(401, 404)})
-async def read_report_csv(campaign_id: IdPath, params: ParamsDep, actor: CurrentActor,
-                          session: SessionDep) -> Response:
-    report = await service.build_report(session, actor=actor, campaign_id=parse_id(campaign_id),
-                                        params=params)
+@router.get(
+    "/campaigns/{campaign_id}/report.csv",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **problems(401, 404),
+    },
+)
+async def read_report_csv(
+    campaign_id: IdPath, params: ParamsDep, actor: CurrentActor, session: SessionDep
+) -> Response:
+    report = await service.build_report(
+        session, actor=actor, campaign_id=parse_id(campaign_id), params=params
+    )
     return csv_response(campaign_id, report)
 
 
 def csv_response(campaign_id: str, report: dict[str, Any]) -> Response:
     """The report's series as a CSV download (the API route and the dashboard's)."""
-    return Response(series_csv(report["series"]), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition":
-                             f'attachment; filename="campaign-{campaign_id}-report.csv"'})
+    return Response(
+        series_csv(report["series"]),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="campaign-{campaign_id}-report.csv"'
+        },
+    )
 
 
 def series_csv(series: list[dict[str, Any]]) -> str:

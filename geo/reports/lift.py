@@ -9,8 +9,13 @@ from typing import Any
 Z95 = 1.959963984540054
 
 
-def lift_summary(*, exposed: int | None, exposed_visitors: int | None, held_out: int | None,
-                 held_out_visitors: int | None) -> dict[str, Any]:
+def lift_summary(
+    *,
+    exposed: int | None,
+    exposed_visitors: int | None,
+    held_out: int | None,
+    held_out_visitors: int | None,
+) -> dict[str, Any]:
     """Rates of both groups, relative lift and its interval, or why it cannot be told.
 
     A `None` input is a withheld figure (under the k-floor): the lift is then not computed.
@@ -32,13 +37,22 @@ def lift_summary(*, exposed: int | None, exposed_visitors: int | None, held_out:
     log_rr = math.log(p1 / p0)
     low, high = math.exp(log_rr - Z95 * se) - 1, math.exp(log_rr + Z95 * se) - 1
     verdict = "positive" if low > 0 else "negative" if high < 0 else "inconclusive"
-    out.update(lift=round(p1 / p0 - 1, 4), ci95=[round(low, 4), round(high, 4)], verdict=verdict,
-               reason=None if verdict != "inconclusive" else
-               "The 95% interval includes zero: the groups are too small to tell.")
+    out.update(
+        lift=round(p1 / p0 - 1, 4),
+        ci95=[round(low, 4), round(high, 4)],
+        verdict=verdict,
+        reason=None
+        if verdict != "inconclusive"
+        else "The 95% interval includes zero: the groups are too small to tell.",
+    )
     return out
 
 
 def _group(accounts: int | None, visitors: int | None) -> dict[str, Any]:
     rate = None if not accounts or visitors is None else round(visitors / accounts, 6)
-    return {"accounts": accounts, "visitors": visitors, "visit_rate": rate,
-            "suppressed": accounts is None or visitors is None}
+    return {
+        "accounts": accounts,
+        "visitors": visitors,
+        "visit_rate": rate,
+        "suppressed": accounts is None or visitors is None,
+    }

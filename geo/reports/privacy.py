@@ -50,8 +50,10 @@ class DifferencingGuard:
         """True when `value` may be published; it is then remembered for later figures."""
         if value is None or value < self.k:
             return False
-        if any(self._conflicts(other, start, end, value, relation)
-               for other, relation in self._related(metric)):
+        if any(
+            self._conflicts(other, start, end, value, relation)
+            for other, relation in self._related(metric)
+        ):
             return False
         self._by_metric[metric].setdefault(value, []).append((start, end))
         self.released.append((metric, start, end, value))
@@ -66,8 +68,9 @@ class DifferencingGuard:
         parts = [m for m in list(self._by_metric) if m != metric and whole_of(m) == metric]
         return [(metric, "nested"), *((m, "inside") for m in parts)]
 
-    def _conflicts(self, metric: str, start: datetime, end: datetime, value: int,
-                   relation: str) -> bool:
+    def _conflicts(
+        self, metric: str, start: datetime, end: datetime, value: int, relation: str
+    ) -> bool:
         by_value = self._by_metric.get(metric)
         if not by_value:
             return False
@@ -75,8 +78,9 @@ class DifferencingGuard:
         if len(by_value) < 2 * self.k:
             close = [v for v in by_value if v != value and abs(v - value) < self.k]
         else:
-            close = [v for v in range(value - self.k + 1, value + self.k)
-                     if v != value and v in by_value]
+            close = [
+                v for v in range(value - self.k + 1, value + self.k) if v != value and v in by_value
+            ]
         for other in close:
             for f, t in by_value[other]:
                 if relation == "nested" and _nested(start, end, f, t):

@@ -48,8 +48,9 @@ class ReportRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def published_figures(self, campaign_id: int, start: datetime, end: datetime, *,
-                                unit: str, tz: str, k: int) -> dict[tuple[str, Any], Cells]:
+    async def published_figures(
+        self, campaign_id: int, start: datetime, end: datetime, *, unit: str, tz: str, k: int
+    ) -> dict[tuple[str, Any], Cells]:
         """Sums and reach of the published cells (>= k accounts): per bucket, band and in total.
 
         Estimating a sketch's cardinality is the costly step, so it is done as few times as
@@ -58,7 +59,8 @@ class ReportRepository:
         """
         params = {"c": campaign_id, "f": start, "t": end, "tz": tz, "k": k}
         out = await (self._hour_buckets(params) if unit == "hour" else self._day_buckets(params))
-        rows = await self.session.execute(text(f"""
+        rows = await self.session.execute(
+            text(f"""
             WITH bands AS (
                 SELECT band, sum(impressions) AS i, sum(clicks) AS c, sum(spend_milli_yen) AS s,
                        hll_union_agg(viewers) AS v
@@ -67,22 +69,28 @@ class ReportRepository:
             UNION ALL
             SELECT -1, sum(i)::bigint, sum(c)::bigint, sum(s)::bigint,
                    hll_cardinality(hll_union_agg(v))::bigint FROM bands HAVING count(*) > 0"""),
-            params)
+            params,
+        )
         for band, impressions, clicks, spend, reach in rows:
             key = ("band", band) if band >= 0 else ("total", None)
             out[key] = Cells(impressions, clicks, spend, reach or 0)
         return out
 
     async def _day_buckets(self, params: dict[str, Any]) -> dict[tuple[str, Any], Cells]:
-        rows = await self.session.execute(text(f"""
+        rows = await self.session.execute(
+            text(f"""
             SELECT date_trunc('day', hour, :tz) AS bucket, sum(impressions)::bigint,
                    sum(clicks)::bigint, sum(spend_milli_yen)::bigint,
                    hll_cardinality(hll_union_agg(viewers))::bigint
-            FROM report_hourly WHERE {_PUBLISHED} GROUP BY 1"""), params)
+            FROM report_hourly WHERE {_PUBLISHED} GROUP BY 1"""),
+            params,
+        )
         return {("bucket", b): Cells(i, c, s, r or 0) for b, i, c, s, r in rows}
 
     async def _hour_buckets(self, params: dict[str, Any]) -> dict[tuple[str, Any], Cells]:
-        rows = (await self.session.execute(text("""
+        rows = (
+            await self.session.execute(
+                text("""
             SELECT hour, sum(impressions) FILTER (WHERE band >= 0 AND accounts >= :k),
                    sum(clicks) FILTER (WHERE band >= 0 AND accounts >= :k),
                    sum(spend_milli_yen) FILTER (WHERE band >= 0 AND accounts >= :k),
@@ -90,42 +98,68 @@ class ReportRepository:
                    max(accounts) FILTER (WHERE band = -1)
             FROM report_hourly
             WHERE campaign_id = :c AND hour >= :f AND hour < :t GROUP BY hour"""),
-            params)).all()
+                params,
+            )
+        ).all()
         partial = [r[0] for r in rows if r[1] is not None and not r[4]]
         reach = {hour: accounts for hour, *_, everyone, accounts in rows if everyone}
         if partial:
-            reach |= dict((await self.session.execute(text(f"""
+            reach |= dict(
+                (
+                    await self.session.execute(
+                        text(f"""
                 SELECT hour, hll_cardinality(hll_union_agg(viewers))::bigint
                 FROM report_hourly WHERE {_PUBLISHED} AND hour = ANY(:hours) GROUP BY hour"""),
-                {**params, "hours": partial})).all())
-        return {("bucket", hour): Cells(int(i), int(c), int(s), int(reach[hour]))
-                for hour, i, c, s, _, _ in rows if i is not None}
+                        {**params, "hours": partial},
+                    )
+                ).all()
+            )
+        return {
+            ("bucket", hour): Cells(int(i), int(c), int(s), int(reach[hour]))
+            for hour, i, c, s, _, _ in rows
+            if i is not None
+        }
 
     async def holdout_accounts(self, campaign_id: int, start: datetime, end: datetime) -> int:
-        value = await self.session.scalar(text("""
+        value = await self.session.scalar(
+            text("""
             SELECT hll_cardinality(hll_union_agg(viewers))::bigint FROM report_holdout_hourly
             WHERE campaign_id = :c AND hour >= :f AND hour < :t"""),
-            {"c": campaign_id, "f": start, "t": end})
+            {"c": campaign_id, "f": start, "t": end},
+        )
         return int(value or 0)
 
-    async def visits(self, campaign: CampaignRow, start: datetime, end: datetime,
-                     window: timedelta) -> tuple[int, int]:
+    async def visits(
+        self, campaign: CampaignRow, start: datetime, end: datetime, window: timedelta
+    ) -> tuple[int, int]:
         """Check-ins in [start, end) at the place by accounts shown the ad `window` before."""
-        row = (await self.session.execute(text("""
+        row = (
+            await self.session.execute(
+                text("""
             SELECT count(*), count(DISTINCT ch.author_id) FROM checkins ch
             WHERE ch.place_id = :p AND ch.created_at >= :f AND ch.created_at < :t
               AND EXISTS (SELECT 1 FROM ad_impressions i
                           WHERE i.campaign_id = :c AND i.viewer_id = ch.author_id
                             AND i.served_at < ch.created_at
                             AND i.served_at >= ch.created_at - CAST(:w AS interval))"""),
-            {"p": campaign.place_id, "c": campaign.id, "f": start, "t": end, "w": window})).one()
+                {"p": campaign.place_id, "c": campaign.id, "f": start, "t": end, "w": window},
+            )
+        ).one()
         return int(row[0]), int(row[1])
 
-    async def converters(self, campaign: CampaignRow, start: datetime, end: datetime,
-                         window: timedelta, *, holdout: bool) -> int:
+    async def converters(
+        self,
+        campaign: CampaignRow,
+        start: datetime,
+        end: datetime,
+        window: timedelta,
+        *,
+        holdout: bool,
+    ) -> int:
         """Accounts exposed (or held out) in [start, end) who checked in within `window` after."""
         table, at = ("ad_holdouts", "logged_at") if holdout else ("ad_impressions", "served_at")
-        value = await self.session.scalar(text(f"""
+        value = await self.session.scalar(
+            text(f"""
             SELECT count(DISTINCT ch.author_id) FROM checkins ch
             WHERE ch.place_id = :p AND ch.created_at > CAST(:f AS timestamptz)
               AND ch.created_at < CAST(:t AS timestamptz) + CAST(:w AS interval)
@@ -134,45 +168,56 @@ class ReportRepository:
                             AND e.{at} >= greatest(CAST(:f AS timestamptz),
                                                   ch.created_at - CAST(:w AS interval))
                             AND e.{at} < least(CAST(:t AS timestamptz), ch.created_at))"""),
-            {"p": campaign.place_id, "c": campaign.id, "f": start, "t": end, "w": window})
+            {"p": campaign.place_id, "c": campaign.id, "f": start, "t": end, "w": window},
+        )
         return int(value or 0)
 
-    async def cells(self, campaign_id: int, start: datetime, end: datetime,
-                    k: int) -> list[tuple[int, int, int]]:
+    async def cells(
+        self, campaign_id: int, start: datetime, end: datetime, k: int
+    ) -> list[tuple[int, int, int]]:
         """(H3 cell, impressions, accounts) of the cells seen by at least k accounts."""
-        rows = await self.session.execute(text("""
+        rows = await self.session.execute(
+            text("""
             SELECT cell, sum(impressions)::bigint,
                    hll_cardinality(hll_union_agg(viewers))::bigint AS accounts
             FROM report_cells WHERE campaign_id = :c AND hour >= :f AND hour < :t
             GROUP BY cell HAVING hll_cardinality(hll_union_agg(viewers)) >= :k"""),
-            {"c": campaign_id, "f": start, "t": end, "k": k})
+            {"c": campaign_id, "f": start, "t": end, "k": k},
+        )
         return [(int(c), int(i), int(a)) for c, i, a in rows]
 
     async def lock_releases(self, campaign_id: int) -> None:
         # Two concurrent reports of one campaign must not both pass the differencing check.
         await self.session.execute(
             text("SELECT pg_advisory_xact_lock(7305, hashtext(CAST(:c AS text)))"),
-            {"c": str(campaign_id)})
+            {"c": str(campaign_id)},
+        )
 
-    async def prior_releases(self, campaign_id: int, metrics: list[str], start: datetime,
-                             end: datetime) -> list[tuple[str, datetime, datetime, int]]:
-        rows = await self.session.execute(text("""
+    async def prior_releases(
+        self, campaign_id: int, metrics: list[str], start: datetime, end: datetime
+    ) -> list[tuple[str, datetime, datetime, int]]:
+        rows = await self.session.execute(
+            text("""
             SELECT metric, from_hour, to_hour, value FROM report_releases
             WHERE campaign_id = :c AND metric = ANY(:m) AND from_hour < :t AND to_hour > :f"""),
-            {"c": campaign_id, "m": metrics, "f": start, "t": end})
+            {"c": campaign_id, "m": metrics, "f": start, "t": end},
+        )
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
-    async def record_releases(self, campaign_id: int,
-                              released: list[tuple[str, datetime, datetime, int]]) -> None:
+    async def record_releases(
+        self, campaign_id: int, released: list[tuple[str, datetime, datetime, int]]
+    ) -> None:
         if not released:
             return
         metrics, froms, tos, values = (list(x) for x in zip(*released, strict=True))
-        await self.session.execute(text("""
+        await self.session.execute(
+            text("""
             INSERT INTO report_releases (campaign_id, metric, from_hour, to_hour, value)
             SELECT :c, * FROM unnest(CAST(:m AS text[]), CAST(:f AS timestamptz[]),
                                      CAST(:t AS timestamptz[]), CAST(:v AS bigint[]))
             ON CONFLICT DO NOTHING"""),
-            {"c": campaign_id, "m": metrics, "f": froms, "t": tos, "v": values})
+            {"c": campaign_id, "m": metrics, "f": froms, "t": tos, "v": values},
+        )
 
 
 class RollupRepository:
@@ -182,21 +227,27 @@ class RollupRepository:
         self.session = session
 
     async def claim_dirty(self, limit: int) -> list[tuple[int, datetime]]:
-        rows = await self.session.execute(text("""
+        rows = await self.session.execute(
+            text("""
             SELECT campaign_id, hour FROM report_dirty ORDER BY hour
-            LIMIT :n FOR UPDATE SKIP LOCKED"""), {"n": limit})
+            LIMIT :n FOR UPDATE SKIP LOCKED"""),
+            {"n": limit},
+        )
         return [(int(c), h) for c, h in rows]
 
     async def forget_dirty(self, campaign_id: int, hour: datetime) -> None:
-        await self.session.execute(text(
-            "DELETE FROM report_dirty WHERE campaign_id = :c AND hour = :h"),
-            {"c": campaign_id, "h": hour})
+        await self.session.execute(
+            text("DELETE FROM report_dirty WHERE campaign_id = :c AND hour = :h"),
+            {"c": campaign_id, "h": hour},
+        )
 
     async def recompute_exposures(self, campaign_id: int, hour: datetime) -> None:
         params = {"c": campaign_id, "h": hour, "e": hour + HOUR}
-        await self.session.execute(text(
-            "DELETE FROM report_hourly WHERE campaign_id = :c AND hour = :h"), params)
-        await self.session.execute(text(f"""
+        await self.session.execute(
+            text("DELETE FROM report_hourly WHERE campaign_id = :c AND hour = :h"), params
+        )
+        await self.session.execute(
+            text(f"""
             INSERT INTO report_hourly (campaign_id, hour, band, impressions, clicks,
                                        spend_milli_yen, viewers, accounts)
             SELECT c, h, band, impressions, clicks, spend, viewers, hll_cardinality(viewers)
@@ -206,9 +257,12 @@ class RollupRepository:
                          hll_add_agg(hll_hash_bigint(i.viewer_id), {HLL_PARAMS}) AS viewers
                   FROM ad_impressions i LEFT JOIN ad_clicks k ON k.impression_id = i.id
                   WHERE i.campaign_id = :c AND i.served_at >= :h AND i.served_at < :e
-                  GROUP BY 3) AS cells"""), params)
+                  GROUP BY 3) AS cells"""),
+            params,
+        )
         # Band -1: the whole hour, so an hourly series needs no cardinality estimate per hour.
-        await self.session.execute(text("""
+        await self.session.execute(
+            text("""
             INSERT INTO report_hourly (campaign_id, hour, band, impressions, clicks,
                                        spend_milli_yen, viewers, accounts)
             SELECT CAST(:c AS bigint), CAST(:h AS timestamptz), -1, impressions, clicks,
@@ -216,37 +270,49 @@ class RollupRepository:
             FROM (SELECT sum(impressions) AS impressions, sum(clicks) AS clicks,
                          sum(spend_milli_yen) AS spend, hll_union_agg(viewers) AS u
                   FROM report_hourly WHERE campaign_id = :c AND hour = :h AND band >= 0
-                  HAVING count(*) > 0) AS everyone"""), params)
+                  HAVING count(*) > 0) AS everyone"""),
+            params,
+        )
 
     async def recompute_holdouts(self, campaign_id: int, hour: datetime) -> None:
         params = {"c": campaign_id, "h": hour, "e": hour + HOUR}
-        await self.session.execute(text(
-            "DELETE FROM report_holdout_hourly WHERE campaign_id = :c AND hour = :h"), params)
-        await self.session.execute(text(f"""
+        await self.session.execute(
+            text("DELETE FROM report_holdout_hourly WHERE campaign_id = :c AND hour = :h"), params
+        )
+        await self.session.execute(
+            text(f"""
             INSERT INTO report_holdout_hourly (campaign_id, hour, logged, viewers)
             SELECT :c, :h, count(*), hll_add_agg(hll_hash_bigint(viewer_id), {HLL_PARAMS})
             FROM ad_holdouts WHERE campaign_id = :c AND logged_at >= :h AND logged_at < :e
-            HAVING count(*) > 0"""), params)
+            HAVING count(*) > 0"""),
+            params,
+        )
 
     async def grid_points(self, campaign_id: int, hour: datetime) -> list[tuple[float, float]]:
         """Viewer positions of the hour rounded to 1e-4 degrees (about 10 m)."""
-        rows = await self.session.execute(text("""
+        rows = await self.session.execute(
+            text("""
             SELECT DISTINCT round(ST_Y(position::geometry)::numeric, 4)::float8,
                             round(ST_X(position::geometry)::numeric, 4)::float8
             FROM ad_impressions WHERE campaign_id = :c AND served_at >= :h AND served_at < :e"""),
-            {"c": campaign_id, "h": hour, "e": hour + HOUR})
+            {"c": campaign_id, "h": hour, "e": hour + HOUR},
+        )
         return [(float(a), float(b)) for a, b in rows]
 
-    async def recompute_cells(self, campaign_id: int, hour: datetime,
-                              mapping: list[tuple[float, float, int]]) -> None:
+    async def recompute_cells(
+        self, campaign_id: int, hour: datetime, mapping: list[tuple[float, float, int]]
+    ) -> None:
         params: dict[str, Any] = {"c": campaign_id, "h": hour, "e": hour + HOUR}
-        await self.session.execute(text(
-            "DELETE FROM report_cells WHERE campaign_id = :c AND hour = :h"), params)
+        await self.session.execute(
+            text("DELETE FROM report_cells WHERE campaign_id = :c AND hour = :h"), params
+        )
         if not mapping:
             return
-        params.update(lat=[m[0] for m in mapping], lon=[m[1] for m in mapping],
-                      cell=[m[2] for m in mapping])
-        await self.session.execute(text(f"""
+        params.update(
+            lat=[m[0] for m in mapping], lon=[m[1] for m in mapping], cell=[m[2] for m in mapping]
+        )
+        await self.session.execute(
+            text(f"""
             INSERT INTO report_cells (campaign_id, hour, cell, impressions, viewers)
             SELECT :c, :h, m.cell, count(*), hll_add_agg(hll_hash_bigint(i.viewer_id), {HLL_PARAMS})
             FROM ad_impressions i
@@ -255,4 +321,6 @@ class RollupRepository:
               ON m.lat = round(ST_Y(i.position::geometry)::numeric, 4)::float8
              AND m.lon = round(ST_X(i.position::geometry)::numeric, 4)::float8
             WHERE i.campaign_id = :c AND i.served_at >= :h AND i.served_at < :e
-            GROUP BY m.cell"""), params)
+            GROUP BY m.cell"""),
+            params,
+        )

@@ -27,8 +27,10 @@ async def recompute_hour(session: AsyncSession, campaign_id: int, hour: datetime
     await repo.recompute_exposures(campaign_id, hour)
     await repo.recompute_holdouts(campaign_id, hour)
     points = await repo.grid_points(campaign_id, hour)
-    mapping = [(lat, lon, h3.str_to_int(h3.latlng_to_cell(lat, lon, MAP_RESOLUTION)))
-               for lat, lon in points]
+    mapping = [
+        (lat, lon, h3.str_to_int(h3.latlng_to_cell(lat, lon, MAP_RESOLUTION)))
+        for lat, lon in points
+    ]
     await repo.recompute_cells(campaign_id, hour, mapping)
 
 

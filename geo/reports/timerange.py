@@ -28,8 +28,9 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def snap_range(start: datetime, end: datetime, *, now: datetime, granularity: str
-               ) -> tuple[datetime, datetime]:
+def snap_range(
+    start: datetime, end: datetime, *, now: datetime, granularity: str
+) -> tuple[datetime, datetime]:
     """Whole hours around [start, end), cut at the last finished hour; 422 on nonsense."""
     start, end = _utc(start), _utc(end)
     errors = []
@@ -48,8 +49,10 @@ def snap_range(start: datetime, end: datetime, *, now: datetime, granularity: st
     if snapped_end - snapped_start > MAX_SPAN[granularity]:
         days = MAX_SPAN[granularity].days
         message = f"{granularity} series span at most {days} days"
-        raise Unprocessable("The report range is too long.",
-                            errors=[{"field": "query.granularity", "message": message}])
+        raise Unprocessable(
+            "The report range is too long.",
+            errors=[{"field": "query.granularity", "message": message}],
+        )
     return snapped_start, max(snapped_start, snapped_end)
 
 
@@ -71,4 +74,3 @@ def buckets(start: datetime, end: datetime, *, granularity: str, tz: str) -> lis
         out.append(Bucket(max(key, start), min(following.astimezone(UTC), end), key))
         day = following
     return out
-

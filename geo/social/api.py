@@ -24,31 +24,48 @@ from geo.social.schemas import (
 router = APIRouter(prefix="/v1", tags=["social"], dependencies=[Depends(current_actor)])
 
 
-
 def _request_json(request: FriendRequestRow) -> dict[str, object]:
-    return {"id": str(request.id), "from": str(request.from_id), "to": str(request.to_id),
-            "status": request.status}
+    return {
+        "id": str(request.id),
+        "from": str(request.from_id),
+        "to": str(request.to_id),
+        "status": request.status,
+    }
 
 
 def _circle_json(circle: CircleRow) -> dict[str, object]:
-    return {"id": str(circle.id), "name": circle.name,
-            "members": [str(m) for m in circle.members], "created_at": rfc3339(circle.created_at)}
+    return {
+        "id": str(circle.id),
+        "name": circle.name,
+        "members": [str(m) for m in circle.members],
+        "created_at": rfc3339(circle.created_at),
+    }
 
 
-@router.post("/friend-requests", status_code=201, response_model=FriendRequestRead,
-             responses=problems(401, 404, 409))
-async def create_friend_request(data: FriendRequestCreate, actor: CurrentActor,
-                                session: SessionDep) -> Response:
+@router.post(
+    "/friend-requests",
+    status_code=201,
+    response_model=FriendRequestRead,
+    responses=problems(401, 404, 409),
+)
+async def create_friend_request(
+    data: FriendRequestCreate, actor: CurrentActor, session: SessionDep
+) -> Response:
     request = await service.send_friend_request(session, actor=actor, to_id=parse_id(data.to))
     return _json(_request_json(request), status=201)
 
 
-@router.post("/friend-requests/{request_id}/accept", response_model=FriendRequestRead,
-             responses=problems(401, 403, 404, 409))
-async def accept_friend_request(request_id: IdPath, actor: CurrentActor,
-                                session: SessionDep) -> Response:
-    request = await service.accept_friend_request(session, actor=actor,
-                                                  request_id=parse_id(request_id))
+@router.post(
+    "/friend-requests/{request_id}/accept",
+    response_model=FriendRequestRead,
+    responses=problems(401, 403, 404, 409),
+)
+async def accept_friend_request(
+    request_id: IdPath, actor: CurrentActor, session: SessionDep
+) -> Response:
+    request = await service.accept_friend_request(
+        session, actor=actor, request_id=parse_id(request_id)
+    )
     return _json(_request_json(request))
 
 
@@ -56,8 +73,16 @@ async def accept_friend_request(request_id: IdPath, actor: CurrentActor,
 async def list_friends(actor: CurrentActor, session: SessionDep, page: PageDep) -> Response:
     ids = await service.friend_ids(session, actor=actor, limit=page.limit, before=page.before)
     found = await accounts.accounts_by_ids(session, ids)
-    items = [{"id": str(i), "handle": found[i].handle, "kind": found[i].kind,
-              "created_at": rfc3339(found[i].created_at)} for i in ids if i in found]
+    items = [
+        {
+            "id": str(i),
+            "handle": found[i].handle,
+            "kind": found[i].kind,
+            "created_at": rfc3339(found[i].created_at),
+        }
+        for i in ids
+        if i in found
+    ]
     return _json({"items": items, "next": next_cursor(ids, page.limit)})
 
 
@@ -74,10 +99,13 @@ async def create_circle(data: CircleCreate, actor: CurrentActor, session: Sessio
 
 @router.get("/circles", response_model=CirclePage, responses=problems(401))
 async def list_circles(actor: CurrentActor, session: SessionDep, page: PageDep) -> Response:
-    circles = await service.list_circles(session, actor=actor, limit=page.limit,
-                                         before=page.before)
-    return _json({"items": [_circle_json(c) for c in circles],
-                  "next": next_cursor([c.id for c in circles], page.limit)})
+    circles = await service.list_circles(session, actor=actor, limit=page.limit, before=page.before)
+    return _json(
+        {
+            "items": [_circle_json(c) for c in circles],
+            "next": next_cursor([c.id for c in circles], page.limit),
+        }
+    )
 
 
 @router.get("/circles/{circle_id}", response_model=CircleRead, responses=problems(401, 404))
@@ -87,10 +115,12 @@ async def read_circle(circle_id: IdPath, actor: CurrentActor, session: SessionDe
 
 
 @router.put("/circles/{circle_id}", response_model=CircleRead, responses=problems(401, 404))
-async def update_circle(circle_id: IdPath, data: CircleUpdate, actor: CurrentActor,
-                        session: SessionDep) -> Response:
-    circle = await service.update_circle(session, actor=actor, circle_id=parse_id(circle_id),
-                                         data=data)
+async def update_circle(
+    circle_id: IdPath, data: CircleUpdate, actor: CurrentActor, session: SessionDep
+) -> Response:
+    circle = await service.update_circle(
+        session, actor=actor, circle_id=parse_id(circle_id), data=data
+    )
     return _json(_circle_json(circle))
 
 
@@ -107,8 +137,9 @@ async def follow_account(account_id: IdPath, actor: CurrentActor, session: Sessi
 
 
 @router.delete("/follows/{account_id}", status_code=204, responses=problems(401, 404))
-async def unfollow_account(account_id: IdPath, actor: CurrentActor,
-                           session: SessionDep) -> Response:
+async def unfollow_account(
+    account_id: IdPath, actor: CurrentActor, session: SessionDep
+) -> Response:
     await service.unfollow(session, actor=actor, followee_id=parse_id(account_id))
     return Response(status_code=204)
 
@@ -120,7 +151,6 @@ async def block_account(account_id: IdPath, actor: CurrentActor, session: Sessio
 
 
 @router.delete("/blocks/{account_id}", status_code=204, responses=problems(401, 404))
-async def unblock_account(account_id: IdPath, actor: CurrentActor,
-                          session: SessionDep) -> Response:
+async def unblock_account(account_id: IdPath, actor: CurrentActor, session: SessionDep) -> Response:
     await service.unblock(session, actor=actor, blocked_id=parse_id(account_id))
     return Response(status_code=204)

@@ -51,7 +51,8 @@ def read_edges(path: Path, *, limit_edges: int | None = None) -> EdgeList:
                 if lines == 0:  # a header line such as "uid\tfid"
                     continue
                 raise ValueError(
-                    f"{path}:{number}: expected two numeric user ids, got {line!r}") from exc
+                    f"{path}:{number}: expected two numeric user ids, got {line!r}"
+                ) from exc
             lines += 1
             if u == v:
                 self_loops += 1
@@ -68,8 +69,14 @@ def read_edges(path: Path, *, limit_edges: int | None = None) -> EdgeList:
     return EdgeList(edges, users, lines, duplicates, self_loops)
 
 
-def import_friend_graph(settings: Settings, path: Path, *, handle_prefix: str = "gw",
-                        limit_edges: int | None = None, progress: bool = True) -> str:
+def import_friend_graph(
+    settings: Settings,
+    path: Path,
+    *,
+    handle_prefix: str = "gw",
+    limit_edges: int | None = None,
+    progress: bool = True,
+) -> str:
     """Import the edge list at `path`; returns a one-line summary.
 
     Creates one member account per user id (handle f"{handle_prefix}{uid}", password_hash
@@ -80,8 +87,10 @@ def import_friend_graph(settings: Settings, path: Path, *, handle_prefix: str = 
         raise ValueError("limit_edges must be positive")
     started = time.perf_counter()
     url = driver_url(settings.database_url, "psycopg").replace("postgresql+psycopg", "postgresql")
-    with tqdm(total=len(STAGES), unit="stage", desc="importing friend graph",
-              disable=not progress) as bar:
+    with tqdm(
+        total=len(STAGES), unit="stage", desc="importing friend graph", disable=not progress
+    ) as bar:
+
         def stage(name: str) -> None:
             bar.set_postfix_str(name)
 
@@ -108,8 +117,10 @@ def import_friend_graph(settings: Settings, path: Path, *, handle_prefix: str = 
     seconds = time.perf_counter() - started
     unmapped = len(graph.users) - mapped
     taken = f" ({unmapped} handles held by real accounts, their edges skipped)" if unmapped else ""
-    return (f"friend graph {path.name}: {len(graph.users)} users, "
-            f"{created} accounts created{taken}; "
-            f"{len(graph.edges)} edges ({graph.lines} lines, {graph.duplicates} duplicates, "
-            f"{graph.self_loops} self-loops dropped); {inserted} friendship rows inserted "
-            f"(both directions); {seconds:.1f} s")
+    return (
+        f"friend graph {path.name}: {len(graph.users)} users, "
+        f"{created} accounts created{taken}; "
+        f"{len(graph.edges)} edges ({graph.lines} lines, {graph.duplicates} duplicates, "
+        f"{graph.self_loops} self-loops dropped); {inserted} friendship rows inserted "
+        f"(both directions); {seconds:.1f} s"
+    )

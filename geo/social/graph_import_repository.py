@@ -20,16 +20,18 @@ class GraphBulkRepository:
             ON COMMIT DROP""")
 
     def copy_users(self, rows: Iterable[Sequence[object]]) -> None:
-        with self.conn.cursor() as cur, cur.copy(
-            "COPY graph_user_staging (uid, handle) FROM STDIN"
-        ) as copy:
+        with (
+            self.conn.cursor() as cur,
+            cur.copy("COPY graph_user_staging (uid, handle) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
 
     def copy_edges(self, rows: Iterable[Sequence[object]]) -> None:
-        with self.conn.cursor() as cur, cur.copy(
-            "COPY graph_edge_staging (u, v) FROM STDIN"
-        ) as copy:
+        with (
+            self.conn.cursor() as cur,
+            cur.copy("COPY graph_edge_staging (u, v) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
 
@@ -39,10 +41,13 @@ class GraphBulkRepository:
 
     def insert_accounts(self, *, password_hash: str) -> int:
         """One member account per staged user whose handle is free; returns how many were made."""
-        cur = self.conn.execute("""
+        cur = self.conn.execute(
+            """
             INSERT INTO accounts (handle, password_hash, kind)
             SELECT s.handle, %(ph)s, 'member' FROM graph_user_staging s ORDER BY s.uid
-            ON CONFLICT ((lower(handle))) DO NOTHING""", {"ph": password_hash})
+            ON CONFLICT ((lower(handle))) DO NOTHING""",
+            {"ph": password_hash},
+        )
         return cur.rowcount
 
     def map_user_ids(self, *, password_hash: str) -> int:
@@ -51,12 +56,15 @@ class GraphBulkRepository:
         Only accounts carrying the import marker count: a handle already taken by a real,
         signed-up account is left unmapped, so imported edges never attach to a real person.
         """
-        self.conn.execute("""
+        self.conn.execute(
+            """
             CREATE TEMP TABLE graph_user_ids ON COMMIT DROP AS
             SELECT s.uid, a.id AS account_id
             FROM graph_user_staging s
             JOIN accounts a ON lower(a.handle) = lower(s.handle)
-            WHERE a.password_hash = %(ph)s""", {"ph": password_hash})
+            WHERE a.password_hash = %(ph)s""",
+            {"ph": password_hash},
+        )
         self.conn.execute("ALTER TABLE graph_user_ids ADD PRIMARY KEY (uid)")
         self.conn.execute("ANALYZE graph_user_ids")
         return self.conn.execute("SELECT count(*) FROM graph_user_ids").fetchone()[0]  # type: ignore[index]

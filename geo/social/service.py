@@ -28,8 +28,9 @@ async def _other_account(repo: SocialRepository, actor: Actor, other_id: int) ->
         raise Unprocessable("You block this account; unblock it first.")
 
 
-async def send_friend_request(session: AsyncSession, *, actor: Actor,
-                              to_id: int) -> FriendRequestRow:
+async def send_friend_request(
+    session: AsyncSession, *, actor: Actor, to_id: int
+) -> FriendRequestRow:
     repo = SocialRepository(session)
     await _other_account(repo, actor, to_id)
     await repo.lock_pair(actor.id, to_id)
@@ -45,8 +46,9 @@ async def send_friend_request(session: AsyncSession, *, actor: Actor,
     return await repo.insert_request(actor.id, to_id, "pending")
 
 
-async def accept_friend_request(session: AsyncSession, *, actor: Actor,
-                                request_id: int) -> FriendRequestRow:
+async def accept_friend_request(
+    session: AsyncSession, *, actor: Actor, request_id: int
+) -> FriendRequestRow:
     repo = SocialRepository(session)
     request = await repo.request_by_id(request_id)
     if request is None or actor.id not in (request.from_id, request.to_id):
@@ -77,8 +79,9 @@ async def _revoke_both_ways(session: AsyncSession, a: int, b: int) -> None:
     await fanout.record_access_revoked(session, author_id=b, viewer_ids=[a])
 
 
-async def friend_ids(session: AsyncSession, *, actor: Actor, limit: int,
-                     before: int | None) -> list[int]:
+async def friend_ids(
+    session: AsyncSession, *, actor: Actor, limit: int, before: int | None
+) -> list[int]:
     return await SocialRepository(session).friends_page(actor.id, limit=limit, before=before)
 
 
@@ -88,9 +91,13 @@ async def _checked_members(repo: SocialRepository, actor: Actor, members: list[s
     friends = await repo.which_are_friends(actor.id, [i for i in ids if i <= MAX_ID])
     strangers = [i for i in ids if i not in friends]
     if strangers:
-        raise Unprocessable("Circle members must be your friends.", errors=[
-            {"field": "body.members", "message": f"not a friend: {i}", "id": str(i)}
-            for i in strangers])
+        raise Unprocessable(
+            "Circle members must be your friends.",
+            errors=[
+                {"field": "body.members", "message": f"not a friend: {i}", "id": str(i)}
+                for i in strangers
+            ],
+        )
     return ids
 
 
@@ -111,13 +118,15 @@ async def get_circle(session: AsyncSession, *, actor: Actor, circle_id: int) -> 
     return circle
 
 
-async def list_circles(session: AsyncSession, *, actor: Actor, limit: int,
-                       before: int | None) -> list[CircleRow]:
+async def list_circles(
+    session: AsyncSession, *, actor: Actor, limit: int, before: int | None
+) -> list[CircleRow]:
     return await SocialRepository(session).owned_circles(actor.id, limit=limit, before=before)
 
 
-async def update_circle(session: AsyncSession, *, actor: Actor, circle_id: int,
-                        data: CircleUpdate) -> CircleRow:
+async def update_circle(
+    session: AsyncSession, *, actor: Actor, circle_id: int, data: CircleUpdate
+) -> CircleRow:
     repo = SocialRepository(session)
     before = await get_circle(session, actor=actor, circle_id=circle_id)
     if data.name is not None:
@@ -125,8 +134,9 @@ async def update_circle(session: AsyncSession, *, actor: Actor, circle_id: int,
     if data.members is not None:
         members = await _checked_members(repo, actor, data.members)
         await repo.replace_members(circle_id, members)
-        await fanout.record_access_revoked(session, author_id=actor.id, viewer_ids=sorted(
-            set(before.members) - set(members)))
+        await fanout.record_access_revoked(
+            session, author_id=actor.id, viewer_ids=sorted(set(before.members) - set(members))
+        )
     return await get_circle(session, actor=actor, circle_id=circle_id)
 
 
@@ -168,8 +178,9 @@ async def unblock(session: AsyncSession, *, actor: Actor, blocked_id: int) -> No
 
 
 # Reads the fan-out needs: one query each, however large the audience.
-async def circle_audience(session: AsyncSession, *, author_id: int,
-                          circle_ids: list[int]) -> list[int]:
+async def circle_audience(
+    session: AsyncSession, *, author_id: int, circle_ids: list[int]
+) -> list[int]:
     return await SocialRepository(session).circle_audience(author_id, circle_ids)
 
 
@@ -177,8 +188,9 @@ async def followers(session: AsyncSession, *, account_id: int) -> list[int]:
     return await SocialRepository(session).followers(account_id)
 
 
-async def followers_of_many(session: AsyncSession, *,
-                            account_ids: list[int]) -> dict[int, list[int]]:
+async def followers_of_many(
+    session: AsyncSession, *, account_ids: list[int]
+) -> dict[int, list[int]]:
     return await SocialRepository(session).followers_of_many(account_ids)
 
 

@@ -92,21 +92,27 @@ def upgrade() -> None:
         sa.Column("handle", sa.Text, nullable=False),
         sa.Column("password_hash", sa.Text, nullable=False),
         sa.Column("kind", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.CheckConstraint("kind IN ('member', 'business', 'advertiser')", name="kind"),
         sa.PrimaryKeyConstraint("id", name="pk_accounts"),
     )
-    op.create_index("uq_accounts_handle_lower", "accounts", [sa.text("lower(handle)")],
-                    unique=True)
+    op.create_index("uq_accounts_handle_lower", "accounts", [sa.text("lower(handle)")], unique=True)
     op.create_table(
         "account_tokens",
         sa.Column("token_hash", sa.LargeBinary, nullable=False),
-        sa.Column("account_id", sa.BigInteger,
-                  sa.ForeignKey("accounts.id", ondelete="CASCADE",
-                                name="fk_account_tokens_account_id_accounts"), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "account_id",
+            sa.BigInteger,
+            sa.ForeignKey(
+                "accounts.id", ondelete="CASCADE", name="fk_account_tokens_account_id_accounts"
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.PrimaryKeyConstraint("token_hash", name="pk_account_tokens"),
     )
     op.create_index("ix_account_tokens_account_id", "account_tokens", ["account_id"])
@@ -115,45 +121,68 @@ def upgrade() -> None:
         "categories",
         sa.Column("id", sa.Text, nullable=False),
         sa.Column("name", sa.Text, nullable=False),
-        sa.Column("parent_id", sa.Text,
-                  sa.ForeignKey("categories.id", name="fk_categories_parent_id_categories")),
+        sa.Column(
+            "parent_id",
+            sa.Text,
+            sa.ForeignKey("categories.id", name="fk_categories_parent_id_categories"),
+        ),
         sa.Column("position", sa.Integer, nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("id", name="pk_categories"),
     )
-    op.bulk_insert(categories, [
-        {"id": cid, "name": name, "parent_id": parent, "position": i}
-        for i, (cid, name, parent) in enumerate(CATEGORIES)
-    ])
+    op.bulk_insert(
+        categories,
+        [
+            {"id": cid, "name": name, "parent_id": parent, "position": i}
+            for i, (cid, name, parent) in enumerate(CATEGORIES)
+        ],
+    )
 
     op.create_table(
         "places",
         sa.Column("id", sa.BigInteger, nullable=False, server_default=sa.text("geo_next_id()")),
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("name_norm", sa.Text, nullable=False),
-        sa.Column("category", sa.Text,
-                  sa.ForeignKey("categories.id", name="fk_places_category_categories"),
-                  nullable=False),
+        sa.Column(
+            "category",
+            sa.Text,
+            sa.ForeignKey("categories.id", name="fk_places_category_categories"),
+            nullable=False,
+        ),
         sa.Column("position", Geography("POINT", srid=4326, spatial_index=False), nullable=False),
         sa.Column("address", sa.Text),
-        sa.Column("owner_id", sa.BigInteger,
-                  sa.ForeignKey("accounts.id", ondelete="SET NULL",
-                                name="fk_places_owner_id_accounts")),
+        sa.Column(
+            "owner_id",
+            sa.BigInteger,
+            sa.ForeignKey("accounts.id", ondelete="SET NULL", name="fk_places_owner_id_accounts"),
+        ),
         sa.Column("source", sa.Text),
         sa.Column("source_ref", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_places"),
     )
     op.create_index("ix_places_position", "places", ["position"], postgresql_using="gist")
-    op.create_index("ix_places_name_norm_trgm", "places", ["name_norm"], postgresql_using="gin",
-                    postgresql_ops={"name_norm": "gin_trgm_ops"})
+    op.create_index(
+        "ix_places_name_norm_trgm",
+        "places",
+        ["name_norm"],
+        postgresql_using="gin",
+        postgresql_ops={"name_norm": "gin_trgm_ops"},
+    )
     op.create_index("ix_places_name_norm", "places", ["name_norm"])
     op.create_index("ix_places_category", "places", ["category"])
     op.create_index("ix_places_owner_id", "places", ["owner_id"])
-    op.create_index("uq_places_source_ref", "places", ["source", "source_ref"], unique=True,
-                    postgresql_where=sa.text("source IS NOT NULL"))
+    op.create_index(
+        "uq_places_source_ref",
+        "places",
+        ["source", "source_ref"],
+        unique=True,
+        postgresql_where=sa.text("source IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:

@@ -34,10 +34,12 @@ def upgrade() -> None:
     op.create_table(
         "campaigns",
         sa.Column("id", sa.BigInteger, nullable=False, server_default=sa.text("geo_next_id()")),
-        sa.Column("owner_id", sa.BigInteger, _fk("campaigns", "owner_id", "accounts"),
-                  nullable=False),
-        sa.Column("place_id", sa.BigInteger, _fk("campaigns", "place_id", "places"),
-                  nullable=False),
+        sa.Column(
+            "owner_id", sa.BigInteger, _fk("campaigns", "owner_id", "accounts"), nullable=False
+        ),
+        sa.Column(
+            "place_id", sa.BigInteger, _fk("campaigns", "place_id", "places"), nullable=False
+        ),
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("headline", sa.Text, nullable=False),
         sa.Column("body", sa.Text, nullable=False),
@@ -56,8 +58,12 @@ def upgrade() -> None:
         sa.Column("cap_hours", sa.Integer, nullable=False),
         sa.Column("status", sa.Text, nullable=False, server_default="active"),
         sa.Column("holdout_share", sa.REAL, nullable=False, server_default="0.05"),
-        sa.Column("revision", sa.BigInteger, nullable=False,
-                  server_default=sa.text("nextval('campaign_revision_seq')")),
+        sa.Column(
+            "revision",
+            sa.BigInteger,
+            nullable=False,
+            server_default=sa.text("nextval('campaign_revision_seq')"),
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
         sa.PrimaryKeyConstraint("id", name="pk_campaigns"),
@@ -75,10 +81,18 @@ def upgrade() -> None:
     # A place's owner lets an advertiser account run campaigns for it.
     op.create_table(
         "place_advertisers",
-        sa.Column("place_id", sa.BigInteger, _fk("place_advertisers", "place_id", "places"),
-                  nullable=False),
-        sa.Column("advertiser_id", sa.BigInteger,
-                  _fk("place_advertisers", "advertiser_id", "accounts"), nullable=False),
+        sa.Column(
+            "place_id",
+            sa.BigInteger,
+            _fk("place_advertisers", "place_id", "places"),
+            nullable=False,
+        ),
+        sa.Column(
+            "advertiser_id",
+            sa.BigInteger,
+            _fk("place_advertisers", "advertiser_id", "accounts"),
+            nullable=False,
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
         sa.PrimaryKeyConstraint("place_id", "advertiser_id", name="pk_place_advertisers"),
     )
@@ -87,8 +101,12 @@ def upgrade() -> None:
     # leased counts as spent, so a restore can never overspend (see geo/ads/budget.py).
     op.create_table(
         "ad_budget_leases",
-        sa.Column("campaign_id", sa.BigInteger, _fk("ad_budget_leases", "campaign_id", "campaigns"),
-                  nullable=False),
+        sa.Column(
+            "campaign_id",
+            sa.BigInteger,
+            _fk("ad_budget_leases", "campaign_id", "campaigns"),
+            nullable=False,
+        ),
         sa.Column("day", sa.Date, nullable=False),
         sa.Column("leased_milli_yen", sa.BigInteger, nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("campaign_id", "day", name="pk_ad_budget_leases"),
@@ -105,8 +123,9 @@ def upgrade() -> None:
         sa.Column("cost_milli_yen", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_ad_impressions"),
     )
-    op.create_index("ix_ad_impressions_campaign_id_served_at", "ad_impressions",
-                    ["campaign_id", "served_at"])
+    op.create_index(
+        "ix_ad_impressions_campaign_id_served_at", "ad_impressions", ["campaign_id", "served_at"]
+    )
 
     op.create_table(
         "ad_clicks",
@@ -116,8 +135,9 @@ def upgrade() -> None:
         sa.Column("clicked_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("impression_id", name="pk_ad_clicks"),
     )
-    op.create_index("ix_ad_clicks_campaign_id_clicked_at", "ad_clicks",
-                    ["campaign_id", "clicked_at"])
+    op.create_index(
+        "ix_ad_clicks_campaign_id_clicked_at", "ad_clicks", ["campaign_id", "clicked_at"]
+    )
 
     op.create_table(
         "ad_holdouts",
@@ -129,12 +149,19 @@ def upgrade() -> None:
         sa.Column("distance_m", sa.REAL, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_ad_holdouts"),
     )
-    op.create_index("ix_ad_holdouts_campaign_id_logged_at", "ad_holdouts",
-                    ["campaign_id", "logged_at"])
+    op.create_index(
+        "ix_ad_holdouts_campaign_id_logged_at", "ad_holdouts", ["campaign_id", "logged_at"]
+    )
 
 
 def downgrade() -> None:
-    for table in ("ad_holdouts", "ad_clicks", "ad_impressions", "ad_budget_leases",
-                  "place_advertisers", "campaigns"):
+    for table in (
+        "ad_holdouts",
+        "ad_clicks",
+        "ad_impressions",
+        "ad_budget_leases",
+        "place_advertisers",
+        "campaigns",
+    ):
         op.drop_table(table)
     op.execute("DROP SEQUENCE campaign_revision_seq")

@@ -27,22 +27,34 @@ async def committed(engine, redis, settings):  # type: ignore[no-untyped-def]
     """A business, its place and a campaign factory, committed; all removed afterwards."""
     db = Database(engine, async_sessionmaker(engine, expire_on_commit=False))
     async with db.sessionmaker() as s, s.begin():
-        owner = (await s.execute(text("""INSERT INTO accounts (handle, password_hash, kind)
-            VALUES ('ads-budget-' || geo_next_id(), 'x', 'business') RETURNING id"""))).scalar_one()
-        place = (await s.execute(text("""INSERT INTO places (name, name_norm, category, position,
+        owner = (
+            await s.execute(
+                text("""INSERT INTO accounts (handle, password_hash, kind)
+            VALUES ('ads-budget-' || geo_next_id(), 'x', 'business') RETURNING id""")
+            )
+        ).scalar_one()
+        place = (
+            await s.execute(
+                text("""INSERT INTO places (name, name_norm, category, position,
             owner_id) VALUES ('Budget cafe', 'budget cafe', 'coffee-shop',
             ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :o) RETURNING id"""),
-            {"lat": LAT, "lon": LON, "o": owner})).scalar_one()
+                {"lat": LAT, "lon": LON, "o": owner},
+            )
+        ).scalar_one()
 
     async def campaign(total: int, daily: int) -> int:
         async with db.sessionmaker() as s, s.begin():
-            return (await s.execute(text("""INSERT INTO campaigns (owner_id, place_id, name,
+            return (
+                await s.execute(
+                    text("""INSERT INTO campaigns (owner_id, place_id, name,
                 headline, body, target_radius_m, target, bid_cpm, budget_total, budget_daily,
                 starts_at, ends_at, cap_count, cap_hours, holdout_share)
                 SELECT :o, :p, 'n', 'h', 'b', 500, ST_Buffer(position, 500), 100, :t, :d,
                        now() - interval '1 hour', now() + interval '1 day', 5, 24, 0
                 FROM places WHERE id = :p RETURNING id"""),
-                {"o": owner, "p": place, "t": total, "d": daily})).scalar_one()
+                    {"o": owner, "p": place, "t": total, "d": daily},
+                )
+            ).scalar_one()
 
     yield db, campaign
     async with db.sessionmaker() as s, s.begin():
@@ -53,17 +65,23 @@ async def committed(engine, redis, settings):  # type: ignore[no-untyped-def]
 
 
 def make_engines(db, redis, settings, n: int, **overrides) -> list[AdsEngine]:  # type: ignore[no-untyped-def]
-    tuned = settings.model_copy(update={"ads_reserve_cpm": 100, "ads_pacing_margin": 1.0,
-                                        "ads_lease_chunk_impressions": 7,
-                                        "ads_index_refresh_s": 3600.0, **overrides})
+    tuned = settings.model_copy(
+        update={
+            "ads_reserve_cpm": 100,
+            "ads_pacing_margin": 1.0,
+            "ads_lease_chunk_impressions": 7,
+            "ads_index_refresh_s": 3600.0,
+            **overrides,
+        }
+    )
     return [AdsEngine.create(db, redis, tuned) for _ in range(n)]
 
 
 async def serve(engines: list[AdsEngine], viewers: range) -> int:
     """One decision per viewer, all at once, spread over the engines; returns ads served."""
-    results = await asyncio.gather(*(
-        engines[v % len(engines)].decide(viewer_id=v, lat=LAT, lon=LON, slots=1)
-        for v in viewers))
+    results = await asyncio.gather(
+        *(engines[v % len(engines)].decide(viewer_id=v, lat=LAT, lon=LON, slots=1) for v in viewers)
+    )
     for engine in engines:
         await engine.settle()
     return sum(len(ads) for ads in results)
@@ -71,15 +89,26 @@ async def serve(engines: list[AdsEngine], viewers: range) -> int:
 
 async def ledger(db: Database, campaign_id: int) -> tuple[int, int, int]:
     async with db.sessionmaker() as s:
-        count, cost = (await s.execute(text("""SELECT count(*), coalesce(sum(cost_milli_yen), 0)
-            FROM ad_impressions WHERE campaign_id = :c"""), {"c": campaign_id})).one()
-        leased = (await s.execute(text("""SELECT coalesce(sum(leased_milli_yen), 0)
-            FROM ad_budget_leases WHERE campaign_id = :c"""), {"c": campaign_id})).scalar_one()
+        count, cost = (
+            await s.execute(
+                text("""SELECT count(*), coalesce(sum(cost_milli_yen), 0)
+            FROM ad_impressions WHERE campaign_id = :c"""),
+                {"c": campaign_id},
+            )
+        ).one()
+        leased = (
+            await s.execute(
+                text("""SELECT coalesce(sum(leased_milli_yen), 0)
+            FROM ad_budget_leases WHERE campaign_id = :c"""),
+                {"c": campaign_id},
+            )
+        ).scalar_one()
     return int(count), int(cost), int(leased)
 
 
 async def test_200_concurrent_decisions_never_pass_a_budget_of_100_impressions(
-        committed, redis, settings):
+    committed, redis, settings
+):
     db, make_campaign = committed
     campaign_id = await make_campaign(total=10, daily=10)  # 10 yen = 100 impressions at 0.1 yen
     engines = make_engines(db, redis, settings, 4)
@@ -127,8 +156,9 @@ async def test_daily_pacing_spends_at_most_the_elapsed_share(committed, redis, s
     assert leased <= paced
 
 
-async def test_prime_leases_ahead_so_a_fresh_redis_serves_without_waiting(committed, redis,
-                                                                          settings):
+async def test_prime_leases_ahead_so_a_fresh_redis_serves_without_waiting(
+    committed, redis, settings
+):
     db, make_campaign = committed
     campaign_id = await make_campaign(total=10, daily=10)
     engine = make_engines(db, redis, settings, 1)[0]

@@ -7,19 +7,29 @@ import pytest
 from tests.ads.factories import business_with_place, campaign_body, create_campaign
 from tests.conftest import make_account
 
-BOWTIE = {"type": "Polygon", "coordinates": [[[139.79, 35.68], [139.80, 35.69], [139.80, 35.68],
-                                              [139.79, 35.69], [139.79, 35.68]]]}
-WORLD = {"type": "Polygon", "coordinates": [[[-179, -80], [179, -80], [179, 80], [-179, 80],
-                                             [-179, -80]]]}
-SQUARE = {"type": "Polygon", "coordinates": [[[139.79, 35.675], [139.805, 35.675],
-                                              [139.805, 35.685], [139.79, 35.685],
-                                              [139.79, 35.675]]]}
+BOWTIE = {
+    "type": "Polygon",
+    "coordinates": [
+        [[139.79, 35.68], [139.80, 35.69], [139.80, 35.68], [139.79, 35.69], [139.79, 35.68]]
+    ],
+}
+WORLD = {
+    "type": "Polygon",
+    "coordinates": [[[-179, -80], [179, -80], [179, 80], [-179, 80], [-179, -80]]],
+}
+SQUARE = {
+    "type": "Polygon",
+    "coordinates": [
+        [[139.79, 35.675], [139.805, 35.675], [139.805, 35.685], [139.79, 35.685], [139.79, 35.675]]
+    ],
+}
 
 
 async def test_create_read_list_and_pause(client):
     owner, place = await business_with_place(client)
-    campaign = await create_campaign(client, owner, place, categories=["coffee-shop"],
-                                     hours=[20, 8, 9, 8])
+    campaign = await create_campaign(
+        client, owner, place, categories=["coffee-shop"], hours=[20, 8, 9, 8]
+    )
     assert campaign["status"] == "active"
     assert campaign["target"] == {"radius_m": 500}
     assert campaign["budget"] == {"total": 1000, "daily": 1000}
@@ -31,13 +41,16 @@ async def test_create_read_list_and_pause(client):
     listing = (await client.get("/v1/campaigns", headers=owner["headers"])).json()
     assert [c["id"] for c in listing["items"]] == [campaign["id"]]
     assert listing["next"] is None
-    paused = await client.patch(f"/v1/campaigns/{campaign['id']}", json={"status": "paused"},
-                                headers=owner["headers"])
+    paused = await client.patch(
+        f"/v1/campaigns/{campaign['id']}", json={"status": "paused"}, headers=owner["headers"]
+    )
     assert paused.status_code == 200
     assert paused.json()["status"] == "paused"
-    resumed = await client.patch(f"/v1/campaigns/{campaign['id']}",
-                                 json={"status": "active", "bid_cpm": 300},
-                                 headers=owner["headers"])
+    resumed = await client.patch(
+        f"/v1/campaigns/{campaign['id']}",
+        json={"status": "active", "bid_cpm": 300},
+        headers=owner["headers"],
+    )
     assert resumed.json()["status"] == "active"
     assert resumed.json()["bid_cpm"] == 300
 
@@ -53,30 +66,35 @@ async def test_list_is_cursor_paginated(client):
     ids = [(await create_campaign(client, owner, place, name=f"c{i}"))["id"] for i in range(3)]
     first = (await client.get("/v1/campaigns?limit=2", headers=owner["headers"])).json()
     assert [c["id"] for c in first["items"]] == ids[::-1][:2]
-    rest = (await client.get(f"/v1/campaigns?limit=2&before={first['next']}",
-                             headers=owner["headers"])).json()
+    rest = (
+        await client.get(f"/v1/campaigns?limit=2&before={first['next']}", headers=owner["headers"])
+    ).json()
     assert [c["id"] for c in rest["items"]] == [ids[0]]
 
 
-@pytest.mark.parametrize(("overrides", "field"), [
-    ({"target": {"area": BOWTIE}}, "body.target.area"),
-    ({"target": {"area": WORLD}}, "body.target.area"),
-    ({"target": {"radius_m": 10}}, "body.target"),
-    ({"target": {"radius_m": 20_001}}, "body.target"),
-    ({"budget": {"total": -5, "daily": 1}}, "body.budget.total"),
-    ({"budget": {"total": 100, "daily": 200}}, "body.budget.daily"),
-    ({"ends_at": "2020-01-01T00:00:00Z", "starts_at": "2021-01-01T00:00:00Z"}, "body.ends_at"),
-    ({"starts_at": "2026-01-01T00:00:00"}, "body.starts_at"),
-    ({"hours": [24]}, "body.hours.0"),
-    ({"timezone": "Mars/Olympus"}, "body.timezone"),
-    ({"categories": ["no-such-category"]}, "body.categories"),
-    ({"frequency_cap": {"count": 0, "hours": 24}}, "body.frequency_cap.count"),
-    ({"bid_cpm": 0}, "body.bid_cpm"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"target": {"area": BOWTIE}}, "body.target.area"),
+        ({"target": {"area": WORLD}}, "body.target.area"),
+        ({"target": {"radius_m": 10}}, "body.target"),
+        ({"target": {"radius_m": 20_001}}, "body.target"),
+        ({"budget": {"total": -5, "daily": 1}}, "body.budget.total"),
+        ({"budget": {"total": 100, "daily": 200}}, "body.budget.daily"),
+        ({"ends_at": "2020-01-01T00:00:00Z", "starts_at": "2021-01-01T00:00:00Z"}, "body.ends_at"),
+        ({"starts_at": "2026-01-01T00:00:00"}, "body.starts_at"),
+        ({"hours": [24]}, "body.hours.0"),
+        ({"timezone": "Mars/Olympus"}, "body.timezone"),
+        ({"categories": ["no-such-category"]}, "body.categories"),
+        ({"frequency_cap": {"count": 0, "hours": 24}}, "body.frequency_cap.count"),
+        ({"bid_cpm": 0}, "body.bid_cpm"),
+    ],
+)
 async def test_bad_campaigns_are_422_naming_the_field(client, overrides, field):
     owner, place = await business_with_place(client)
-    response = await client.post("/v1/campaigns", json=campaign_body(place["id"], **overrides),
-                                 headers=owner["headers"])
+    response = await client.post(
+        "/v1/campaigns", json=campaign_body(place["id"], **overrides), headers=owner["headers"]
+    )
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     fields = [e["field"] for e in response.json()["errors"]]
@@ -90,8 +108,11 @@ async def test_nan_bid_is_rejected(client):
     import json
 
     content = json.dumps(raw, allow_nan=True)
-    response = await client.post("/v1/campaigns", content=content, headers={
-        **owner["headers"], "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/campaigns",
+        content=content,
+        headers={**owner["headers"], "Content-Type": "application/json"},
+    )
     assert response.status_code in (400, 422), response.text
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -99,14 +120,19 @@ async def test_nan_bid_is_rejected(client):
 async def test_someone_elses_place_is_403_and_a_missing_place_422(client):
     _, place = await business_with_place(client)
     other = await make_account(client, kind="business")
-    response = await client.post("/v1/campaigns", json=campaign_body(place["id"]),
-                                 headers=other["headers"])
+    response = await client.post(
+        "/v1/campaigns", json=campaign_body(place["id"]), headers=other["headers"]
+    )
     assert response.status_code == 403
     member = await make_account(client)
-    assert (await client.post("/v1/campaigns", json=campaign_body(place["id"]),
-                              headers=member["headers"])).status_code == 403
-    missing = await client.post("/v1/campaigns", json=campaign_body("12345"),
-                                headers=other["headers"])
+    assert (
+        await client.post(
+            "/v1/campaigns", json=campaign_body(place["id"]), headers=member["headers"]
+        )
+    ).status_code == 403
+    missing = await client.post(
+        "/v1/campaigns", json=campaign_body("12345"), headers=other["headers"]
+    )
     assert missing.status_code == 422
     assert missing.json()["errors"][0]["field"] == "body.place_id"
 
@@ -115,30 +141,35 @@ async def test_advertiser_runs_campaigns_for_granted_places_only(client):
     owner, place = await business_with_place(client)
     advertiser = await make_account(client, kind="advertiser")
     body = campaign_body(place["id"])
-    assert (await client.post("/v1/campaigns", json=body,
-                              headers=advertiser["headers"])).status_code == 403
+    assert (
+        await client.post("/v1/campaigns", json=body, headers=advertiser["headers"])
+    ).status_code == 403
     grant = f"/v1/places/{place['id']}/advertisers/{advertiser['id']}"
     assert (await client.put(grant, headers=advertiser["headers"])).status_code == 403
     assert (await client.put(grant, headers=owner["headers"])).status_code == 204
     created = await client.post("/v1/campaigns", json=body, headers=advertiser["headers"])
     assert created.status_code == 201
     # The advertiser owns its campaign; the place's owner does not see it.
-    assert (await client.get(f"/v1/campaigns/{created.json()['id']}",
-                             headers=owner["headers"])).status_code == 404
+    assert (
+        await client.get(f"/v1/campaigns/{created.json()['id']}", headers=owner["headers"])
+    ).status_code == 404
     assert (await client.delete(grant, headers=owner["headers"])).status_code == 204
-    assert (await client.post("/v1/campaigns", json=body,
-                              headers=advertiser["headers"])).status_code == 403
+    assert (
+        await client.post("/v1/campaigns", json=body, headers=advertiser["headers"])
+    ).status_code == 403
 
 
 async def test_patch_validates_the_merged_campaign(client):
     owner, place = await business_with_place(client)
     campaign = await create_campaign(client, owner, place)
     url = f"/v1/campaigns/{campaign['id']}"
-    bad = await client.patch(url, json={"budget": {"total": 10, "daily": 20}},
-                             headers=owner["headers"])
+    bad = await client.patch(
+        url, json={"budget": {"total": 10, "daily": 20}}, headers=owner["headers"]
+    )
     assert bad.status_code == 422
-    bad = await client.patch(url, json={"ends_at": "2000-01-01T00:00:00Z"},
-                             headers=owner["headers"])
+    bad = await client.patch(
+        url, json={"ends_at": "2000-01-01T00:00:00Z"}, headers=owner["headers"]
+    )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "body.ends_at"
     bad = await client.patch(url, json={"target": {"area": BOWTIE}}, headers=owner["headers"])
@@ -166,8 +197,9 @@ async def test_authorization_on_every_campaign_route(client, role, method, path,
     campaign = await create_campaign(client, owner, place)
     headers = {"owner": owner["headers"], "other": other["headers"], "anonymous": {}}[role]
     json_body = campaign_body(place["id"]) if body == "body" else body
-    response = await client.request(method, path.format(id=campaign["id"]), json=json_body,
-                                    headers=headers)
+    response = await client.request(
+        method, path.format(id=campaign["id"]), json=json_body, headers=headers
+    )
     want = expected[ROLES.index(role)]
     assert response.status_code == want, response.text
     if want >= 400:

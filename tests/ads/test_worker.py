@@ -27,8 +27,9 @@ async def test_a_redelivered_batch_inserts_nothing_twice(client, app, redis, ses
     assert await redis.xlen(stream) == 0, "committed entries are deleted from the stream"
 
 
-async def test_the_writer_recreates_its_group_after_redis_lost_it(client, app, redis, session,
-                                                                 member):
+async def test_the_writer_recreates_its_group_after_redis_lost_it(
+    client, app, redis, session, member
+):
     owner, place = await business_with_place(client)
     await create_campaign(client, owner, place, holdout_share=0)
     await ensure_groups(redis)

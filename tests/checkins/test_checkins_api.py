@@ -9,13 +9,20 @@ LAT, LON = 35.6586, 139.7454  # Tokyo Tower
 
 
 async def _place(client, headers) -> dict:
-    return (await create_place(client, headers, name="Tokyo Tower", category="arts",
-                               lat=LAT, lon=LON)).json()
+    return (
+        await create_place(client, headers, name="Tokyo Tower", category="arts", lat=LAT, lon=LON)
+    ).json()
 
 
 async def _checkin(client, who: dict, place: dict, **overrides) -> object:
-    body = {"place_id": place["id"], "lat": LAT + 0.0002, "lon": LON, "accuracy_m": 20,
-            "message": "views!", **overrides}
+    body = {
+        "place_id": place["id"],
+        "lat": LAT + 0.0002,
+        "lon": LON,
+        "accuracy_m": 20,
+        "message": "views!",
+        **overrides,
+    }
     headers = dict(who["headers"])
     if "key" in overrides:
         headers["Idempotency-Key"] = body.pop("key")
@@ -26,15 +33,28 @@ async def _checkin(client, who: dict, place: dict, **overrides) -> object:
 async def world(client) -> dict:
     author, friend, follower, stranger = [await make_account(client) for _ in range(4)]
     await befriend(client, author, friend)
-    circle = (await client.post("/v1/circles", json={"name": "c", "members": [friend["id"]]},
-                                headers=author["headers"])).json()
-    return {"author": author, "friend": friend, "stranger": stranger, "follower": follower,
-            "circle": circle, "place": await _place(client, author["headers"])}
+    circle = (
+        await client.post(
+            "/v1/circles", json={"name": "c", "members": [friend["id"]]}, headers=author["headers"]
+        )
+    ).json()
+    return {
+        "author": author,
+        "friend": friend,
+        "stranger": stranger,
+        "follower": follower,
+        "circle": circle,
+        "place": await _place(client, author["headers"]),
+    }
 
 
 async def test_circle_only_checkin_is_seen_by_circle_and_author_only(client, world):
-    made = await _checkin(client, world["author"], world["place"],
-                          audience={"circles": [world["circle"]["id"]], "public": False})
+    made = await _checkin(
+        client,
+        world["author"],
+        world["place"],
+        audience={"circles": [world["circle"]["id"]], "public": False},
+    )
     assert made.status_code == 201, made.text
     checkin = made.json()
     assert checkin["place"]["precision"] == "exact"
@@ -51,13 +71,20 @@ async def test_circle_only_checkin_is_seen_by_circle_and_author_only(client, wor
 
 
 async def test_both_audiences_each_get_their_precision(client, world):
-    made = await _checkin(client, world["author"], world["place"], public_precision="area",
-                          audience={"circles": [world["circle"]["id"]], "public": True})
+    made = await _checkin(
+        client,
+        world["author"],
+        world["place"],
+        public_precision="area",
+        audience={"circles": [world["circle"]["id"]], "public": True},
+    )
     checkin_id = made.json()["id"]
-    friend_view = (await client.get(f"/v1/checkins/{checkin_id}",
-                                    headers=world["friend"]["headers"])).json()
-    public_view = await client.get(f"/v1/checkins/{checkin_id}",
-                                   headers=world["stranger"]["headers"])
+    friend_view = (
+        await client.get(f"/v1/checkins/{checkin_id}", headers=world["friend"]["headers"])
+    ).json()
+    public_view = await client.get(
+        f"/v1/checkins/{checkin_id}", headers=world["stranger"]["headers"]
+    )
     assert friend_view["audience"] == "circle"
     assert friend_view["place"]["precision"] == "exact"
     assert public_view.json()["audience"] == "public"
@@ -66,8 +93,9 @@ async def test_both_audiences_each_get_their_precision(client, world):
     raw = public_view.text
     for secret in ("Tokyo Tower", world["place"]["id"], str(LAT), str(LON)):
         assert secret not in raw
-    listed = await client.get(f"/v1/places/{world['place']['id']}/checkins",
-                              headers=world["stranger"]["headers"])
+    listed = await client.get(
+        f"/v1/places/{world['place']['id']}/checkins", headers=world["stranger"]["headers"]
+    )
     assert "Tokyo Tower" not in listed.text
     assert len(listed.json()["items"]) == 1
 
@@ -78,8 +106,9 @@ async def test_block_hides_public_checkins(client, world):
     assert (await client.get(path, headers=world["stranger"]["headers"])).status_code == 200
     await client.post(f"/v1/blocks/{world['stranger']['id']}", headers=world["author"]["headers"])
     assert (await client.get(path, headers=world["stranger"]["headers"])).status_code == 404
-    listed = await client.get(f"/v1/accounts/{world['author']['id']}/checkins",
-                              headers=world["stranger"]["headers"])
+    listed = await client.get(
+        f"/v1/accounts/{world['author']['id']}/checkins", headers=world["stranger"]["headers"]
+    )
     assert listed.json()["items"] == []
 
 
@@ -100,10 +129,12 @@ async def test_delete_by_author_only(client, world):
 
 
 async def test_someone_elses_circle_is_404(client, world):
-    other = (await client.post("/v1/circles", json={"name": "x"},
-                               headers=world["friend"]["headers"])).json()
-    made = await _checkin(client, world["author"], world["place"],
-                          audience={"circles": [other["id"]]})
+    other = (
+        await client.post("/v1/circles", json={"name": "x"}, headers=world["friend"]["headers"])
+    ).json()
+    made = await _checkin(
+        client, world["author"], world["place"], audience={"circles": [other["id"]]}
+    )
     assert made.status_code == 404
 
 
@@ -112,13 +143,23 @@ async def test_plausibility(client, world, session):
     assert far.status_code == 422
     assert far.json()["title"] == "Implausible location"
     # The same distance is fine when the phone says it is that imprecise (100 + 2 x 600 m).
-    assert (await _checkin(client, world["author"], world["place"], lat=LAT + 0.01,
-                           accuracy_m=600)).status_code == 201
-    assert (await _checkin(client, world["author"], world["place"],
-                           accuracy_m=5000)).status_code == 422
+    assert (
+        await _checkin(client, world["author"], world["place"], lat=LAT + 0.01, accuracy_m=600)
+    ).status_code == 201
+    assert (
+        await _checkin(client, world["author"], world["place"], accuracy_m=5000)
+    ).status_code == 422
     # Osaka a few seconds after Tokyo: ~400 km in seconds.
-    osaka = (await create_place(client, world["author"]["headers"], name="Tsutenkaku",
-                                category="arts", lat=34.6525, lon=135.5063)).json()
+    osaka = (
+        await create_place(
+            client,
+            world["author"]["headers"],
+            name="Tsutenkaku",
+            category="arts",
+            lat=34.6525,
+            lon=135.5063,
+        )
+    ).json()
     jump = await _checkin(client, world["author"], osaka, lat=34.6525, lon=135.5063)
     assert jump.status_code == 422
     assert "km/h" in jump.json()["detail"]
@@ -126,8 +167,9 @@ async def test_plausibility(client, world, session):
 
 @pytest.mark.redis_cluster
 async def test_rate_limit(client, world):
-    statuses = [(await _checkin(client, world["author"], world["place"])).status_code
-                for _ in range(11)]
+    statuses = [
+        (await _checkin(client, world["author"], world["place"])).status_code for _ in range(11)
+    ]
     assert statuses[:10] == [201] * 10
     assert statuses[10] == 429
 
@@ -154,12 +196,22 @@ async def test_idempotent_retry_returns_first_answer(client, world, session):
     assert events == 1
 
 
-@pytest.mark.parametrize("overrides", [
-    {"place_id": "999999"}, {"place_id": "abc"}, {"lat": "NaN"}, {"lon": "Infinity"}, {"lat": 91},
-    {"message": "x" * 10_000}, {"accuracy_m": -1}, {"accuracy_m": "far"},
-    {"audience": {"circles": "all"}}, {"public_precision": "street"},
-    {"audience": {"circles": ["99999999999999999999"]}},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"place_id": "999999"},
+        {"place_id": "abc"},
+        {"lat": "NaN"},
+        {"lon": "Infinity"},
+        {"lat": 91},
+        {"message": "x" * 10_000},
+        {"accuracy_m": -1},
+        {"accuracy_m": "far"},
+        {"audience": {"circles": "all"}},
+        {"public_precision": "street"},
+        {"audience": {"circles": ["99999999999999999999"]}},
+    ],
+)
 async def test_bad_checkins_store_nothing(client, world, session, overrides):
     response = await _checkin(client, world["author"], world["place"], **overrides)
     assert 400 <= response.status_code < 500, response.text
@@ -168,9 +220,13 @@ async def test_bad_checkins_store_nothing(client, world, session, overrides):
 
 
 async def test_nan_literal_position_is_refused(client, world, session):
-    body = ('{{"place_id": "{}", "lat": NaN, "lon": 139.7454, "accuracy_m": 20}}'
-            .format(world["place"]["id"]).encode())
-    response = await client.post("/v1/checkins", content=body, headers={
-        **world["author"]["headers"], "Content-Type": "application/json"})
+    body = '{{"place_id": "{}", "lat": NaN, "lon": 139.7454, "accuracy_m": 20}}'.format(
+        world["place"]["id"]
+    ).encode()
+    response = await client.post(
+        "/v1/checkins",
+        content=body,
+        headers={**world["author"]["headers"], "Content-Type": "application/json"},
+    )
     assert response.status_code in (400, 422)
     assert (await session.execute(text("SELECT count(*) FROM checkins"))).scalar_one() == 0

@@ -28,6 +28,9 @@ async def test_unknown_route_is_a_problem(client):
 def test_create_app_connects_to_nothing():
     from geo.core.config import Settings
 
-    app = create_app(Settings(database_url="postgresql://nobody@127.0.0.1:1/none",
-                              redis_url="redis://127.0.0.1:1/0"))
+    app = create_app(
+        Settings(
+            database_url="postgresql://nobody@127.0.0.1:1/none", redis_url="redis://127.0.0.1:1/0"
+        )
+    )
     assert "/v1/places/nearby" in app.openapi()["paths"]

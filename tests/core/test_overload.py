@@ -7,8 +7,9 @@ from geo.core.db import create_database
 
 
 async def test_exhausted_pool_answers_503_problem(settings, migrated_database, redis):
-    tight = settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0,
-                                        "db_pool_timeout": 0.2})
+    tight = settings.model_copy(
+        update={"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout": 0.2}
+    )
     app = create_app(tight)
     app.state.db, app.state.redis = create_database(tight), redis
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

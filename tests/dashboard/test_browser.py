@@ -20,8 +20,15 @@ from tests.live_server import geo_server
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 PASSWORD = "correct horse"
 
 
@@ -39,10 +46,15 @@ def server(migrated_database):  # type: ignore[no-untyped-def]
 def _serve_a_day(db_url: str, campaign_id: int, place_id: int, start: datetime) -> dict:
     """Ledger rows and check-ins for 40 viewers over 6 hours; returns the raw counts."""
     with psycopg.connect(plain(db_url), autocommit=True) as conn:
-        viewers = [r[0] for r in conn.execute(
-            "INSERT INTO accounts (handle, password_hash, kind) SELECT 'viewer' || g, 'x', "
-            "'member' FROM generate_series(1, 40) g RETURNING id").fetchall()]
-        conn.execute("""
+        viewers = [
+            r[0]
+            for r in conn.execute(
+                "INSERT INTO accounts (handle, password_hash, kind) SELECT 'viewer' || g, 'x', "
+                "'member' FROM generate_series(1, 40) g RETURNING id"
+            ).fetchall()
+        ]
+        conn.execute(
+            """
             INSERT INTO ad_impressions (id, campaign_id, viewer_id, served_at, position,
                                         distance_m, cost_milli_yen)
             SELECT 900000 + row_number() OVER (), %(c)s, v,
@@ -52,26 +64,40 @@ def _serve_a_day(db_url: str, campaign_id: int, place_id: int, start: datetime) 
             FROM unnest(%(v)s::bigint[]) WITH ORDINALITY AS u(v, n), generate_series(0, 5) h,
                  places p
             WHERE p.id = %(p)s AND (n + h) %% 3 <> 0""",
-                     {"c": campaign_id, "s": start, "v": viewers, "p": place_id})
-        conn.execute("""
+            {"c": campaign_id, "s": start, "v": viewers, "p": place_id},
+        )
+        conn.execute(
+            """
             INSERT INTO ad_clicks (impression_id, campaign_id, viewer_id, clicked_at)
             SELECT id, campaign_id, viewer_id, served_at + interval '1 minute'
-            FROM ad_impressions WHERE campaign_id = %(c)s AND id %% 9 = 0""", {"c": campaign_id})
-        conn.execute("""
+            FROM ad_impressions WHERE campaign_id = %(c)s AND id %% 9 = 0""",
+            {"c": campaign_id},
+        )
+        conn.execute(
+            """
             INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at)
             SELECT v, %(p)s, (SELECT position FROM places WHERE id = %(p)s), 10,
                    %(s)s + interval '5 hours 30 minutes'
             FROM unnest(%(v)s::bigint[]) WITH ORDINALITY AS u(v, n) WHERE n %% 4 = 0""",
-                     {"p": place_id, "s": start, "v": viewers})
+            {"p": place_id, "s": start, "v": viewers},
+        )
         for _ in range(100):
             if not conn.execute("SELECT count(*) FROM report_dirty").fetchone()[0]:
                 break
             time.sleep(0.1)
-        return dict(zip(("impressions", "reach", "clicks"), conn.execute("""
+        return dict(
+            zip(
+                ("impressions", "reach", "clicks"),
+                conn.execute(
+                    """
             SELECT count(*), count(DISTINCT viewer_id),
                    (SELECT count(*) FROM ad_clicks WHERE campaign_id = %(c)s)
-            FROM ad_impressions WHERE campaign_id = %(c)s""", {"c": campaign_id}).fetchone(),
-            strict=True))
+            FROM ad_impressions WHERE campaign_id = %(c)s""",
+                    {"c": campaign_id},
+                ).fetchone(),
+                strict=True,
+            )
+        )
 
 
 def _kpi(page, label: str) -> str:  # type: ignore[no-untyped-def]
@@ -82,11 +108,15 @@ def test_advertiser_buys_pauses_and_reads_a_report(server):
     from playwright.sync_api import sync_playwright
 
     base, db_url = server
-    owner = httpx.post(base + "/v1/accounts", json={
-        "handle": "kissa_owner", "password": PASSWORD, "kind": "business"}).json()
-    place = httpx.post(base + "/v1/places", headers={"Authorization": f"Bearer {owner['token']}"},
-                       json={"name": "Kissa Hanako", "category": "coffee-shop",
-                             "lat": 35.6815, "lon": 139.7660}).json()
+    owner = httpx.post(
+        base + "/v1/accounts",
+        json={"handle": "kissa_owner", "password": PASSWORD, "kind": "business"},
+    ).json()
+    place = httpx.post(
+        base + "/v1/places",
+        headers={"Authorization": f"Bearer {owner['token']}"},
+        json={"name": "Kissa Hanako", "category": "coffee-shop", "lat": 35.6815, "lon": 139.7660},
+    ).json()
     ARTIFACTS.mkdir(exist_ok=True)
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=30)
     with sync_playwright() as p:
@@ -101,8 +131,13 @@ def test_advertiser_buys_pauses_and_reads_a_report(server):
             browser.close()
 
 
-def _walk_through(page, base: str, place: dict,  # type: ignore[no-untyped-def]
-                  start: datetime, db_url: str) -> None:
+def _walk_through(
+    page,
+    base: str,
+    place: dict,  # type: ignore[no-untyped-def]
+    start: datetime,
+    db_url: str,
+) -> None:
     page.goto(base + "/dashboard")
     page.fill("#handle", "kissa_owner")
     page.fill("#password", PASSWORD)
@@ -150,9 +185,11 @@ def _walk_through(page, base: str, place: dict,  # type: ignore[no-untyped-def]
     page.wait_for_selector("h1 .status.active")
 
     truth = _serve_a_day(db_url, campaign_id, int(place["id"]), start)
-    page.goto(f"{base}/dashboard/campaigns/{campaign_id}?from="
-              f"{start:%Y-%m-%dT%H:%M:%SZ}&to={start + timedelta(hours=6):%Y-%m-%dT%H:%M:%SZ}"
-              "&granularity=hour")
+    page.goto(
+        f"{base}/dashboard/campaigns/{campaign_id}?from="
+        f"{start:%Y-%m-%dT%H:%M:%SZ}&to={start + timedelta(hours=6):%Y-%m-%dT%H:%M:%SZ}"
+        "&granularity=hour"
+    )
     assert _kpi(page, "Impressions") == f"{truth['impressions']:,}"
     assert _kpi(page, "Reach") == f"{truth['reach']:,}"
     assert _kpi(page, "Clicks") == f"{truth['clicks']:,}"

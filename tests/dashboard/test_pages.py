@@ -20,14 +20,17 @@ async def sign_in(client: httpx.AsyncClient, account: dict) -> httpx.Response:
     page = await client.get("/dashboard")
     assert page.status_code == 200
     assert "Sign in" in page.text
-    return await client.post("/dashboard/sign-in", data={
-        "handle": account["handle"], "password": "correct horse", "csrf": _csrf(page.text)})
+    return await client.post(
+        "/dashboard/sign-in",
+        data={"handle": account["handle"], "password": "correct horse", "csrf": _csrf(page.text)},
+    )
 
 
 async def test_sign_in_sets_a_safe_cookie_and_lists_campaigns(client, session, advertiser):
     place = await factories.make_place(session, owner_id=int(advertiser["id"]))
-    await factories.make_campaign(session, owner_id=int(advertiser["id"]), place_id=place,
-                                  name="Morning beans")
+    await factories.make_campaign(
+        session, owner_id=int(advertiser["id"]), place_id=place, name="Morning beans"
+    )
     response = await sign_in(client, advertiser)
     assert response.status_code == 303
     cookie = response.headers["set-cookie"]
@@ -40,24 +43,28 @@ async def test_sign_in_sets_a_safe_cookie_and_lists_campaigns(client, session, a
 
 async def test_wrong_password_and_missing_csrf(client, advertiser):
     page = await client.get("/dashboard")
-    wrong = await client.post("/dashboard/sign-in", data={
-        "handle": advertiser["handle"], "password": "wrong wrong", "csrf": _csrf(page.text)})
+    wrong = await client.post(
+        "/dashboard/sign-in",
+        data={"handle": advertiser["handle"], "password": "wrong wrong", "csrf": _csrf(page.text)},
+    )
     assert wrong.status_code == 401
     assert "Wrong handle or password" in wrong.text
-    forged = await client.post("/dashboard/sign-in", data={
-        "handle": advertiser["handle"], "password": "correct horse", "csrf": "forged"})
+    forged = await client.post(
+        "/dashboard/sign-in",
+        data={"handle": advertiser["handle"], "password": "correct horse", "csrf": "forged"},
+    )
     assert forged.status_code == 403
     assert "geo_session" not in forged.headers.get("set-cookie", "")
 
 
 async def test_campaign_page_shows_the_report_figures(client, session, advertiser, small_k):
-    campaign, _, _ = await seed_ledger(session, owner_id=int(advertiser["id"]),
-                                       base=hours_ago(60))
+    campaign, _, _ = await seed_ledger(session, owner_id=int(advertiser["id"]), base=hours_ago(60))
     await sign_in(client, advertiser)
     page = await client.get(f"/dashboard/campaigns/{campaign}")
     assert page.status_code == 200
-    report = (await client.get(f"/v1/campaigns/{campaign}/report",
-                               headers=advertiser["headers"])).json()
+    report = (
+        await client.get(f"/v1/campaigns/{campaign}/report", headers=advertiser["headers"])
+    ).json()
     assert f"{report['impressions']:,}" in page.text
     assert f"{report['reach']:,}" in page.text
     assert page.text.count('class="hex"') > 0
@@ -71,18 +78,22 @@ async def test_campaign_page_shows_the_report_figures(client, session, advertise
 
 async def test_other_accounts_get_404_on_every_page(client, session, advertiser):
     place = await factories.make_place(session, owner_id=int(advertiser["id"]))
-    campaign = await factories.make_campaign(session, owner_id=int(advertiser["id"]),
-                                             place_id=place)
+    campaign = await factories.make_campaign(
+        session, owner_id=int(advertiser["id"]), place_id=place
+    )
     stranger = await make_account(client, kind="business")
     await sign_in(client, stranger)
     for url in (f"/dashboard/campaigns/{campaign}", f"/dashboard/campaigns/{campaign}/report.csv"):
         assert (await client.get(url)).status_code == 404
     page = await client.get("/dashboard")
-    status = await client.post(f"/dashboard/campaigns/{campaign}/status",
-                               data={"status": "paused", "csrf": _csrf(page.text)})
+    status = await client.post(
+        f"/dashboard/campaigns/{campaign}/status",
+        data={"status": "paused", "csrf": _csrf(page.text)},
+    )
     assert status.status_code == 404
     anonymous = httpx.AsyncClient(transport=client._transport, base_url="http://test")
     async with anonymous:
         assert (await anonymous.get(f"/dashboard/campaigns/{campaign}")).status_code == 303
-        assert (await anonymous.get(
-            f"/dashboard/campaigns/{campaign}/report.csv")).status_code == 404
+        assert (
+            await anonymous.get(f"/dashboard/campaigns/{campaign}/report.csv")
+        ).status_code == 404

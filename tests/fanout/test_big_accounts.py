@@ -19,13 +19,23 @@ FOLLOWERS = 20_000
 async def celebrity(client, session, world) -> dict:  # noqa: F811
     """world's author, followed by FOLLOWERS accounts made in bulk (no sign-up needed)."""
     author_id = int(world["author"]["id"])
-    fans = (await session.execute(text("""
+    fans = (
+        (
+            await session.execute(
+                text("""
         INSERT INTO accounts (handle, password_hash, kind)
         SELECT :prefix || g, '!', 'member' FROM generate_series(1, :n) g RETURNING id"""),
-        {"prefix": f"fan{os.getpid()}_", "n": FOLLOWERS})).scalars().all()
-    await session.execute(text("""
+                {"prefix": f"fan{os.getpid()}_", "n": FOLLOWERS},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    await session.execute(
+        text("""
         INSERT INTO follows (follower_id, followee_id) SELECT unnest(CAST(:f AS bigint[])), :a"""),
-        {"f": list(fans), "a": author_id})
+        {"f": list(fans), "a": author_id},
+    )
     await session.flush()
     # A normal account (the friend) with one follower.
     await client.post(f"/v1/follows/{world['friend']['id']}", headers=world["follower"]["headers"])
@@ -46,10 +56,12 @@ async def _reached(redis, accounts: list[int], checkin_id: str) -> int:
 async def test_normal_checkins_are_not_stuck_behind_the_big_one(app, client, redis, celebrity):
     db, follower = app.state.db, int(celebrity["follower"]["id"])
     await drain(db, redis)  # events other tests committed must not take this test's steps
-    big = (await _checkin(client, celebrity["author"], celebrity["place"],
-                          audience={"public": True})).json()["id"]
-    before = (await _checkin(client, celebrity["friend"], celebrity["place"],
-                             audience={"public": True})).json()["id"]
+    big = (
+        await _checkin(client, celebrity["author"], celebrity["place"], audience={"public": True})
+    ).json()["id"]
+    before = (
+        await _checkin(client, celebrity["friend"], celebrity["place"], audience={"public": True})
+    ).json()["id"]
     await ensure_group(redis)
     assert await relay_once(db, redis) == 2
     # Step 1 splits the big delivery; its author already sees it, its followers not yet.
@@ -59,17 +71,19 @@ async def test_normal_checkins_are_not_stuck_behind_the_big_one(app, client, red
     chunks = -(-FOLLOWERS // CHUNK)
     assert await redis.xlen(keys.BULK) == chunks
     # A check-in posted after the split is delivered at the next step, ahead of most chunks.
-    after = (await _checkin(client, celebrity["follower"], celebrity["place"],
-                            audience={"public": True})).json()["id"]
-    await client.post(f"/v1/follows/{celebrity['follower']['id']}",
-                      headers=celebrity["stranger"]["headers"])
+    after = (
+        await _checkin(client, celebrity["follower"], celebrity["place"], audience={"public": True})
+    ).json()["id"]
+    await client.post(
+        f"/v1/follows/{celebrity['follower']['id']}", headers=celebrity["stranger"]["headers"]
+    )
     assert await relay_once(db, redis) == 1
 
     # Drain one batch at a time and note the step at which each delivery is complete.
     done_at: dict[str, int] = {}
     step = 1
     # Each chunk's last recipient stands for its chunk while stepping; all are checked at the end.
-    probes = celebrity["fans"][CHUNK - 1::CHUNK]
+    probes = celebrity["fans"][CHUNK - 1 :: CHUNK]
     stranger = int(celebrity["stranger"]["id"])
     while await consume_once(db, redis, "steps", block_ms=1, count=1):
         step += 1
@@ -90,8 +104,9 @@ async def test_normal_checkins_are_not_stuck_behind_the_big_one(app, client, red
 
 
 async def test_a_redelivered_split_adds_no_chunks(app, client, redis, session, celebrity):
-    big = (await _checkin(client, celebrity["author"], celebrity["place"],
-                           audience={"public": True})).json()["id"]
+    big = (
+        await _checkin(client, celebrity["author"], celebrity["place"], audience={"public": True})
+    ).json()["id"]
     for _ in range(2):  # the second time stands for a worker that died before its XACK
         await service.handle_event(session, redis, "checkin.created", {"checkin_id": big})
     assert await redis.xlen(keys.BULK) == -(-FOLLOWERS // CHUNK)
@@ -103,8 +118,9 @@ async def test_a_redelivered_split_adds_no_chunks(app, client, redis, session, c
 
 
 async def test_chunks_of_a_deleted_checkin_deliver_nothing(app, client, redis, celebrity):
-    big = (await _checkin(client, celebrity["author"], celebrity["place"],
-                          audience={"public": True})).json()["id"]
+    big = (
+        await _checkin(client, celebrity["author"], celebrity["place"], audience={"public": True})
+    ).json()["id"]
     await ensure_group(redis)
     await relay_once(app.state.db, redis)
     await consume_once(app.state.db, redis, "steps", block_ms=1, count=1)  # the split

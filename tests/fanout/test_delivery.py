@@ -15,8 +15,15 @@ async def _home(client, who) -> list[dict]:
 
 async def test_both_audiences_are_delivered_each_with_its_view(app, client, redis, world):  # noqa: F811
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["follower"]["headers"])
-    made = (await _checkin(client, world["author"], world["place"], public_precision="city",
-                           audience={"circles": [world["circle"]["id"]], "public": True})).json()
+    made = (
+        await _checkin(
+            client,
+            world["author"],
+            world["place"],
+            public_precision="city",
+            audience={"circles": [world["circle"]["id"]], "public": True},
+        )
+    ).json()
     await drain(app.state.db, redis)
 
     friend_home = await _home(client, world["friend"])
@@ -34,8 +41,9 @@ async def test_both_audiences_are_delivered_each_with_its_view(app, client, redi
 
 async def test_circle_only_stays_out_of_public_and_followers(app, client, redis, world):  # noqa: F811
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["follower"]["headers"])
-    await _checkin(client, world["author"], world["place"],
-                   audience={"circles": [world["circle"]["id"]]})
+    await _checkin(
+        client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
+    )
     await drain(app.state.db, redis)
     assert await _home(client, world["follower"]) == []
     assert await redis.zcard(keys.public_global()) == 0
@@ -43,8 +51,14 @@ async def test_circle_only_stays_out_of_public_and_followers(app, client, redis,
 
 
 async def test_delete_retracts_everywhere(app, client, redis, world):  # noqa: F811
-    made = (await _checkin(client, world["author"], world["place"],
-                           audience={"circles": [world["circle"]["id"]], "public": True})).json()
+    made = (
+        await _checkin(
+            client,
+            world["author"],
+            world["place"],
+            audience={"circles": [world["circle"]["id"]], "public": True},
+        )
+    ).json()
     await drain(app.state.db, redis)
     await client.delete(f"/v1/checkins/{made['id']}", headers=world["author"]["headers"])
     await drain(app.state.db, redis)
@@ -56,8 +70,11 @@ async def test_delete_retracts_everywhere(app, client, redis, world):  # noqa: F
 async def test_redelivery_changes_nothing(app, client, redis, world):  # noqa: F811
     from geo.fanout import service
 
-    made = (await _checkin(client, world["author"], world["place"],
-                           audience={"circles": [world["circle"]["id"]]})).json()
+    made = (
+        await _checkin(
+            client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
+        )
+    ).json()
     await drain(app.state.db, redis)
     friend_key = keys.home(int(world["friend"]["id"]))
     before = await redis.zrange(friend_key, 0, -1, withscores=True)
@@ -67,8 +84,12 @@ async def test_redelivery_changes_nothing(app, client, redis, world):  # noqa: F
 
 
 async def test_unfriend_and_block_take_effect_on_read(app, client, redis, world):  # noqa: F811
-    await _checkin(client, world["author"], world["place"],
-                   audience={"circles": [world["circle"]["id"]], "public": True})
+    await _checkin(
+        client,
+        world["author"],
+        world["place"],
+        audience={"circles": [world["circle"]["id"]], "public": True},
+    )
     await drain(app.state.db, redis)
     assert len(await _home(client, world["friend"])) == 1
     await client.post(f"/v1/blocks/{world['author']['id']}", headers=world["friend"]["headers"])
@@ -76,13 +97,20 @@ async def test_unfriend_and_block_take_effect_on_read(app, client, redis, world)
 
 
 async def test_local_public_timeline_uses_the_allowed_precision(app, client, redis, world):  # noqa: F811
-    await _checkin(client, world["author"], world["place"], public_precision="exact",
-                   audience={"public": True})
+    await _checkin(
+        client, world["author"], world["place"], public_precision="exact", audience={"public": True}
+    )
     await drain(app.state.db, redis)
-    near = await client.get("/v1/timelines/public", headers=world["stranger"]["headers"],
-                            params={"lat": 35.6586, "lon": 139.7454, "radius_m": 200})
-    far = await client.get("/v1/timelines/public", headers=world["stranger"]["headers"],
-                           params={"lat": 34.0, "lon": 135.0, "radius_m": 200})
+    near = await client.get(
+        "/v1/timelines/public",
+        headers=world["stranger"]["headers"],
+        params={"lat": 35.6586, "lon": 139.7454, "radius_m": 200},
+    )
+    far = await client.get(
+        "/v1/timelines/public",
+        headers=world["stranger"]["headers"],
+        params={"lat": 34.0, "lon": 135.0, "radius_m": 200},
+    )
     assert len(near.json()["items"]) == 1
     assert far.json()["items"] == []
 
@@ -90,14 +118,18 @@ async def test_local_public_timeline_uses_the_allowed_precision(app, client, red
 async def test_home_timeline_pages_with_cursor(app, client, redis, world):  # noqa: F811
     made = []
     for i in range(5):
-        made.append((await _checkin(client, world["author"], world["place"],
-                                    message=f"m{i}")).json()["id"])
+        made.append(
+            (await _checkin(client, world["author"], world["place"], message=f"m{i}")).json()["id"]
+        )
     await drain(app.state.db, redis)
     seen, cursor = [], None
     while True:
         params = {"limit": 2, **({"before": cursor} if cursor else {})}
-        page = (await client.get("/v1/timelines/home", params=params,
-                                 headers=world["author"]["headers"])).json()
+        page = (
+            await client.get(
+                "/v1/timelines/home", params=params, headers=world["author"]["headers"]
+            )
+        ).json()
         seen += [i["id"] for i in page["items"]]
         cursor = page["next"]
         if cursor is None:

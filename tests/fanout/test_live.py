@@ -17,8 +17,11 @@ async def test_stream_sends_delivered_items_only_while_visible(app, client, redi
     # Subscribed once it says connected; the announcement waits in the subscription meanwhile
     # (the test's one database connection cannot serve the stream and the worker at once).
     assert await anext(stream) == b": connected\n\n"
-    made = (await _checkin(client, world["author"], world["place"],
-                           audience={"circles": [world["circle"]["id"]]})).json()
+    made = (
+        await _checkin(
+            client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
+        )
+    ).json()
     await drain(app.state.db, redis)
     event = (await asyncio.wait_for(anext(stream), 5)).decode()
     assert event.startswith(f"id: {made['id']}\nevent: checkin\n")

@@ -18,8 +18,14 @@ async def _snapshot(redis, account_ids) -> dict:
 
 async def test_flush_then_rebuild_restores_every_feed(app, client, redis, session, world):  # noqa: F811
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["follower"]["headers"])
-    for i, audience in enumerate([{"circles": [world["circle"]["id"]]}, {"public": True},
-                                  {"circles": [world["circle"]["id"]], "public": True}, {}]):
+    for i, audience in enumerate(
+        [
+            {"circles": [world["circle"]["id"]]},
+            {"public": True},
+            {"circles": [world["circle"]["id"]], "public": True},
+            {},
+        ]
+    ):
         await _checkin(client, world["author"], world["place"], audience=audience, message=f"{i}")
     await drain(app.state.db, redis)
     people = [int(world[w]["id"]) for w in ("author", "friend", "follower", "stranger")]

@@ -37,8 +37,14 @@ def _deleted(checkin_id: str) -> str:
 
 async def _both_audiences(app, client, redis, world) -> str:  # noqa: F811
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["follower"]["headers"])
-    made = (await _checkin(client, world["author"], world["place"],
-                           audience={"circles": [world["circle"]["id"]], "public": True})).json()
+    made = (
+        await _checkin(
+            client,
+            world["author"],
+            world["place"],
+            audience={"circles": [world["circle"]["id"]], "public": True},
+        )
+    ).json()
     await drain(app.state.db, redis)
     return made["id"]
 
@@ -49,8 +55,9 @@ async def test_delete_leaves_every_timeline_and_is_announced(app, client, redis,
     assert (await _next_event(friend_stream)).startswith(f"id: {checkin_id}\nevent: checkin\n")
     follower_stream = await _open_stream(app, redis, world["follower"])
 
-    assert (await client.delete(f"/v1/checkins/{checkin_id}",
-                                headers=world["author"]["headers"])).status_code == 204
+    assert (
+        await client.delete(f"/v1/checkins/{checkin_id}", headers=world["author"]["headers"])
+    ).status_code == 204
     await drain(app.state.db, redis)
     for who in ("author", "friend", "follower"):
         assert await _held(redis, world[who]) == set()
@@ -62,13 +69,28 @@ async def test_delete_leaves_every_timeline_and_is_announced(app, client, redis,
 
 
 async def test_unfriend_removes_circle_checkins_both_ways_and_cuts_the_stream(
-        app, client, redis, world):  # noqa: F811
-    theirs = (await client.post("/v1/circles", json={"name": "mine", "members": [
-        world["author"]["id"]]}, headers=world["friend"]["headers"])).json()
-    mine = (await _checkin(client, world["author"], world["place"],
-                           audience={"circles": [world["circle"]["id"]]})).json()["id"]
-    back = (await _checkin(client, world["friend"], world["place"],
-                           audience={"circles": [theirs["id"]]})).json()["id"]
+    app,
+    client,
+    redis,
+    world,  # noqa: F811
+):
+    theirs = (
+        await client.post(
+            "/v1/circles",
+            json={"name": "mine", "members": [world["author"]["id"]]},
+            headers=world["friend"]["headers"],
+        )
+    ).json()
+    mine = (
+        await _checkin(
+            client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
+        )
+    ).json()["id"]
+    back = (
+        await _checkin(
+            client, world["friend"], world["place"], audience={"circles": [theirs["id"]]}
+        )
+    ).json()["id"]
     await drain(app.state.db, redis)
     assert await _held(redis, world["friend"]) == {mine, back}
     assert await _held(redis, world["author"]) == {mine, back}
@@ -85,27 +107,44 @@ async def test_unfriend_removes_circle_checkins_both_ways_and_cuts_the_stream(
 
 async def test_circle_removal_keeps_what_still_reaches_them_publicly(app, client, redis, world):  # noqa: F811
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["friend"]["headers"])
-    circle_only = (await _checkin(client, world["author"], world["place"],
-                                  audience={"circles": [world["circle"]["id"]]})).json()["id"]
-    both = (await _checkin(client, world["author"], world["place"], public_precision="city",
-                           audience={"circles": [world["circle"]["id"]], "public": True})).json()
+    circle_only = (
+        await _checkin(
+            client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
+        )
+    ).json()["id"]
+    both = (
+        await _checkin(
+            client,
+            world["author"],
+            world["place"],
+            public_precision="city",
+            audience={"circles": [world["circle"]["id"]], "public": True},
+        )
+    ).json()
     await drain(app.state.db, redis)
     assert await _held(redis, world["friend"]) == {circle_only, both["id"]}
 
-    changed = await client.put(f"/v1/circles/{world['circle']['id']}", json={"members": []},
-                               headers=world["author"]["headers"])
+    changed = await client.put(
+        f"/v1/circles/{world['circle']['id']}",
+        json={"members": []},
+        headers=world["author"]["headers"],
+    )
     assert changed.status_code == 200
     await drain(app.state.db, redis)
     # Still a follower: the public side of `both` stays, now seen at its public precision.
     assert await _held(redis, world["friend"]) == {both["id"]}
     home = (await client.get("/v1/timelines/home", headers=world["friend"]["headers"])).json()
     assert [(i["id"], i["audience"], i["place"]["precision"]) for i in home["items"]] == [
-        (both["id"], "public", "city")]
+        (both["id"], "public", "city")
+    ]
 
 
 async def test_circle_delete_removes_its_checkins(app, client, redis, world):  # noqa: F811
-    made = (await _checkin(client, world["author"], world["place"],
-                           audience={"circles": [world["circle"]["id"]]})).json()["id"]
+    made = (
+        await _checkin(
+            client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
+        )
+    ).json()["id"]
     await drain(app.state.db, redis)
     assert await _held(redis, world["friend"]) == {made}
     await client.delete(f"/v1/circles/{world['circle']['id']}", headers=world["author"]["headers"])
@@ -116,10 +155,14 @@ async def test_circle_delete_removes_its_checkins(app, client, redis, world):  #
 
 async def test_block_removes_everything_of_the_other(app, client, redis, world):  # noqa: F811
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["friend"]["headers"])
-    circle_only = (await _checkin(client, world["author"], world["place"],
-                                  audience={"circles": [world["circle"]["id"]]})).json()["id"]
-    public_only = (await _checkin(client, world["author"], world["place"],
-                                  audience={"public": True})).json()["id"]
+    circle_only = (
+        await _checkin(
+            client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
+        )
+    ).json()["id"]
+    public_only = (
+        await _checkin(client, world["author"], world["place"], audience={"public": True})
+    ).json()["id"]
     await drain(app.state.db, redis)
     assert await _held(redis, world["friend"]) == {circle_only, public_only}
     stream = await _open_stream(app, redis, world["friend"])
@@ -135,8 +178,9 @@ async def test_block_removes_everything_of_the_other(app, client, redis, world):
 async def test_unfollow_removes_public_checkins_only(app, client, redis, world):  # noqa: F811
     checkin_id = await _both_audiences(app, client, redis, world)
     assert await _held(redis, world["follower"]) == {checkin_id}
-    await client.delete(f"/v1/follows/{world['author']['id']}",
-                        headers=world["follower"]["headers"])
+    await client.delete(
+        f"/v1/follows/{world['author']['id']}", headers=world["follower"]["headers"]
+    )
     await drain(app.state.db, redis)
     assert await _held(redis, world["follower"]) == set()
     assert await _held(redis, world["friend"]) == {checkin_id}

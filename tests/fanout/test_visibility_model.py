@@ -33,9 +33,17 @@ PLACES = [HERE, (HERE[0] + 0.012, HERE[1]), (HERE[0], HERE[1] + 0.015)]
 LOCAL_QUERIES = [(*HERE, 600.0), (*PLACES[1], 3000.0)]
 MAX_CHECKINS_PER_AUTHOR = 10  # the per-minute rate limit
 MAX_CIRCLES = 5  # few enough that the rules changing a circle often pick one that matters
-RESET = [f"DELETE FROM {table} WHERE {column} = ANY(CAST(:ids AS bigint[]))" for table, column in [
-    ("checkins", "author_id"), ("circles", "owner_id"), ("friendships", "a_id"),
-    ("follows", "follower_id"), ("blocks", "blocker_id"), ("friend_requests", "from_id")]]
+RESET = [
+    f"DELETE FROM {table} WHERE {column} = ANY(CAST(:ids AS bigint[]))"
+    for table, column in [
+        ("checkins", "author_id"),
+        ("circles", "owner_id"),
+        ("friendships", "a_id"),
+        ("follows", "follower_id"),
+        ("blocks", "blocker_id"),
+        ("friend_requests", "from_id"),
+    ]
+]
 
 account = st.integers(0, ACCOUNTS - 1)
 pair = st.tuples(account, account).filter(lambda p: p[0] != p[1])
@@ -52,8 +60,9 @@ class VisibilityMachine(RuleBasedStateMachine):
         return self.loop.run_until_complete(coro)
 
     def call(self, method: str, path: str, who: int, expect: int, **kwargs):  # type: ignore[no-untyped-def]
-        response = self.run(self.client.request(method, path, headers=self.people[who]["headers"],
-                                                **kwargs))
+        response = self.run(
+            self.client.request(method, path, headers=self.people[who]["headers"], **kwargs)
+        )
         assert response.status_code == expect, (method, path, response.text)
         return response
 
@@ -71,8 +80,9 @@ class VisibilityMachine(RuleBasedStateMachine):
     @initialize()
     def start(self) -> None:
         self.run(self.reset())
-        self.model = Model(handles={int(p["id"]): p["handle"] for p in self.people},
-                           places=self.places)
+        self.model = Model(
+            handles={int(p["id"]): p["handle"] for p in self.people}, places=self.places
+        )
         for a, b in [(0, 1), (0, 2)]:
             self.friend_request((a, b))
             self.friend_request((b, a))
@@ -100,8 +110,13 @@ class VisibilityMachine(RuleBasedStateMachine):
     @rule(p=pair)
     def friend_request(self, p: tuple[int, int]) -> None:
         a, b = p
-        response = self.run(self.client.post("/v1/friend-requests", json={"to": str(self.id(b))},
-                                             headers=self.people[a]["headers"]))
+        response = self.run(
+            self.client.post(
+                "/v1/friend-requests",
+                json={"to": str(self.id(b))},
+                headers=self.people[a]["headers"],
+            )
+        )
         request_id = int(response.json()["id"]) if response.status_code == 201 else None
         status, state = self.model.friend_request(self.id(a), self.id(b), request_id)
         assert response.status_code == status, response.text
@@ -126,22 +141,25 @@ class VisibilityMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def unfriend(self, data: st.DataObject) -> None:
         a, b = self.existing_or_any(data, [tuple(sorted(f)) for f in self.model.friends])
-        self.call("DELETE", f"/v1/friends/{self.id(b)}", a,
-                  self.model.unfriend(self.id(a), self.id(b)))
+        self.call(
+            "DELETE", f"/v1/friends/{self.id(b)}", a, self.model.unfriend(self.id(a), self.id(b))
+        )
         self.settle()
 
     def create_circle_of(self, owner: int, members: list[int]) -> None:
         ids = [self.id(m) for m in members]
-        made = self.call("POST", "/v1/circles", owner, 201,
-                         json={"name": "c", "members": [str(i) for i in ids]}).json()
+        made = self.call(
+            "POST", "/v1/circles", owner, 201, json={"name": "c", "members": [str(i) for i in ids]}
+        ).json()
         self.model.circles[int(made["id"])] = (self.id(owner), set(ids))
 
     @precondition(lambda self: len(self.model.circles) < MAX_CIRCLES)
     @rule(owner=account, data=st.data())
     def create_circle(self, owner: int, data: st.DataObject) -> None:
         friends = self.model.friends_of(self.id(owner))
-        members = data.draw(st.lists(st.sampled_from(friends), unique=True) if friends
-                            else st.just([]))
+        members = data.draw(
+            st.lists(st.sampled_from(friends), unique=True) if friends else st.just([])
+        )
         self.create_circle_of(owner, [self.who(m) for m in members])
         self.settle()
 
@@ -151,10 +169,16 @@ class VisibilityMachine(RuleBasedStateMachine):
         circle_id = data.draw(st.sampled_from(sorted(self.model.circles)))
         owner, _ = self.model.circles[circle_id]
         friends = self.model.friends_of(owner)
-        members = data.draw(st.lists(st.sampled_from(friends), unique=True) if friends
-                            else st.just([]))
-        self.call("PUT", f"/v1/circles/{circle_id}", self.who(owner), 200,
-                  json={"members": [str(m) for m in members]})
+        members = data.draw(
+            st.lists(st.sampled_from(friends), unique=True) if friends else st.just([])
+        )
+        self.call(
+            "PUT",
+            f"/v1/circles/{circle_id}",
+            self.who(owner),
+            200,
+            json={"members": [str(m) for m in members]},
+        )
         self.model.circles[circle_id] = (owner, set(members))
         self.settle()
 
@@ -170,8 +194,7 @@ class VisibilityMachine(RuleBasedStateMachine):
     @rule(p=pair)
     def follow(self, p: tuple[int, int]) -> None:
         a, b = p
-        self.call("POST", f"/v1/follows/{self.id(b)}", a,
-                  self.model.follow(self.id(a), self.id(b)))
+        self.call("POST", f"/v1/follows/{self.id(b)}", a, self.model.follow(self.id(a), self.id(b)))
         self.settle()
 
     @rule(data=st.data())
@@ -197,13 +220,20 @@ class VisibilityMachine(RuleBasedStateMachine):
 
     # -- check-ins ------------------------------------------------------------------------------
     def authors_with_room(self) -> list[int]:
-        return [i for i in range(ACCOUNTS) if sum(
-            c.author == self.id(i) for c in self.model.checkins.values())
-            < MAX_CHECKINS_PER_AUTHOR]
+        return [
+            i
+            for i in range(ACCOUNTS)
+            if sum(c.author == self.id(i) for c in self.model.checkins.values())
+            < MAX_CHECKINS_PER_AUTHOR
+        ]
 
     @precondition(lambda self: self.authors_with_room())
-    @rule(data=st.data(), place=st.integers(0, len(PLACES) - 1), public=st.booleans(),
-          precision=st.sampled_from(["exact", "area", "city"]))
+    @rule(
+        data=st.data(),
+        place=st.integers(0, len(PLACES) - 1),
+        public=st.booleans(),
+        precision=st.sampled_from(["exact", "area", "city"]),
+    )
     def check_in(self, data: st.DataObject, place: int, public: bool, precision: str) -> None:
         author = data.draw(st.sampled_from(self.authors_with_room()))
         own = self.model.circles_of(self.id(author))
@@ -213,21 +243,44 @@ class VisibilityMachine(RuleBasedStateMachine):
     # A second way in (both audiences at once) so that swarm testing, which switches rules off
     # per example, rarely leaves an example without check-ins.
     @precondition(lambda self: self.authors_with_room())
-    @rule(data=st.data(), place=st.integers(0, len(PLACES) - 1),
-          precision=st.sampled_from(["area", "city"]))
+    @rule(
+        data=st.data(),
+        place=st.integers(0, len(PLACES) - 1),
+        precision=st.sampled_from(["area", "city"]),
+    )
     def check_in_to_everyone(self, data: st.DataObject, place: int, precision: str) -> None:
         author = data.draw(st.sampled_from(self.authors_with_room()))
         self.post_checkin(author, place, self.model.circles_of(self.id(author)), True, precision)
 
-    def post_checkin(self, author: int, place: int, circles: list[int], public: bool,
-                     precision: str) -> None:
+    def post_checkin(
+        self, author: int, place: int, circles: list[int], public: bool, precision: str
+    ) -> None:
         message = f"m{len(self.model.checkins)}"
-        made = self.call("POST", "/v1/checkins", author, 201, json={
-            "place_id": self.model.places[place]["id"], "lat": HERE[0], "lon": HERE[1],
-            "accuracy_m": 1000, "message": message, "public_precision": precision,
-            "audience": {"circles": [str(c) for c in circles], "public": public}}).json()
-        checkin = Checkin(int(made["id"]), self.id(author), place, tuple(circles), public,
-                          precision, message, made["created_at"])
+        made = self.call(
+            "POST",
+            "/v1/checkins",
+            author,
+            201,
+            json={
+                "place_id": self.model.places[place]["id"],
+                "lat": HERE[0],
+                "lon": HERE[1],
+                "accuracy_m": 1000,
+                "message": message,
+                "public_precision": precision,
+                "audience": {"circles": [str(c) for c in circles], "public": public},
+            },
+        ).json()
+        checkin = Checkin(
+            int(made["id"]),
+            self.id(author),
+            place,
+            tuple(circles),
+            public,
+            precision,
+            message,
+            made["created_at"],
+        )
         assert made == self.model.view(self.id(author), checkin)
         self.run(drain(self.app.state.db, self.redis))
         self.model.add_checkin(checkin)
@@ -237,8 +290,11 @@ class VisibilityMachine(RuleBasedStateMachine):
     def delete_checkin(self, data: st.DataObject, by_author: bool, other: int) -> None:
         c = data.draw(st.sampled_from([c for c in self.model.checkins.values() if not c.deleted]))
         who = self.who(c.author) if by_author else other
-        expect = 204 if self.id(who) == c.author else (
-            403 if self.model.visible(self.id(who), c) else 404)
+        expect = (
+            204
+            if self.id(who) == c.author
+            else (403 if self.model.visible(self.id(who), c) else 404)
+        )
         self.call("DELETE", f"/v1/checkins/{c.id}", who, expect)
         c.deleted = expect == 204
         self.settle()
@@ -270,8 +326,9 @@ class VisibilityMachine(RuleBasedStateMachine):
         assert self.items(i, "/v1/timelines/home") == m.home_items(v)
         assert self.items(i, "/v1/timelines/public") == m.public_items(v)
         for lat, lon, radius in LOCAL_QUERIES:
-            assert self.items(i, "/v1/timelines/public", lat=lat, lon=lon, radius_m=radius) \
-                == m.public_items(v, (lat, lon, radius))
+            assert self.items(
+                i, "/v1/timelines/public", lat=lat, lon=lon, radius_m=radius
+            ) == m.public_items(v, (lat, lon, radius))
         for author in m.accounts:
             assert self.items(i, f"/v1/accounts/{author}/checkins") == m.author_items(v, author)
         for index, place in enumerate(m.places):
@@ -308,17 +365,29 @@ async def cast(client) -> dict:  # type: ignore[no-untyped-def]
     people = [await make_account(client, handle=f"vm{os.getpid()}_{i}") for i in range(ACCOUNTS)]
     places = []
     for i, (lat, lon) in enumerate(PLACES):
-        made = await client.post("/v1/places", headers=people[0]["headers"], json={
-            "name": f"Venue {'ABC'[i]}", "category": "arts", "lat": lat, "lon": lon})
+        made = await client.post(
+            "/v1/places",
+            headers=people[0]["headers"],
+            json={"name": f"Venue {'ABC'[i]}", "category": "arts", "lat": lat, "lon": lon},
+        )
         assert made.status_code == 201, made.text
-        places.append((await client.get(f"/v1/places/{made.json()['id']}",
-                                        headers=people[0]["headers"])).json())
+        places.append(
+            (
+                await client.get(f"/v1/places/{made.json()['id']}", headers=people[0]["headers"])
+            ).json()
+        )
     return {"people": people, "places": places}
 
 
 def test_everyone_reads_exactly_what_the_rules_allow(app, client, redis, running_loop, cast):
     run_state_machine_as_test(
         lambda: VisibilityMachine(app, client, redis, running_loop, cast),
-        settings=settings(max_examples=10, stateful_step_count=15, derandomize=True,
-                          database=None, deadline=None,
-                          suppress_health_check=list(HealthCheck)))
+        settings=settings(
+            max_examples=10,
+            stateful_step_count=15,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )

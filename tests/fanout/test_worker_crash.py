@@ -25,37 +25,52 @@ def crash_env(migrated_database):  # type: ignore[no-untyped-def]
     url = TEST_DB_URL + "_crash"
     recreate_database(url)
     # The session's own Redis DB (flushed below), not a fixed one other checkouts share.
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": TEST_REDIS_URL,
-           "GEO_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": TEST_REDIS_URL,
+        "GEO_LOG_LEVEL": "WARNING",
+    }
     subprocess.run([BIN / "geo", "migrate"], env=env, check=True, capture_output=True)
     return env
 
 
 def _seed(url: str) -> tuple[int, list[int]]:
     with psycopg.connect(plain(url)) as conn:
-        ids = [r[0] for r in conn.execute(
-            """INSERT INTO accounts (handle, password_hash, kind)
+        ids = [
+            r[0]
+            for r in conn.execute(
+                """INSERT INTO accounts (handle, password_hash, kind)
                SELECT 'crash' || g, '!', 'member' FROM generate_series(0, %s) g RETURNING id""",
-            (FRIENDS,)).fetchall()]
+                (FRIENDS,),
+            ).fetchall()
+        ]
         author, friends = ids[0], ids[1:]
-        conn.execute("""INSERT INTO friendships (a_id, b_id)
+        conn.execute(
+            """INSERT INTO friendships (a_id, b_id)
                         SELECT %s, f FROM unnest(%s::bigint[]) f UNION ALL
                         SELECT f, %s FROM unnest(%s::bigint[]) f""",
-                     (author, friends, author, friends))
-        circle = conn.execute("INSERT INTO circles (owner_id, name) VALUES (%s, 'c') RETURNING id",
-                              (author,)).fetchone()[0]
-        conn.execute("INSERT INTO circle_members SELECT %s, unnest(%s::bigint[])",
-                     (circle, friends))
+            (author, friends, author, friends),
+        )
+        circle = conn.execute(
+            "INSERT INTO circles (owner_id, name) VALUES (%s, 'c') RETURNING id", (author,)
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO circle_members SELECT %s, unnest(%s::bigint[])", (circle, friends)
+        )
         place = conn.execute("""INSERT INTO places (name, name_norm, category, position)
             VALUES ('p', 'p', 'cafe', 'SRID=4326;POINT(139 35)') RETURNING id""").fetchone()[0]
-        conn.execute("""
+        conn.execute(
+            """
             WITH made AS (
                 INSERT INTO checkins (author_id, place_id, position, accuracy_m, circle_ids)
                 SELECT %s, %s, 'SRID=4326;POINT(139 35)', 10, ARRAY[%s::bigint]
                 FROM generate_series(1, %s) RETURNING id)
             INSERT INTO outbox (topic, payload)
             SELECT 'checkin.created', jsonb_build_object('checkin_id', id::text)
-            FROM made ORDER BY id""", (author, place, circle, CHECKINS))
+            FROM made ORDER BY id""",
+            (author, place, circle, CHECKINS),
+        )
     return author, [author, *friends]
 
 
@@ -68,8 +83,9 @@ def test_kill_9_mid_delivery_loses_and_duplicates_nothing(crash_env):
     r = redis_sync.Redis.from_url(crash_env["REDIS_URL"])
     r.flushdb()
     author, recipients = _seed(crash_env["DATABASE_URL"])
-    worker = subprocess.Popen([BIN / "geo", "worker"], env=crash_env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [BIN / "geo", "worker"], env=crash_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     while r.zcard(keys.home(recipients[-1])) < CHECKINS // 5 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -80,8 +96,9 @@ def test_kill_9_mid_delivery_loses_and_duplicates_nothing(crash_env):
 
     # The restarted worker is a new consumer: what the dead one held is reclaimed once idle.
     env = {**crash_env}
-    restarted = subprocess.Popen([BIN / "geo", "worker"], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    restarted = subprocess.Popen(
+        [BIN / "geo", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -97,7 +114,7 @@ def test_kill_9_mid_delivery_loses_and_duplicates_nothing(crash_env):
     assert _unsent(crash_env) == 0
     assert r.xpending(keys.STREAM, keys.GROUP)["pending"] == 0
     # Timelines are capped: each holds exactly the newest HOME_CAP of the check-ins, once each.
-    expected = [str(i) for i in stored[:keys.HOME_CAP]]
+    expected = [str(i) for i in stored[: keys.HOME_CAP]]
     for account in recipients:
         delivered = [m.decode() for m in r.zrevrange(keys.home(account), 0, -1)]
         assert sorted(delivered) == sorted(expected)

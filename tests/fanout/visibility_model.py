@@ -64,21 +64,25 @@ class Model:
 
     def in_circle(self, v: int, c: Checkin) -> bool:
         return self.are_friends(c.author, v) and any(
-            cid in self.circles and self.circles[cid][0] == c.author
-            and v in self.circles[cid][1] for cid in c.circles)
+            cid in self.circles and self.circles[cid][0] == c.author and v in self.circles[cid][1]
+            for cid in c.circles
+        )
 
     def visible(self, v: int, c: Checkin) -> bool:
         if c.deleted:
             return False
-        return v == c.author or (not self.blocked_either(v, c.author)
-                                 and (c.public or self.in_circle(v, c)))
+        return v == c.author or (
+            not self.blocked_either(v, c.author) and (c.public or self.in_circle(v, c))
+        )
 
     def receives(self, v: int, c: Checkin) -> bool:
         """Whether v's home timeline gets (and keeps) c."""
         if c.deleted:
             return False
-        return v == c.author or (not self.blocked_either(v, c.author) and (
-            self.in_circle(v, c) or (c.public and (v, c.author) in self.follows)))
+        return v == c.author or (
+            not self.blocked_either(v, c.author)
+            and (self.in_circle(v, c) or (c.public and (v, c.author) in self.follows))
+        )
 
     # -- graph changes, each answering the status the API should give ---------------------------
     def friend_request(self, a: int, b: int, request_id: int | None) -> tuple[int, str | None]:
@@ -145,10 +149,14 @@ class Model:
     # -- what each viewer should read -----------------------------------------------------------
     def view(self, v: int, c: Checkin) -> dict[str, Any]:
         via_circle = v == c.author or self.in_circle(v, c)
-        return {"id": str(c.id), "account": {"id": str(c.author), "handle": self.handles[c.author]},
-                "place": self.place_view(c.place, "exact" if via_circle else c.precision),
-                "message": c.message, "created_at": c.created_at,
-                "audience": "circle" if via_circle else "public"}
+        return {
+            "id": str(c.id),
+            "account": {"id": str(c.author), "handle": self.handles[c.author]},
+            "place": self.place_view(c.place, "exact" if via_circle else c.precision),
+            "message": c.message,
+            "created_at": c.created_at,
+            "audience": "circle" if via_circle else "public",
+        }
 
     def place_view(self, index: int, precision: str) -> dict[str, Any]:
         place = self.places[index]
@@ -160,8 +168,7 @@ class Model:
 
     def _newest_first(self, v: int, ids: object) -> list[dict[str, Any]]:
         chosen = [self.checkins[cid] for cid in ids]  # type: ignore[attr-defined]
-        return [self.view(v, c) for c in sorted(chosen, key=lambda c: -c.id)
-                if self.visible(v, c)]
+        return [self.view(v, c) for c in sorted(chosen, key=lambda c: -c.id) if self.visible(v, c)]
 
     def home_items(self, v: int) -> list[dict[str, Any]]:
         return self._newest_first(v, self.home.get(v, set()))
@@ -174,8 +181,11 @@ class Model:
         if near is None:
             return items
         lat, lon, radius = near
-        return [i for i in items
-                if haversine_m(lat, lon, i["place"]["lat"], i["place"]["lon"]) <= radius]
+        return [
+            i
+            for i in items
+            if haversine_m(lat, lon, i["place"]["lat"], i["place"]["lon"]) <= radius
+        ]
 
     def author_items(self, v: int, author: int) -> list[dict[str, Any]]:
         return self._newest_first(v, [c.id for c in self.checkins.values() if c.author == author])

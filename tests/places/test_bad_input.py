@@ -7,13 +7,25 @@ NEARBY = "/v1/places/nearby"
 GOOD = {"lat": "35.68", "lon": "139.76"}
 
 
-@pytest.mark.parametrize("params", [
-    {**GOOD, "lat": "91"}, {**GOOD, "lon": "-181"}, {**GOOD, "lat": "NaN"},
-    {**GOOD, "lon": "Infinity"}, {**GOOD, "lat": "-inf"}, {**GOOD, "radius_m": "0"},
-    {**GOOD, "radius_m": "10000000"}, {**GOOD, "limit": "0"}, {**GOOD, "limit": "1000000"},
-    {**GOOD, "lat": "abc"}, {"lon": "139"}, {**GOOD, "category": "x" * 500},
-    {**GOOD, "category": "no-such-category"}, {**GOOD, "q": "x" * 101},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {**GOOD, "lat": "91"},
+        {**GOOD, "lon": "-181"},
+        {**GOOD, "lat": "NaN"},
+        {**GOOD, "lon": "Infinity"},
+        {**GOOD, "lat": "-inf"},
+        {**GOOD, "radius_m": "0"},
+        {**GOOD, "radius_m": "10000000"},
+        {**GOOD, "limit": "0"},
+        {**GOOD, "limit": "1000000"},
+        {**GOOD, "lat": "abc"},
+        {"lon": "139"},
+        {**GOOD, "category": "x" * 500},
+        {**GOOD, "category": "no-such-category"},
+        {**GOOD, "q": "x" * 101},
+    ],
+)
 async def test_bad_nearby_queries(client, member, params):
     response = await client.get(NEARBY, params=params, headers=member["headers"])
     assert 400 <= response.status_code < 500, response.text
@@ -21,31 +33,45 @@ async def test_bad_nearby_queries(client, member, params):
     assert response.json()["status"] == response.status_code
 
 
-@pytest.mark.parametrize("bbox", [
-    "21,10,20,11", "20,11,21,10", "20,10,200,11", "-181,10,20,11", "20,-91,21,11",
-    "20,10,21", "a,b,c,d", "nan,10,21,11", "20,10,inf,11", "1,1,1,1",
-])
+@pytest.mark.parametrize(
+    "bbox",
+    [
+        "21,10,20,11",
+        "20,11,21,10",
+        "20,10,200,11",
+        "-181,10,20,11",
+        "20,-91,21,11",
+        "20,10,21",
+        "a,b,c,d",
+        "nan,10,21,11",
+        "20,10,inf,11",
+        "1,1,1,1",
+    ],
+)
 async def test_bad_bbox(client, member, bbox):
     response = await client.get("/v1/places", params={"bbox": bbox}, headers=member["headers"])
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "query.bbox"
 
 
-@pytest.mark.parametrize("body", [
-    {"name": "x" * 10_000, "category": "cafe", "lat": 1, "lon": 1},
-    {"name": "", "category": "cafe", "lat": 1, "lon": 1},
-    {"name": "   ", "category": "cafe", "lat": 1, "lon": 1},
-    {"name": "ok", "category": "cafe", "lat": 91, "lon": 1},
-    {"name": "ok", "category": "cafe", "lat": 1, "lon": 181},
-    {"name": "ok", "category": "cafe", "lat": "NaN", "lon": 1},
-    {"name": "ok", "category": "cafe", "lat": [1], "lon": 1},
-    {"name": "ok", "category": "cafe", "lat": 1},
-    {"name": 5, "category": "cafe", "lat": 1, "lon": 1},
-    {"name": "bad\x00name", "category": "cafe", "lat": 1, "lon": 1},
-    {"name": "ok", "category": "cafe", "lat": 1, "lon": 1, "address": "a" * 501},
-    {"name": "ok", "category": "cafe", "lat": 1, "lon": 1, "extra": True},
-    [1, 2, 3],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "x" * 10_000, "category": "cafe", "lat": 1, "lon": 1},
+        {"name": "", "category": "cafe", "lat": 1, "lon": 1},
+        {"name": "   ", "category": "cafe", "lat": 1, "lon": 1},
+        {"name": "ok", "category": "cafe", "lat": 91, "lon": 1},
+        {"name": "ok", "category": "cafe", "lat": 1, "lon": 181},
+        {"name": "ok", "category": "cafe", "lat": "NaN", "lon": 1},
+        {"name": "ok", "category": "cafe", "lat": [1], "lon": 1},
+        {"name": "ok", "category": "cafe", "lat": 1},
+        {"name": 5, "category": "cafe", "lat": 1, "lon": 1},
+        {"name": "bad\x00name", "category": "cafe", "lat": 1, "lon": 1},
+        {"name": "ok", "category": "cafe", "lat": 1, "lon": 1, "address": "a" * 501},
+        {"name": "ok", "category": "cafe", "lat": 1, "lon": 1, "extra": True},
+        [1, 2, 3],
+    ],
+)
 async def test_bad_place_bodies_store_nothing(client, member, session, body):
     before = (await session.execute(text("SELECT count(*) FROM places"))).scalar_one()
     response = await client.post("/v1/places", json=body, headers=member["headers"])
@@ -57,15 +83,20 @@ async def test_bad_place_bodies_store_nothing(client, member, session, body):
 
 
 async def test_nan_literal_in_json_body(client, member):
-    response = await client.post("/v1/places",
-                                 content=b'{"name":"x","category":"cafe","lat":NaN,"lon":1}',
-                                 headers={**member["headers"], "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/places",
+        content=b'{"name":"x","category":"cafe","lat":NaN,"lon":1}',
+        headers={**member["headers"], "Content-Type": "application/json"},
+    )
     assert response.status_code in (400, 422)
 
 
 async def test_malformed_json(client, member):
-    response = await client.post("/v1/places", content=b'{"name": "x", ',
-                                 headers={**member["headers"], "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/places",
+        content=b'{"name": "x", ',
+        headers={**member["headers"], "Content-Type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.json()["title"] == "Malformed JSON"
 

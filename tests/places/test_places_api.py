@@ -26,9 +26,12 @@ async def test_ids_are_time_ordered(client, member):
 async def test_same_normalised_name_within_50m_is_a_duplicate(client, member):
     first = (await create_place(client, member["headers"], name="Starbucks Coffee 渋谷店")).json()
     # Full-width letters and other spacing normalise to the same name; ~30 m north.
-    dup = await create_place(client, member["headers"],
-                             name="ＳＴＡＲＢＵＣＫＳ　ＣＯＦＦＥＥ 渋谷店",
-                             lat=35.6806 + 0.00027)
+    dup = await create_place(
+        client,
+        member["headers"],
+        name="ＳＴＡＲＢＵＣＫＳ　ＣＯＦＦＥＥ 渋谷店",
+        lat=35.6806 + 0.00027,
+    )
     assert dup.status_code == 409
     assert dup.headers["content-type"] == "application/problem+json"
     assert dup.json()["existing"]["id"] == first["id"]
@@ -51,45 +54,63 @@ async def test_nearby_is_nearest_first_with_distances(client, member):
     origin = (35.6812, 139.7671)  # Tokyo station
     for i, metres in enumerate([900, 100, 500, 300, 700]):
         lat = origin[0] + metres / 111_000
-        assert (await create_place(client, member["headers"], name=f"Spot {i}",
-                                   lat=lat, lon=origin[1])).status_code == 201
-    response = await client.get("/v1/places/nearby", headers=member["headers"],
-                                params={"lat": origin[0], "lon": origin[1], "radius_m": 800})
+        assert (
+            await create_place(client, member["headers"], name=f"Spot {i}", lat=lat, lon=origin[1])
+        ).status_code == 201
+    response = await client.get(
+        "/v1/places/nearby",
+        headers=member["headers"],
+        params={"lat": origin[0], "lon": origin[1], "radius_m": 800},
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["ads"] == []
     distances = [p["distance_m"] for p in body["places"]]
     assert distances == sorted(distances)
     assert len(distances) == 4  # the 900 m one is outside the radius
-    assert all(math.isclose(d, m, rel_tol=0.01) for d, m in zip(distances, [100, 300, 500, 700],
-                                                                 strict=True))
+    assert all(
+        math.isclose(d, m, rel_tol=0.01)
+        for d, m in zip(distances, [100, 300, 500, 700], strict=True)
+    )
 
 
 async def test_nearby_limit_category_and_text(client, member):
     lat, lon = 35.0, 135.0
-    await create_place(client, member["headers"], name="Ichiran Ramen", category="ramen-shop",
-                       lat=lat, lon=lon)
-    await create_place(client, member["headers"], name="Doutor", category="coffee-shop",
-                       lat=lat + 0.001, lon=lon)
-    await create_place(client, member["headers"], name="Kyoto Station", category="train-station",
-                       lat=lat + 0.002, lon=lon)
+    await create_place(
+        client, member["headers"], name="Ichiran Ramen", category="ramen-shop", lat=lat, lon=lon
+    )
+    await create_place(
+        client, member["headers"], name="Doutor", category="coffee-shop", lat=lat + 0.001, lon=lon
+    )
+    await create_place(
+        client,
+        member["headers"],
+        name="Kyoto Station",
+        category="train-station",
+        lat=lat + 0.002,
+        lon=lon,
+    )
     params = {"lat": lat, "lon": lon}
-    food = await client.get("/v1/places/nearby", headers=member["headers"],
-                            params={**params, "category": "food"})
+    food = await client.get(
+        "/v1/places/nearby", headers=member["headers"], params={**params, "category": "food"}
+    )
     # A parent category includes its descendants
     # (ramen-shop < japanese-restaurant < restaurant < food).
     assert [p["name"] for p in food.json()["places"]] == ["Ichiran Ramen", "Doutor"]
-    text = await client.get("/v1/places/nearby", headers=member["headers"],
-                            params={**params, "q": "ＲＡＭＥＮ"})
+    text = await client.get(
+        "/v1/places/nearby", headers=member["headers"], params={**params, "q": "ＲＡＭＥＮ"}
+    )
     assert [p["name"] for p in text.json()["places"]] == ["Ichiran Ramen"]
-    limited = await client.get("/v1/places/nearby", headers=member["headers"],
-                               params={**params, "limit": 2})
+    limited = await client.get(
+        "/v1/places/nearby", headers=member["headers"], params={**params, "limit": 2}
+    )
     assert len(limited.json()["places"]) == 2
 
 
 async def test_bbox_json_and_geojson(client, member):
-    inside = (await create_place(client, member["headers"], name="Inside",
-                                 lat=10.5, lon=20.5)).json()
+    inside = (
+        await create_place(client, member["headers"], name="Inside", lat=10.5, lon=20.5)
+    ).json()
     await create_place(client, member["headers"], name="Outside", lat=11.5, lon=20.5)
     params = {"bbox": "20,10,21,11"}
     plain = await client.get("/v1/places", headers=member["headers"], params=params)
@@ -97,8 +118,9 @@ async def test_bbox_json_and_geojson(client, member):
     assert [p["id"] for p in plain.json()["items"]] == [inside["id"]]
     assert plain.json()["next"] is None
 
-    geo = await client.get("/v1/places", params=params,
-                           headers={**member["headers"], "Accept": "application/geo+json"})
+    geo = await client.get(
+        "/v1/places", params=params, headers={**member["headers"], "Accept": "application/geo+json"}
+    )
     assert geo.headers["content-type"] == "application/geo+json"
     collection = geo.json()
     assert collection["type"] == "FeatureCollection"

@@ -20,26 +20,47 @@ def hours_ago(n: int, now: datetime | None = None) -> datetime:
 
 
 async def make_accounts(session: AsyncSession, n: int, *, prefix: str) -> list[int]:
-    rows = await session.execute(text("""
+    rows = await session.execute(
+        text("""
         INSERT INTO accounts (handle, password_hash, kind)
         SELECT :p || g, 'x', 'member' FROM generate_series(1, :n) g RETURNING id"""),
-        {"p": prefix, "n": n})
+        {"p": prefix, "n": n},
+    )
     return sorted(int(r[0]) for r in rows)
 
 
-async def make_place(session: AsyncSession, *, owner_id: int | None, name: str = "Kissa Test",
-                     lat: float = PLACE[0], lon: float = PLACE[1]) -> int:
-    return int(await session.scalar(text("""
+async def make_place(
+    session: AsyncSession,
+    *,
+    owner_id: int | None,
+    name: str = "Kissa Test",
+    lat: float = PLACE[0],
+    lon: float = PLACE[1],
+) -> int:
+    return int(
+        await session.scalar(
+            text("""
         INSERT INTO places (name, name_norm, category, position, owner_id)
         VALUES (:n, lower(:n), 'coffee-shop', ST_MakePoint(:lon, :lat)::geography, :o)
-        RETURNING id"""), {"n": name, "lat": lat, "lon": lon, "o": owner_id}))
+        RETURNING id"""),
+            {"n": name, "lat": lat, "lon": lon, "o": owner_id},
+        )
+    )
 
 
-async def make_campaign(session: AsyncSession, *, owner_id: int, place_id: int,
-                        starts_at: datetime | None = None, name: str = "Autumn blend",
-                        status: str = "active") -> int:
+async def make_campaign(
+    session: AsyncSession,
+    *,
+    owner_id: int,
+    place_id: int,
+    starts_at: datetime | None = None,
+    name: str = "Autumn blend",
+    status: str = "active",
+) -> int:
     starts_at = starts_at or hours_ago(24 * 20)
-    return int(await session.scalar(text("""
+    return int(
+        await session.scalar(
+            text("""
         INSERT INTO campaigns (owner_id, place_id, name, headline, body, target_radius_m, target,
                                bid_cpm, budget_total, budget_daily, starts_at, ends_at,
                                cap_count, cap_hours, status)
@@ -48,49 +69,86 @@ async def make_campaign(session: AsyncSession, *, owner_id: int, place_id: int,
                CAST(:s AS timestamptz) + interval '60 days', 3, 24,
                :status
         FROM places WHERE id = :p RETURNING id"""),
-        {"o": owner_id, "p": place_id, "name": name, "s": starts_at, "status": status}))
+            {"o": owner_id, "p": place_id, "name": name, "s": starts_at, "status": status},
+        )
+    )
 
 
-async def add_impressions(session: AsyncSession, *, campaign_id: int,
-                          rows: list[tuple[int, datetime, float]], cost_milli_yen: int = 300,
-                          lat: float = PLACE[0], lon: float = PLACE[1]) -> list[int]:
+async def add_impressions(
+    session: AsyncSession,
+    *,
+    campaign_id: int,
+    rows: list[tuple[int, datetime, float]],
+    cost_milli_yen: int = 300,
+    lat: float = PLACE[0],
+    lon: float = PLACE[1],
+) -> list[int]:
     """rows: (viewer_id, served_at, distance_m); returns the impression ids."""
     ids = [next(_ids) for _ in rows]
-    await session.execute(text("""
+    await session.execute(
+        text("""
         INSERT INTO ad_impressions (id, campaign_id, viewer_id, served_at, position, distance_m,
                                     cost_milli_yen)
         SELECT i, :c, v, s, ST_MakePoint(:lon + d / 91000.0, :lat)::geography, d, :cost
         FROM unnest(CAST(:i AS bigint[]), CAST(:v AS bigint[]), CAST(:s AS timestamptz[]),
                     CAST(:d AS real[])) AS r(i, v, s, d)"""),
-        {"c": campaign_id, "i": ids, "v": [r[0] for r in rows], "s": [r[1] for r in rows],
-         "d": [r[2] for r in rows], "cost": cost_milli_yen, "lat": lat, "lon": lon})
+        {
+            "c": campaign_id,
+            "i": ids,
+            "v": [r[0] for r in rows],
+            "s": [r[1] for r in rows],
+            "d": [r[2] for r in rows],
+            "cost": cost_milli_yen,
+            "lat": lat,
+            "lon": lon,
+        },
+    )
     return ids
 
 
-async def add_click(session: AsyncSession, *, impression_id: int, campaign_id: int,
-                    viewer_id: int, clicked_at: datetime) -> None:
-    await session.execute(text("""
+async def add_click(
+    session: AsyncSession,
+    *,
+    impression_id: int,
+    campaign_id: int,
+    viewer_id: int,
+    clicked_at: datetime,
+) -> None:
+    await session.execute(
+        text("""
         INSERT INTO ad_clicks (impression_id, campaign_id, viewer_id, clicked_at)
         VALUES (:i, :c, :v, :t)"""),
-        {"i": impression_id, "c": campaign_id, "v": viewer_id, "t": clicked_at})
+        {"i": impression_id, "c": campaign_id, "v": viewer_id, "t": clicked_at},
+    )
 
 
-async def add_holdouts(session: AsyncSession, *, campaign_id: int,
-                       rows: list[tuple[int, datetime, float]]) -> None:
-    await session.execute(text("""
+async def add_holdouts(
+    session: AsyncSession, *, campaign_id: int, rows: list[tuple[int, datetime, float]]
+) -> None:
+    await session.execute(
+        text("""
         INSERT INTO ad_holdouts (id, campaign_id, viewer_id, logged_at, position, distance_m)
         SELECT i, :c, v, s, ST_MakePoint(139.7671, 35.6812)::geography, d
         FROM unnest(CAST(:i AS bigint[]), CAST(:v AS bigint[]), CAST(:s AS timestamptz[]),
                     CAST(:d AS real[])) AS r(i, v, s, d)"""),
-        {"c": campaign_id, "i": [next(_ids) for _ in rows], "v": [r[0] for r in rows],
-         "s": [r[1] for r in rows], "d": [r[2] for r in rows]})
+        {
+            "c": campaign_id,
+            "i": [next(_ids) for _ in rows],
+            "v": [r[0] for r in rows],
+            "s": [r[1] for r in rows],
+            "d": [r[2] for r in rows],
+        },
+    )
 
 
-async def add_checkins(session: AsyncSession, *, place_id: int,
-                       rows: list[tuple[int, datetime]]) -> None:
+async def add_checkins(
+    session: AsyncSession, *, place_id: int, rows: list[tuple[int, datetime]]
+) -> None:
     """rows: (author_id, created_at) at the place."""
-    await session.execute(text("""
+    await session.execute(
+        text("""
         INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at)
         SELECT a, :p, (SELECT position FROM places WHERE id = :p), 10, t
         FROM unnest(CAST(:a AS bigint[]), CAST(:t AS timestamptz[])) AS r(a, t)"""),
-        {"p": place_id, "a": [r[0] for r in rows], "t": [r[1] for r in rows]})
+        {"p": place_id, "a": [r[0] for r in rows], "t": [r[1] for r in rows]},
+    )

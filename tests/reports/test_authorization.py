@@ -11,8 +11,9 @@ ROUTES = ["/v1/campaigns/{id}/report", "/v1/campaigns/{id}/report.csv"]
 @pytest.mark.parametrize("route", ROUTES)
 async def test_only_the_owner_sees_a_report(client, session, advertiser, route):
     place = await factories.make_place(session, owner_id=int(advertiser["id"]))
-    campaign = await factories.make_campaign(session, owner_id=int(advertiser["id"]),
-                                             place_id=place)
+    campaign = await factories.make_campaign(
+        session, owner_id=int(advertiser["id"]), place_id=place
+    )
     url = route.format(id=campaign)
     assert (await client.get(url, headers=advertiser["headers"])).status_code == 200
     for kind in ("business", "advertiser", "member"):

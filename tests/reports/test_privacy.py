@@ -19,9 +19,11 @@ async def _campaign(session, owner: dict) -> tuple[int, int]:  # type: ignore[no
 
 
 async def _report(client, owner, campaign, start, end, granularity="hour"):  # type: ignore[no-untyped-def]
-    response = await client.get(f"/v1/campaigns/{campaign}/report", headers=owner["headers"],
-                                params={"from": _iso(start), "to": _iso(end),
-                                        "granularity": granularity})
+    response = await client.get(
+        f"/v1/campaigns/{campaign}/report",
+        headers=owner["headers"],
+        params={"from": _iso(start), "to": _iso(end), "granularity": granularity},
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -30,10 +32,14 @@ async def test_nineteen_accounts_are_withheld_everywhere(client, session, advert
     campaign, place = await _campaign(session, advertiser)
     viewers = await factories.make_accounts(session, 19, prefix="few")
     hour = hours_ago(5)
-    await factories.add_impressions(session, campaign_id=campaign,
-                                    rows=[(v, hour + timedelta(minutes=3), 50.0) for v in viewers])
-    await factories.add_checkins(session, place_id=place,
-                                 rows=[(v, hour + timedelta(minutes=30)) for v in viewers])
+    await factories.add_impressions(
+        session,
+        campaign_id=campaign,
+        rows=[(v, hour + timedelta(minutes=3), 50.0) for v in viewers],
+    )
+    await factories.add_checkins(
+        session, place_id=place, rows=[(v, hour + timedelta(minutes=30)) for v in viewers]
+    )
     await rollup_pending(session, limit=10_000)
     report = await _report(client, advertiser, campaign, hour, hour + HOUR)
     for name in ("impressions", "reach", "clicks", "spend", "visits", "visitors", "visit_rate"):
@@ -43,9 +49,13 @@ async def test_nineteen_accounts_are_withheld_everywhere(client, session, advert
     assert all(p["suppressed"] and p["impressions"] is None for p in report["series"])
     assert all(b["suppressed"] and b["reach"] is None for b in report["by_distance"])
     assert report["lift"]["verdict"] == "too_small"
-    csv = (await client.get(f"/v1/campaigns/{campaign}/report.csv", headers=advertiser["headers"],
-                            params={"from": _iso(hour), "to": _iso(hour + HOUR),
-                                    "granularity": "hour"})).text
+    csv = (
+        await client.get(
+            f"/v1/campaigns/{campaign}/report.csv",
+            headers=advertiser["headers"],
+            params={"from": _iso(hour), "to": _iso(hour + HOUR), "granularity": "hour"},
+        )
+    ).text
     row = csv.strip().split("\n")[1].split(",")
     assert row[2:9] == [""] * 7
     assert row[9] == "true"
@@ -55,8 +65,11 @@ async def test_twenty_accounts_are_shown(client, session, advertiser):
     campaign, _ = await _campaign(session, advertiser)
     viewers = await factories.make_accounts(session, 20, prefix="twenty")
     hour = hours_ago(5)
-    await factories.add_impressions(session, campaign_id=campaign,
-                                    rows=[(v, hour + timedelta(minutes=3), 50.0) for v in viewers])
+    await factories.add_impressions(
+        session,
+        campaign_id=campaign,
+        rows=[(v, hour + timedelta(minutes=3), 50.0) for v in viewers],
+    )
     await rollup_pending(session, limit=10_000)
     report = await _report(client, advertiser, campaign, hour, hour + HOUR)
     assert (report["impressions"], report["reach"]) == (20, 20)
@@ -69,10 +82,12 @@ async def test_a_small_hour_never_enters_a_sum(client, session, advertiser):
     crowd = await factories.make_accounts(session, 25, prefix="crowd")
     loner = (await factories.make_accounts(session, 1, prefix="loner"))[0]
     a = hours_ago(8)
-    await factories.add_impressions(session, campaign_id=campaign,
-                                    rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd])
-    await factories.add_impressions(session, campaign_id=campaign,
-                                    rows=[(loner, a + HOUR + timedelta(minutes=5), 50.0)] * 3)
+    await factories.add_impressions(
+        session, campaign_id=campaign, rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd]
+    )
+    await factories.add_impressions(
+        session, campaign_id=campaign, rows=[(loner, a + HOUR + timedelta(minutes=5), 50.0)] * 3
+    )
     await rollup_pending(session, limit=10_000)
     one = await _report(client, advertiser, campaign, a, a + HOUR)
     two = await _report(client, advertiser, campaign, a, a + 2 * HOUR)
@@ -87,10 +102,14 @@ async def test_subtracting_nested_ranges_cannot_isolate_one_person(client, sessi
     crowd = await factories.make_accounts(session, 25, prefix="nest")
     newcomer = (await factories.make_accounts(session, 1, prefix="newcomer"))[0]
     a = hours_ago(8)
-    await factories.add_impressions(session, campaign_id=campaign,
-                                    rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd])
-    await factories.add_impressions(session, campaign_id=campaign, rows=[
-        (v, a + HOUR + timedelta(minutes=2), 50.0) for v in [*crowd[:19], newcomer]])
+    await factories.add_impressions(
+        session, campaign_id=campaign, rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd]
+    )
+    await factories.add_impressions(
+        session,
+        campaign_id=campaign,
+        rows=[(v, a + HOUR + timedelta(minutes=2), 50.0) for v in [*crowd[:19], newcomer]],
+    )
     await rollup_pending(session, limit=10_000)
     first = await _report(client, advertiser, campaign, a, a + HOUR)
     assert first["reach"] == 25
@@ -99,10 +118,14 @@ async def test_subtracting_nested_ranges_cannot_isolate_one_person(client, sessi
     assert "reach" in second["withheld"]
     # Asked the other way round (wide first), the narrow one is withheld instead.
     campaign2, _ = await _campaign(session, advertiser)
-    await factories.add_impressions(session, campaign_id=campaign2,
-                                    rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd])
-    await factories.add_impressions(session, campaign_id=campaign2, rows=[
-        (v, a + HOUR + timedelta(minutes=2), 50.0) for v in [*crowd[:19], newcomer]])
+    await factories.add_impressions(
+        session, campaign_id=campaign2, rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd]
+    )
+    await factories.add_impressions(
+        session,
+        campaign_id=campaign2,
+        rows=[(v, a + HOUR + timedelta(minutes=2), 50.0) for v in [*crowd[:19], newcomer]],
+    )
     await rollup_pending(session, limit=10_000)
     wide = await _report(client, advertiser, campaign2, a, a + 2 * HOUR, granularity="day")
     narrow = await _report(client, advertiser, campaign2, a, a + HOUR, granularity="day")
@@ -127,9 +150,13 @@ async def test_bad_ranges_are_422(client, session, advertiser):
     campaign, _ = await _campaign(session, advertiser)
     url = f"/v1/campaigns/{campaign}/report"
     now = datetime.now(UTC)
-    cases = [{"from": _iso(now), "to": _iso(now - timedelta(days=1))},
-             {"from": _iso(now - timedelta(days=40)), "to": _iso(now), "granularity": "hour"},
-             {"from": "0001-01-01T00:00:00Z"}, {"granularity": "week"}, {"to": "yesterday"}]
+    cases = [
+        {"from": _iso(now), "to": _iso(now - timedelta(days=1))},
+        {"from": _iso(now - timedelta(days=40)), "to": _iso(now), "granularity": "hour"},
+        {"from": "0001-01-01T00:00:00Z"},
+        {"granularity": "week"},
+        {"to": "yesterday"},
+    ]
     for params in cases:
         response = await client.get(url, headers=advertiser["headers"], params=params)
         assert response.status_code == 422, (params, response.text)
@@ -141,11 +168,15 @@ async def test_a_band_cannot_be_subtracted_from_the_total(client, session, adver
     campaign, _ = await _campaign(session, advertiser)
     near = await factories.make_accounts(session, 25, prefix="near")
     a = hours_ago(8)
-    await factories.add_impressions(session, campaign_id=campaign,
-                                    rows=[(v, a + timedelta(minutes=1), 50.0) for v in near])
+    await factories.add_impressions(
+        session, campaign_id=campaign, rows=[(v, a + timedelta(minutes=1), 50.0) for v in near]
+    )
     # The far one shares an hour and band with 19 others, so that cell is shown.
-    await factories.add_impressions(session, campaign_id=campaign, rows=[
-        (v, a + timedelta(minutes=9), 700.0) for v in [*near[:19], near[0] + 10**12]])
+    await factories.add_impressions(
+        session,
+        campaign_id=campaign,
+        rows=[(v, a + timedelta(minutes=9), 700.0) for v in [*near[:19], near[0] + 10**12]],
+    )
     await rollup_pending(session, limit=10_000)
     report = await _report(client, advertiser, campaign, a, a + HOUR)
     bands = {b["band"]: b for b in report["by_distance"]}

@@ -18,9 +18,11 @@ async def test_hourly_report_matches_the_raw_ledger(client, session, advertiser,
     base = hours_ago(60)
     campaign, _, ledger = await seed_ledger(session, owner_id=int(advertiser["id"]), base=base)
     start, end = base, base + 6 * HOUR
-    response = await client.get(f"/v1/campaigns/{campaign}/report", headers=advertiser["headers"],
-                                params={"from": _iso(start), "to": _iso(end),
-                                        "granularity": "hour"})
+    response = await client.get(
+        f"/v1/campaigns/{campaign}/report",
+        headers=advertiser["headers"],
+        params={"from": _iso(start), "to": _iso(end), "granularity": "hour"},
+    )
     assert response.status_code == 200, response.text
     report = response.json()
     want = ledger.figures(start, end, small_k)
@@ -32,8 +34,9 @@ async def test_hourly_report_matches_the_raw_ledger(client, session, advertiser,
     for i, point in enumerate(report["series"]):
         lo = start + i * HOUR
         assert point["start"] == _iso(lo)
-        assert {f: point[f] for f in FIELDS} == ledger.figures(start, end, small_k,
-                                                              bucket=(lo, lo + HOUR))
+        assert {f: point[f] for f in FIELDS} == ledger.figures(
+            start, end, small_k, bucket=(lo, lo + HOUR)
+        )
     for band in report["by_distance"]:
         expected = ledger.figures(start, end, small_k, band=band["band"])
         assert {f: band[f] for f in FIELDS} == expected, band
@@ -58,11 +61,15 @@ async def test_hourly_report_matches_the_raw_ledger(client, session, advertiser,
 
 async def test_daily_series_sums_its_published_hours(client, session, advertiser, small_k):
     base = hours_ago(60)
-    campaign, _, ledger = await seed_ledger(session, owner_id=int(advertiser["id"]), base=base,
-                                            seed=11, hours=30, n_viewers=30)
+    campaign, _, ledger = await seed_ledger(
+        session, owner_id=int(advertiser["id"]), base=base, seed=11, hours=30, n_viewers=30
+    )
     start, end = base, base + 30 * HOUR
-    response = await client.get(f"/v1/campaigns/{campaign}/report", headers=advertiser["headers"],
-                                params={"from": _iso(start), "to": _iso(end)})
+    response = await client.get(
+        f"/v1/campaigns/{campaign}/report",
+        headers=advertiser["headers"],
+        params={"from": _iso(start), "to": _iso(end)},
+    )
     report = response.json()
     assert report["granularity"] == "day"
     assert report["timezone"] == "Asia/Tokyo"
@@ -77,8 +84,7 @@ async def test_daily_series_sums_its_published_hours(client, session, advertiser
         lo = datetime.fromisoformat(point["start"].replace("Z", "+00:00"))
         hi = datetime.fromisoformat(point["end"].replace("Z", "+00:00"))
         assert (hi - lo) <= timedelta(days=1)
-        assert {f: point[f] for f in FIELDS} == ledger.figures(start, end, small_k,
-                                                              bucket=(lo, hi))
+        assert {f: point[f] for f in FIELDS} == ledger.figures(start, end, small_k, bucket=(lo, hi))
     assert sum(p["impressions"] or 0 for p in points) == report["impressions"]
 
 

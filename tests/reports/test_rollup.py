@@ -10,26 +10,34 @@ from tests.reports.factories import hours_ago
 
 
 async def _rows(session, campaign):  # type: ignore[no-untyped-def]
-    result = await session.execute(text("""
+    result = await session.execute(
+        text("""
         SELECT hour, band, impressions, clicks, spend_milli_yen,
                hll_cardinality(viewers)::int FROM report_hourly
-        WHERE campaign_id = :c AND band >= 0 ORDER BY hour, band"""), {"c": campaign})
+        WHERE campaign_id = :c AND band >= 0 ORDER BY hour, band"""),
+        {"c": campaign},
+    )
     return [tuple(r) for r in result]
 
 
 async def _queued(session, campaign):  # type: ignore[no-untyped-def]
-    return await session.scalar(text("SELECT count(*) FROM report_dirty WHERE campaign_id = :c"),
-                                {"c": campaign})
+    return await session.scalar(
+        text("SELECT count(*) FROM report_dirty WHERE campaign_id = :c"), {"c": campaign}
+    )
 
 
 async def test_rollup_is_idempotent_and_follows_late_rows(session, advertiser):
     place = await factories.make_place(session, owner_id=int(advertiser["id"]))
-    campaign = await factories.make_campaign(session, owner_id=int(advertiser["id"]),
-                                             place_id=place)
+    campaign = await factories.make_campaign(
+        session, owner_id=int(advertiser["id"]), place_id=place
+    )
     viewers = await factories.make_accounts(session, 5, prefix="late")
     hour = hours_ago(3)
-    ids = await factories.add_impressions(session, campaign_id=campaign, rows=[
-        (v, hour + timedelta(minutes=i), 100.0) for i, v in enumerate(viewers)])
+    ids = await factories.add_impressions(
+        session,
+        campaign_id=campaign,
+        rows=[(v, hour + timedelta(minutes=i), 100.0) for i, v in enumerate(viewers)],
+    )
     # Other tests' committed ledger rows may be queued too: count only this campaign's.
     assert await _queued(session, campaign) == 1
     await rollup_pending(session, limit=10_000)
@@ -37,21 +45,35 @@ async def test_rollup_is_idempotent_and_follows_late_rows(session, advertiser):
     assert first == [(hour, 0, 5, 0, 1500, 5)]
     assert await _queued(session, campaign) == 0
     # Recomputing a clean hour changes nothing.
-    await session.execute(text("INSERT INTO report_dirty (campaign_id, hour) VALUES (:c, :h)"),
-                          {"c": campaign, "h": hour})
+    await session.execute(
+        text("INSERT INTO report_dirty (campaign_id, hour) VALUES (:c, :h)"),
+        {"c": campaign, "h": hour},
+    )
     await rollup_pending(session, limit=10_000)
     assert await _rows(session, campaign) == first
     # A click before its impression waits; the impression brings it into its served hour.
-    await factories.add_click(session, impression_id=ids[0], campaign_id=campaign,
-                              viewer_id=viewers[0], clicked_at=hour + timedelta(hours=2))
+    await factories.add_click(
+        session,
+        impression_id=ids[0],
+        campaign_id=campaign,
+        viewer_id=viewers[0],
+        clicked_at=hour + timedelta(hours=2),
+    )
     early = 9_999_999_001
-    await factories.add_click(session, impression_id=early, campaign_id=campaign,
-                              viewer_id=viewers[1], clicked_at=hour + timedelta(minutes=50))
-    await session.execute(text("""
+    await factories.add_click(
+        session,
+        impression_id=early,
+        campaign_id=campaign,
+        viewer_id=viewers[1],
+        clicked_at=hour + timedelta(minutes=50),
+    )
+    await session.execute(
+        text("""
         INSERT INTO ad_impressions (id, campaign_id, viewer_id, served_at, position, distance_m,
                                     cost_milli_yen)
         VALUES (:i, :c, :v, :s, ST_MakePoint(139.7, 35.6)::geography, 600, 300)"""),
-        {"i": early, "c": campaign, "v": viewers[1], "s": hour + timedelta(minutes=40)})
+        {"i": early, "c": campaign, "v": viewers[1], "s": hour + timedelta(minutes=40)},
+    )
     await rollup_pending(session, limit=10_000)
     assert await _rows(session, campaign) == [(hour, 0, 5, 1, 1500, 5), (hour, 2, 1, 1, 300, 1)]
 
@@ -60,16 +82,30 @@ async def test_rollup_counts_equal_raw_counts(session, advertiser):
     from tests.reports.conftest import seed_ledger
 
     campaign, _, _ = await seed_ledger(session, owner_id=int(advertiser["id"]), base=hours_ago(30))
-    raw = (await session.execute(text("""
+    raw = (
+        await session.execute(
+            text("""
         SELECT count(*), count(DISTINCT viewer_id), sum(cost_milli_yen)
-        FROM ad_impressions WHERE campaign_id = :c"""), {"c": campaign})).one()
-    rolled = (await session.execute(text("""
+        FROM ad_impressions WHERE campaign_id = :c"""),
+            {"c": campaign},
+        )
+    ).one()
+    rolled = (
+        await session.execute(
+            text("""
         SELECT sum(impressions), hll_cardinality(hll_union_agg(viewers))::bigint,
                sum(spend_milli_yen) FROM report_hourly WHERE campaign_id = :c AND band >= 0"""),
-        {"c": campaign})).one()
+            {"c": campaign},
+        )
+    ).one()
     assert tuple(rolled) == tuple(raw)
-    clicks = await session.scalar(text("SELECT count(*) FROM ad_clicks WHERE campaign_id = :c"),
-                                  {"c": campaign})
-    assert await session.scalar(text(
-        "SELECT sum(clicks) FROM report_hourly WHERE campaign_id = :c AND band = -1"),
-        {"c": campaign}) == clicks
+    clicks = await session.scalar(
+        text("SELECT count(*) FROM ad_clicks WHERE campaign_id = :c"), {"c": campaign}
+    )
+    assert (
+        await session.scalar(
+            text("SELECT sum(clicks) FROM report_hourly WHERE campaign_id = :c AND band = -1"),
+            {"c": campaign},
+        )
+        == clicks
+    )

@@ -32,36 +32,70 @@ class Ledger:
             cell["viewers"].add(viewer)
         return cells
 
-    def figures(self, start: datetime, end: datetime, k: int, *, hour: datetime | None = None,
-                band: int | None = None, bucket: tuple[datetime, datetime] | None = None) -> dict:
+    def figures(
+        self,
+        start: datetime,
+        end: datetime,
+        k: int,
+        *,
+        hour: datetime | None = None,
+        band: int | None = None,
+        bucket: tuple[datetime, datetime] | None = None,
+    ) -> dict:
         lo, hi = bucket or (start, end)
-        chosen = [c for (h, b), c in self.atoms().items()
-                  if lo <= h < hi and len(c["viewers"]) >= k and (band is None or b == band)]
+        chosen = [
+            c
+            for (h, b), c in self.atoms().items()
+            if lo <= h < hi and len(c["viewers"]) >= k and (band is None or b == band)
+        ]
         if not chosen:
             return {"impressions": None, "reach": None, "clicks": None, "spend_milli_yen": None}
         viewers = set().union(*(c["viewers"] for c in chosen))
         imps = sum(c["imps"] for c in chosen)
-        return {"impressions": imps, "clicks": sum(c["clicks"] for c in chosen),
-                "spend_milli_yen": imps * self.cost,
-                "reach": len(viewers) if len(viewers) >= k else None}
+        return {
+            "impressions": imps,
+            "clicks": sum(c["clicks"] for c in chosen),
+            "spend_milli_yen": imps * self.cost,
+            "reach": len(viewers) if len(viewers) >= k else None,
+        }
 
     def visits(self, start: datetime, end: datetime) -> tuple[int, int]:
-        hits = [(a, t) for a, t in self.checkins if start <= t < end and any(
-            v == a and t - WINDOW <= s < t for _, v, s, _ in self.impressions)]
+        hits = [
+            (a, t)
+            for a, t in self.checkins
+            if start <= t < end
+            and any(v == a and t - WINDOW <= s < t for _, v, s, _ in self.impressions)
+        ]
         return len(hits), len({a for a, _ in hits})
 
     def converters(self, start: datetime, end: datetime, *, holdout: bool) -> int:
-        exposures = ([(v, s) for v, s in self.holdouts] if holdout
-                     else [(v, s) for _, v, s, _ in self.impressions])
-        return len({a for a, t in self.checkins if start < t < end + WINDOW and any(
-            v == a and max(start, t - WINDOW) <= s < min(end, t) for v, s in exposures)})
+        exposures = (
+            [(v, s) for v, s in self.holdouts]
+            if holdout
+            else [(v, s) for _, v, s, _ in self.impressions]
+        )
+        return len(
+            {
+                a
+                for a, t in self.checkins
+                if start < t < end + WINDOW
+                and any(v == a and max(start, t - WINDOW) <= s < min(end, t) for v, s in exposures)
+            }
+        )
 
     def holdout_accounts(self, start: datetime, end: datetime) -> int:
         return len({v for v, t in self.holdouts if start <= t < end})
 
 
-def random_ledger(rng: random.Random, *, base: datetime, hours: int, viewers: list[int],
-                  held: list[int], others: list[int]) -> Ledger:
+def random_ledger(
+    rng: random.Random,
+    *,
+    base: datetime,
+    hours: int,
+    viewers: list[int],
+    held: list[int],
+    others: list[int],
+) -> Ledger:
     ledger = Ledger()
     next_id = iter(range(5_000_000, 6_000_000))
     for h in range(hours):

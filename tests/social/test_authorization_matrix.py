@@ -20,8 +20,13 @@ MATRIX = [
     ("delete circle", "DELETE", "/v1/circles/{circle}", None, (204, 404, 404, 404, 401)),
     ("read place", "GET", "/v1/places/{place}", None, (200, 200, 200, 200, 401)),
     # A pending request from the stranger to the owner: the owner is the addressee.
-    ("accept request", "POST", "/v1/friend-requests/{request}/accept", None,
-     (200, 404, 403, 404, 401)),
+    (
+        "accept request",
+        "POST",
+        "/v1/friend-requests/{request}/accept",
+        None,
+        (200, 404, 403, 404, 401),
+    ),
     ("follow owner", "POST", "/v1/follows/{owner}", None, (422, 204, 204, 404, 401)),
     ("unfollow owner", "DELETE", "/v1/follows/{owner}", None, (204, 204, 204, 204, 401)),
     ("befriend owner", "POST", "/v1/friend-requests", {"to": "{owner}"}, (422, 409, 409, 404, 401)),
@@ -34,22 +39,41 @@ MATRIX = [
 async def _world(client) -> dict:
     owner, friend, stranger, blocked = [await make_account(client) for _ in range(4)]
     await befriend(client, owner, friend)
-    circle = (await client.post("/v1/circles", json={"name": "close", "members": [friend["id"]]},
-                                headers=owner["headers"])).json()
+    circle = (
+        await client.post(
+            "/v1/circles",
+            json={"name": "close", "members": [friend["id"]]},
+            headers=owner["headers"],
+        )
+    ).json()
     place = (await create_place(client, owner["headers"], name="Owner's cafe")).json()
-    request = (await client.post("/v1/friend-requests", json={"to": owner["id"]},
-                                 headers=stranger["headers"])).json()
-    assert (await client.post(f"/v1/blocks/{blocked['id']}",
-                              headers=owner["headers"])).status_code == 204
-    ids = {"owner": owner["id"], "circle": circle["id"], "place": place["id"],
-           "request": request["id"]}
-    headers = {"owner": owner["headers"], "friend": friend["headers"],
-               "stranger": stranger["headers"], "blocked": blocked["headers"], "anonymous": {}}
+    request = (
+        await client.post(
+            "/v1/friend-requests", json={"to": owner["id"]}, headers=stranger["headers"]
+        )
+    ).json()
+    assert (
+        await client.post(f"/v1/blocks/{blocked['id']}", headers=owner["headers"])
+    ).status_code == 204
+    ids = {
+        "owner": owner["id"],
+        "circle": circle["id"],
+        "place": place["id"],
+        "request": request["id"],
+    }
+    headers = {
+        "owner": owner["headers"],
+        "friend": friend["headers"],
+        "stranger": stranger["headers"],
+        "blocked": blocked["headers"],
+        "anonymous": {},
+    }
     return {"ids": ids, "headers": headers}
 
 
-@pytest.mark.parametrize(("name", "method", "path", "body", "expected"), MATRIX,
-                         ids=[m[0] for m in MATRIX])
+@pytest.mark.parametrize(
+    ("name", "method", "path", "body", "expected"), MATRIX, ids=[m[0] for m in MATRIX]
+)
 @pytest.mark.parametrize("role", ROLES)
 async def test_authorization_matrix(client, role, name, method, path, body, expected):
     world = await _world(client)

@@ -30,13 +30,22 @@ def edge_file(tmp_path: Path) -> Path:
 
 def _snapshot(url: str, prefix: str) -> tuple[dict[str, tuple[str, str]], set[tuple[str, str]]]:
     with psycopg.connect(plain(url)) as conn:
-        accounts = {h: (k, p) for h, k, p in conn.execute(
-            "SELECT handle, kind, password_hash FROM accounts WHERE handle LIKE %s",
-            (prefix + "%",))}
-        friendships = set(conn.execute("""
+        accounts = {
+            h: (k, p)
+            for h, k, p in conn.execute(
+                "SELECT handle, kind, password_hash FROM accounts WHERE handle LIKE %s",
+                (prefix + "%",),
+            )
+        }
+        friendships = set(
+            conn.execute(
+                """
             SELECT a.handle, b.handle FROM friendships f
             JOIN accounts a ON a.id = f.a_id JOIN accounts b ON b.id = f.b_id
-            WHERE a.handle LIKE %(p)s OR b.handle LIKE %(p)s""", {"p": prefix + "%"}).fetchall())
+            WHERE a.handle LIKE %(p)s OR b.handle LIKE %(p)s""",
+                {"p": prefix + "%"},
+            ).fetchall()
+        )
     return accounts, friendships
 
 
@@ -49,7 +58,8 @@ def test_read_edges_dedupes_and_drops_self_loops(edge_file: Path) -> None:
 
 
 def test_import_creates_accounts_and_mutual_friendships_idempotently(
-        migrated_database: str, prefix: str, edge_file: Path) -> None:
+    migrated_database: str, prefix: str, edge_file: Path
+) -> None:
     settings = Settings(database_url=migrated_database)
 
     first = import_friend_graph(settings, edge_file, handle_prefix=prefix, progress=False)
@@ -57,11 +67,13 @@ def test_import_creates_accounts_and_mutual_friendships_idempotently(
     assert "6 friendship rows inserted" in first
 
     accounts, friendships = _snapshot(migrated_database, prefix)
-    assert accounts == {f"{prefix}{uid}": ("member", IMPORTED_PASSWORD_HASH)
-                        for uid in (1, 2, 3, 4)}
+    assert accounts == {
+        f"{prefix}{uid}": ("member", IMPORTED_PASSWORD_HASH) for uid in (1, 2, 3, 4)
+    }
     pairs = {(1, 2), (2, 3), (1, 4)}
-    assert friendships == {(f"{prefix}{a}", f"{prefix}{b}")
-                           for u, v in pairs for a, b in ((u, v), (v, u))}
+    assert friendships == {
+        (f"{prefix}{a}", f"{prefix}{b}") for u, v in pairs for a, b in ((u, v), (v, u))
+    }
 
     second = import_friend_graph(settings, edge_file, handle_prefix=prefix, progress=False)
     assert "0 accounts created" in second
@@ -70,11 +82,13 @@ def test_import_creates_accounts_and_mutual_friendships_idempotently(
 
 
 def test_handle_held_by_real_account_is_not_adopted(
-        migrated_database: str, prefix: str, edge_file: Path) -> None:
+    migrated_database: str, prefix: str, edge_file: Path
+) -> None:
     with psycopg.connect(plain(migrated_database)) as conn:
         conn.execute(
             "INSERT INTO accounts (handle, password_hash, kind) VALUES (%s, 'x', 'member')",
-            (f"{prefix.upper()}2",))
+            (f"{prefix.upper()}2",),
+        )
     settings = Settings(database_url=migrated_database)
 
     report = import_friend_graph(settings, edge_file, handle_prefix=prefix, progress=False)
