@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     db_pool_timeout: float = 10.0
     # Token lookups are cached per process this long; a revoked token may live this much longer.
     token_cache_seconds: float = 10.0
+    # Live home streams (SSE) one account may hold open at once, across all processes; one more is
+    # answered 429 (GEO_MAX_STREAMS_PER_ACCOUNT).
+    max_streams_per_account: int = Field(default=5, ge=1)
     # Signs impression ids and session cookies; set it in production.
     secret_key: str = "dev-only-secret-change-me"
     log_level: str = "INFO"

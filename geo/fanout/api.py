@@ -15,6 +15,7 @@ from geo.core.openapi import problems
 from geo.core.pagination import PageDep, next_cursor
 from geo.core.redis import RedisDep
 from geo.core.responses import json_response
+from geo.fanout import stream_slots
 from geo.fanout.feed_store import FeedStore
 from geo.fanout.live import home_events
 
@@ -78,10 +79,11 @@ async def read_public_timeline(
 @router.get(
     "/timelines/home/stream",
     responses={
-        **problems(401),
+        **problems(401, 429),
         200: {
             "description": "Server-Sent Events: `event: checkin`, data = a check-in;"
-            " `event: delete`, data = `{id}` of one taken out",
+            " `event: delete`, data = `{id}` of one taken out. At most"
+            " GEO_MAX_STREAMS_PER_ACCOUNT streams per account are open at once (429 beyond).",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
     },
@@ -94,9 +96,10 @@ async def stream_home_timeline(
         Query(ge=1, le=3600, allow_inf_nan=False, description="Close the stream after this long."),
     ] = 600,
 ) -> StreamingResponse:
-    events = home_events(
-        request.app.state.db, request.app.state.redis, actor, max_seconds=max_seconds
-    )
+    redis = request.app.state.redis
+    limit = request.app.state.settings.max_streams_per_account
+    slot = await stream_slots.acquire(redis, actor.id, limit=limit)
+    events = home_events(request.app.state.db, redis, actor, max_seconds=max_seconds, slot=slot)
     return StreamingResponse(
         events,
         media_type="text/event-stream",

@@ -6,6 +6,8 @@
 - `live:{u<id>}:home`: sharded pub/sub channel for that home timeline's live streams (SSE):
   `<id>` announces a check-in pushed to it, `-<id>` one taken out of it (deleted or no longer
   the account's to see).
+- `live:{u<id>}:streams`: ZSET of that account's open live streams (any process), score = ms when
+  the slot lapses unless its stream renews it; expires with its last slot.
 - `fanout:{events}`: the stream the outbox relay writes and the workers read (group GROUP);
   trimmed to about STREAM_CAP entries.
 - `fanout:{events}:bulk`: the chunk entries of split big deliveries (same group GROUP, read only
@@ -31,6 +33,10 @@ def home(account_id: int) -> str:
 
 def live_home(account_id: int) -> str:
     return f"live:{{u{account_id}}}:home"
+
+
+def live_streams(account_id: int) -> str:
+    return f"live:{{u{account_id}}}:streams"
 
 
 def retraction(checkin_id: int) -> str:
