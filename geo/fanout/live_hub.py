@@ -242,6 +242,11 @@ class _Shard:
                 log.warning("live: pub/sub connection %s lost (%s); reconnecting", self.name, exc)
                 await self._drop()
                 await self.hub.reroute(self)
+                if not self.channels and self.hub.shards.get(self.name) is self:
+                    # Every channel moved to another node (a failover): this one is not needed.
+                    del self.hub.shards[self.name]
+                    await self.pool.disconnect()
+                    return
                 await asyncio.sleep(min(BACKOFF_MAX_S, 0.05 * 2**failures))
 
     async def _connect(self, *, resumed: bool) -> None:
