@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import logging
 import os
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -38,27 +39,41 @@ _serial = itertools.count(1)
 
 
 class Listener:
-    """One stream's view of its channel: a bounded queue of message payloads."""
+    """One stream's view of its channel: a bounded queue of message payloads.
+
+    A deque and one waiter future rather than asyncio.Queue + asyncio.timeout: with thousands of
+    streams the per-message cost of the wait is what the process spends its CPU on."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_MAX)
+        self.pending: deque[bytes] = deque()
+        self.waiter: asyncio.Future[None] | None = None
 
     def put(self, data: bytes) -> None:
-        try:
-            self.queue.put_nowait(data)
-        except asyncio.QueueFull:
+        if len(self.pending) >= QUEUE_MAX:
             # A stream this far behind has lost messages anyway: say so once, bounded.
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(GAP)
+            self.pending.clear()
+            data = GAP
+        self.pending.append(data)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
     async def next_message(self, timeout: float) -> bytes | None:
         """The next payload (or GAP), or None after `timeout` s."""
-        try:
-            async with asyncio.timeout(timeout):
-                return await self.queue.get()
-        except TimeoutError:
-            return None
+        if not self.pending:
+            loop = asyncio.get_running_loop()
+            self.waiter = waiter = loop.create_future()
+            timer = loop.call_later(timeout, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self.waiter = None
+        return self.pending.popleft() if self.pending else None
+
+
+def _wake(waiter: "asyncio.Future[None]") -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class LiveHub:
@@ -153,12 +168,16 @@ class LiveHub:
             shard = self.shards[name] = _Shard(self, name, pool)
         return shard
 
+    def deliver(self, channel: bytes, data: bytes) -> None:
+        for listener in self.listeners.get(channel.decode(), ()):
+            listener.put(data)
+
     def dispatch(self, shard: "_Shard", message: dict[str, Any]) -> None:
+        """A control message (subscribe confirmations and the like)."""
         kind, channel = message["type"], message["channel"]
         channel = channel.decode() if isinstance(channel, bytes) else channel
         if kind == "smessage":
-            for listener in self.listeners.get(channel, ()):
-                listener.put(message["data"])
+            self.deliver(channel.encode(), message["data"])
         elif kind == "ssubscribe":
             ready = self.ready.get(channel)
             if ready is not None and not ready.done():
@@ -233,10 +252,7 @@ class _Shard:
             try:
                 await self._connect(resumed=failures > 0)
                 failures = 0
-                while True:
-                    message = await self.pubsub.get_message(timeout=READ_TIMEOUT_S)
-                    if message is not None:
-                        self.hub.dispatch(self, message)
+                await self._read()
             except (RedisError, OSError) as exc:
                 failures += 1
                 log.warning("live: pub/sub connection %s lost (%s); reconnecting", self.name, exc)
@@ -248,6 +264,25 @@ class _Shard:
                     await self.pool.disconnect()
                     return
                 await asyncio.sleep(min(BACKOFF_MAX_S, 0.05 * 2**failures))
+
+    async def _read(self) -> None:
+        """Read the connection until it fails. Messages are read off the connection itself:
+        PubSub.get_message's per-call retry and bookkeeping layers cost more than the message;
+        control replies still go through PubSub.handle_message to keep its bookkeeping right."""
+        connection = self.pubsub.connection
+        while True:
+            response = await connection.read_response(
+                timeout=READ_TIMEOUT_S, disconnect_on_error=False, push_request=True
+            )
+            if response is None:
+                # Idle: a PING, so a half-open connection fails here instead of going unnoticed.
+                await self.pubsub.ping()
+            elif isinstance(response, list) and response[0] == b"smessage":
+                self.hub.deliver(response[1], response[2])
+            elif isinstance(response, list):
+                message = await self.pubsub.handle_message(response)
+                if message is not None:
+                    self.hub.dispatch(self, message)
 
     async def _connect(self, *, resumed: bool) -> None:
         self.pubsub = self.client.pubsub()
