@@ -262,6 +262,11 @@ async def run(redis_port: int, env: dict[str, str]) -> None:
             start_new_session=True,
         )
         assert (await ceiling.stdout.readline()).strip() == b"ready"
+        # What the open streams cost with nothing to deliver (keepalives, slot renewals).
+        cpu = group_cpu_seconds(pgid)
+        await asyncio.sleep(SECONDS)
+        idle_cpu = (group_cpu_seconds(pgid) - cpu) / SECONDS
+        log(f"idle server CPU with the streams open: {idle_cpu:.2f} s/s")
         live = [keys.live_home(a) for a in account_ids]
         raw_channels = [ceiling_channel(a) for a in account_ids]
         rounds = []
@@ -298,10 +303,10 @@ async def run(redis_port: int, env: dict[str, str]) -> None:
         await ceiling.wait()
         streams.close()
     await redis.aclose()
-    report(idle_rss, open_rss, conns, streams, rounds)
+    report(idle_rss, open_rss, conns, streams, rounds, idle_cpu)
 
 
-def report(idle_rss, open_rss, conns, streams, rounds) -> None:  # type: ignore[no-untyped-def]
+def report(idle_rss, open_rss, conns, streams, rounds, idle_cpu) -> None:  # type: ignore[no-untyped-def]
     def med(key: str) -> float:
         return statistics.median(r[key] for r in rounds)
 
@@ -313,6 +318,7 @@ def report(idle_rss, open_rss, conns, streams, rounds) -> None:  # type: ignore[
         f"- server RSS: idle {idle_rss / 1024:.0f} MiB, with streams open "
         f"{open_rss / 1024:.0f} MiB: {(open_rss - idle_rss) / STREAMS:.1f} KiB per stream"
     )
+    print(f"- server CPU with the streams open and nothing published: {idle_cpu:.2f} s/s")
     print(f"- server's Redis connections (CLIENT LIST): {conns['all']}, pub/sub: {conns['pubsub']}")
     print("\n| | delivered | lag p50 ms | lag p99 ms | CPU µs/event |")
     print("|---|---:|---:|---:|---:|")

@@ -35,7 +35,7 @@ from geo.fanout.stream_slots import StreamSlot
 
 log = logging.getLogger("geo.fanout.live")
 
-KEEPALIVE_S = 15.0  # also how often a stream renews its slot (well inside SLOT_TTL_S)
+KEEPALIVE_S = 15.0
 CATCH_UP = 100  # after a gap, at most this many newer home items are re-sent
 
 
@@ -84,12 +84,13 @@ async def home_events(
     max_events: int | None = None,
     slot: StreamSlot | None = None,
 ) -> AsyncIterator[bytes]:
-    """The stream's bytes; `slot` (this stream's claim on the account's limit) is renewed while
-    it runs and given back when it ends."""
+    """The stream's bytes; `slot` (this stream's claim on the account's limit) is kept while it
+    runs and given back when it ends."""
     feeds = FeedStore(redis)
     stream = _HomeStream(db, feeds, actor)
     sent, deadline = 0, time.monotonic() + max_seconds
-    renew_at = time.monotonic() + KEEPALIVE_S
+    if slot is not None:
+        slot.keep()
     try:
         async with feeds.live_home(actor.id) as live:
             yield b": connected\n\n"
@@ -101,9 +102,6 @@ async def home_events(
                 for frame in await stream.frames(data) if data is not None else []:
                     sent += 1
                     yield frame
-                if slot is not None and time.monotonic() >= renew_at:
-                    renew_at = time.monotonic() + KEEPALIVE_S
-                    await _renew(slot)
                 await asyncio.sleep(0)
     except (RedisError, TimeoutError, OSError) as exc:
         # Headers are sent: end the stream; EventSource clients reconnect after `retry`.
@@ -112,13 +110,6 @@ async def home_events(
     finally:
         if slot is not None:
             await asyncio.shield(_release(slot))
-
-
-async def _renew(slot: StreamSlot) -> None:
-    try:
-        await slot.renew()
-    except RedisError as exc:  # the slot lapses at worst; the stream goes on
-        log.warning("live: could not renew a stream slot: %s", exc)
 
 
 async def _release(slot: StreamSlot) -> None:

@@ -81,3 +81,17 @@ async def test_a_lapsed_slot_is_swept(redis):
         await stream_slots.acquire(redis, 42, limit=1)
     await redis.zadd(slot.key, {slot.slot_id: 0})  # as if its last renewal were long ago
     await stream_slots.acquire(redis, 42, limit=1)
+
+
+async def test_open_streams_write_their_slots_back_after_redis_lost_them(app, redis, member):
+    actor = Actor(id=int(member["id"]), handle=member["handle"], kind="member")
+    slot = await stream_slots.acquire(redis, actor.id, limit=1)
+    stream = home_events(app.state.db, redis, actor, max_seconds=30, slot=slot)
+    assert await anext(stream) == b": connected\n\n"
+    await redis.delete(slot.key)  # as after a Redis restart without persistence
+    await stream_slots.Renewer.of(redis).renew_all()  # what the process does every RENEW_S
+    with pytest.raises(TooManyRequests):
+        await stream_slots.acquire(redis, actor.id, limit=1)
+    await stream.aclose()
+    assert await stream_slots.open_count(redis, actor.id) == 0
+    assert stream_slots.Renewer.of(redis).task is None  # nothing left to renew
