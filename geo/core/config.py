@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     ads_index_refresh_s: float = 1.0  # how stale a process's campaign index may get
     ads_category_boost: float = 1.5  # relevance when a campaign's categories match the results
     ads_distance_decay_m: float = 1000.0  # relevance halves at this distance from the place
+    # Targets too small to be anonymous are refused: a radius below this, or a polygon smaller
+    # than this circle's area (a 15 m square around a house would report on its residents).
+    ads_min_target_radius_m: int = Field(default=500, ge=50, le=20_000)
 
 
 @lru_cache

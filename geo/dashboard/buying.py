@@ -8,7 +8,6 @@ import importlib
 from datetime import datetime
 from typing import Any
 
-from fastapi import Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,15 +47,6 @@ def ads_service() -> Any | None:
         return importlib.import_module("geo.ads.service")
     except ImportError:
         return None
-
-
-async def budget_left(
-    request: Request, session: AsyncSession, *, campaign_id: int
-) -> dict[str, Any] | None:
-    ads = ads_service()
-    if ads is None or not hasattr(ads, "budget_left"):
-        return None
-    return dict(await ads.budget_left(session, request.app.state.redis, campaign_id=campaign_id))
 
 
 def campaign_body(form: dict[str, str]) -> dict[str, Any]:

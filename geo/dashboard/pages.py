@@ -188,7 +188,7 @@ async def campaign_page(
     cells = await reports.map_cells(
         session, campaign=campaign, start=report["start"], end=report["end"], k=params.k
     )
-    budget = await buying.budget_left(request, session, campaign_id=cid)
+    budget = report["budget"]
     query = (
         f"from={report['start']:%Y-%m-%dT%H:%M:%SZ}&to={report['end']:%Y-%m-%dT%H:%M:%SZ}"
         f"&granularity={granularity}"

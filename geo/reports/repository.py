@@ -14,6 +14,9 @@ from geo.reports.bands import BAND_SQL
 HLL_PARAMS = "12, 5, -1, 1"
 HOUR = timedelta(hours=1)
 # The published cells of a campaign and range; band -1 rows are the rollup's per-hour unions.
+# Only what the author made public at the venue itself feeds an advertiser's figure: circle-only
+# check-ins and public ones coarsened to an area or a city never count.
+_PUBLIC = "ch.public AND ch.public_precision = 'exact'"
 _PUBLISHED = "campaign_id = :c AND hour >= :f AND hour < :t AND band >= 0 AND accounts >= :k"
 
 
@@ -32,6 +35,7 @@ class CampaignRow:
     target_radius_m: int | None
     status: str
     budget_total: int
+    budget_daily: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,12 @@ class Cells:
     clicks: int
     spend_milli_yen: int
     reach: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    total_milli_yen: int
+    today_milli_yen: int
 
 
 class ReportRepository:
@@ -120,6 +130,20 @@ class ReportRepository:
             if i is not None
         }
 
+    async def spend_before(self, campaign_id: int, day_start: datetime, end: datetime) -> Spend:
+        """Milli-yen charged before `end` (a finished hour), in all and since `day_start`, from
+        the rollup's whole-hour rows (band -1): every cell, published or not, as billed."""
+        row = (
+            await self.session.execute(
+                text("""
+            SELECT coalesce(sum(spend_milli_yen), 0)::bigint,
+                   coalesce(sum(spend_milli_yen) FILTER (WHERE hour >= :d), 0)::bigint
+            FROM report_hourly WHERE campaign_id = :c AND band = -1 AND hour < :t"""),
+                {"c": campaign_id, "d": day_start, "t": end},
+            )
+        ).one()
+        return Spend(int(row[0]), int(row[1]))
+
     async def holdout_accounts(self, campaign_id: int, start: datetime, end: datetime) -> int:
         value = await self.session.scalar(
             text("""
@@ -135,9 +159,9 @@ class ReportRepository:
         """Check-ins in [start, end) at the place by accounts shown the ad `window` before."""
         row = (
             await self.session.execute(
-                text("""
+                text(f"""
             SELECT count(*), count(DISTINCT ch.author_id) FROM checkins ch
-            WHERE ch.place_id = :p AND ch.created_at >= :f AND ch.created_at < :t
+            WHERE ch.place_id = :p AND ch.created_at >= :f AND ch.created_at < :t AND {_PUBLIC}
               AND EXISTS (SELECT 1 FROM ad_impressions i
                           WHERE i.campaign_id = :c AND i.viewer_id = ch.author_id
                             AND i.served_at < ch.created_at
@@ -161,7 +185,7 @@ class ReportRepository:
         value = await self.session.scalar(
             text(f"""
             SELECT count(DISTINCT ch.author_id) FROM checkins ch
-            WHERE ch.place_id = :p AND ch.created_at > CAST(:f AS timestamptz)
+            WHERE ch.place_id = :p AND {_PUBLIC} AND ch.created_at > CAST(:f AS timestamptz)
               AND ch.created_at < CAST(:t AS timestamptz) + CAST(:w AS interval)
               AND EXISTS (SELECT 1 FROM {table} e
                           WHERE e.campaign_id = :c AND e.viewer_id = ch.author_id

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,6 +58,7 @@ async def campaign_for(session: AsyncSession, *, actor: Actor, campaign_id: int)
         target_radius_m=data["target"].get("radius_m"),
         status=data["status"],
         budget_total=data["budget"]["total"],
+        budget_daily=data["budget"]["daily"],
     )
 
 
@@ -142,6 +144,7 @@ async def build_report(
         timezone=campaign.timezone,
         k=params.k,
         attribution_days=params.attribution_days,
+        budget=await _budget_of(session, campaign, now),
     )
     return report
 
@@ -245,3 +248,36 @@ async def map_cells(
         return []
     ranked = sorted(cells, key=lambda c: c[1])
     return [(cell, 1 + (5 * rank) // len(ranked)) for rank, (cell, _, _) in enumerate(ranked)]
+
+
+async def budget_as_of_hour(
+    session: AsyncSession, *, actor: Actor, campaign_id: int, now: datetime | None = None
+) -> dict[str, Any]:
+    """Spend and budget left as of the last finished hour (owner only, 404 otherwise).
+
+    The engine's exact state (the Redis lease, which moves with every impression) stays
+    internal: read every few seconds it would tell the advertiser each time someone entered the
+    target. Whole finished hours are what the reports show too.
+    """
+    campaign = await campaign_for(session, actor=actor, campaign_id=campaign_id)
+    return await _budget_of(session, campaign, now or datetime.now(UTC))
+
+
+async def _budget_of(session: AsyncSession, campaign: CampaignRow, now: datetime) -> dict[str, Any]:
+    as_of = timerange.floor_hour(now)
+    zone = ZoneInfo(campaign.timezone)
+    # "Today" is the local day of the last finished hour (the hour that ended at `as_of`).
+    last = (as_of - timedelta(hours=1)).astimezone(zone)
+    day_start = datetime(last.year, last.month, last.day, tzinfo=zone)
+    spend = await ReportRepository(session).spend_before(
+        campaign.id, day_start.astimezone(UTC), as_of
+    )
+    total_left = campaign.budget_total * 1000 - spend.total_milli_yen
+    today_left = min(total_left, campaign.budget_daily * 1000 - spend.today_milli_yen)
+    return {
+        "as_of": as_of,
+        "spent_total_milli_yen": spend.total_milli_yen,
+        "spent_today_milli_yen": spend.today_milli_yen,
+        "total_left_yen": max(0, total_left) // 1000,
+        "today_left_yen": max(0, today_left) // 1000,
+    }
