@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     ads_distance_decay_m: float = 1000.0  # relevance halves at this distance from the place
     # Targets too small to be anonymous are refused: a radius below this, or a polygon smaller
     # than this circle's area (a 15 m square around a house would report on its residents).
+    # Invalid traffic (geo/ads/traffic.py) is neither charged nor counted: accounts younger than
+    # this (0: rule off), over this many ad requests a minute (0: off), or moving faster than
+    # this since the position they last asked from (0: off).
+    ads_min_account_age_s: int = Field(default=3600, ge=0)
+    ads_max_decisions_per_minute: int = Field(default=60, ge=0)
+    ads_max_speed_kmh: float = Field(default=1000.0, ge=0)
     ads_min_target_radius_m: int = Field(default=500, ge=50, le=20_000)
 
 
