@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     seed_dir: str = "seed_data"
     # Reports withhold any figure over fewer than this many unique accounts (GEO_REPORT_K).
     report_k: int = Field(default=20, ge=2)
+    # Every released report count gets discrete Laplace noise with this epsilon (per figure,
+    # per person: see the README's reports section), drawn from a seed fixed by the figure.
+    report_epsilon: float = Field(default=0.5, gt=0)
+    # The data access budget: epsilon a campaign's new figures may spend per UTC day (429 past).
+    report_epsilon_per_day: float = Field(default=200.0, gt=0)
     # A check-in counts as a visit when its author was shown the ad this many days before.
     report_attribution_days: int = Field(default=7, ge=1, le=90)
     # Run the report rollup worker inside `geo serve` (with the other in-process workers).

@@ -186,7 +186,7 @@ async def campaign_page(
     report = await reports.build_report(session, actor=actor, campaign_id=cid, params=params)
     campaign = await reports.campaign_for(session, actor=actor, campaign_id=cid)
     cells = await reports.map_cells(
-        session, campaign=campaign, start=report["start"], end=report["end"], k=params.k
+        session, campaign=campaign, start=report["start"], end=report["end"], params=params
     )
     budget = report["budget"]
     query = (

@@ -58,6 +58,9 @@ def report_params(
         granularity=granularity,
         k=settings.report_k,
         attribution_days=settings.report_attribution_days,
+        secret=settings.secret_key,
+        epsilon=settings.report_epsilon,
+        epsilon_per_day=settings.report_epsilon_per_day,
     )
 
 

@@ -65,6 +65,7 @@ class Report(Figures):
     granularity: Granularity
     timezone: str
     k: int = Field(description="Figures over fewer than k unique accounts are withheld.")
+    epsilon: float = Field(description="The noise's epsilon per figure (differential privacy).")
     attribution_days: int
     visits: int | None = None
     visitors: int | None = None
