@@ -178,6 +178,18 @@ class CampaignRepository:
         sql = text("DELETE FROM place_advertisers WHERE place_id = :p AND advertiser_id = :a")
         await self.session.execute(sql, {"p": place_id, "a": advertiser_id})
 
+    async def advertisable_places(self, account_id: int, limit: int) -> list[tuple[int, str]]:
+        """(id, name) of the places the account owns or was granted, by name."""
+        sql = text("""
+            SELECT id, name FROM (
+                SELECT p.id, p.name FROM places p WHERE p.owner_id = :a
+                UNION
+                SELECT p.id, p.name FROM places p
+                JOIN place_advertisers g ON g.place_id = p.id WHERE g.advertiser_id = :a) AS mine
+            ORDER BY lower(name), id LIMIT :n""")
+        rows = await self.session.execute(sql, {"a": account_id, "n": limit})
+        return [(int(i), str(n)) for i, n in rows]
+
     async def pause_at_place(self, place_id: int, owner_id: int) -> list[int]:
         """Pause the owner's live campaigns at the place (row-locked until commit); their ids."""
         sql = text("""

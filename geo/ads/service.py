@@ -41,6 +41,16 @@ async def may_advertise(session: AsyncSession, *, actor: Actor, place_id: int) -
     return False
 
 
+async def advertisable_places(
+    session: AsyncSession, *, actor: Actor, limit: int = 500
+) -> list[dict[str, str]]:
+    """The places the actor may advertise (owned by a business, granted to an advertiser)."""
+    if actor.kind not in ("business", "advertiser"):
+        return []
+    rows = await CampaignRepository(session).advertisable_places(actor.id, limit)
+    return [{"id": str(i), "name": name} for i, name in rows]
+
+
 async def create_campaign(
     session: AsyncSession,
     *,

@@ -97,8 +97,14 @@ def field_errors(errors: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+async def places_for(session: AsyncSession, *, actor: Actor) -> list[dict[str, str]]:
+    """The places the form offers: those the actor may advertise, by name."""
+    ads = ads_service()
+    return [] if ads is None else list(await ads.advertisable_places(session, actor=actor))
+
+
 async def create(
-    session: AsyncSession, *, actor: Actor, form: dict[str, str]
+    session: AsyncSession, *, actor: Actor, form: dict[str, str], min_target_m: int
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """(the campaign, {}) or (None, {field: message})."""
     ads = ads_service()
@@ -107,7 +113,10 @@ async def create(
     schemas = importlib.import_module("geo.ads.schemas")
     try:
         data = schemas.CampaignCreate.model_validate(campaign_body(form))
-        return await ads.create_campaign(session, actor=actor, data=data), {}
+        campaign = await ads.create_campaign(
+            session, actor=actor, data=data, min_target_m=min_target_m
+        )
+        return campaign, {}
     except ValidationError as exc:
         return None, field_errors(
             [
