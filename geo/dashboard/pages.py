@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from geo.accounts import service as accounts
 from geo.core.db import SessionDep
-from geo.core.errors import NotFound, Unauthorized
+from geo.core.errors import NotFound, TooManyRequests, Unauthorized
 from geo.core.ids import IdPath, parse_id
 from geo.dashboard import buying, charts
 from geo.dashboard.session import (
@@ -196,11 +196,16 @@ async def campaign_page(
         return RedirectResponse("/dashboard", status_code=303)
     cid = parse_id(campaign_id)
     params = report_params(request, start, end, granularity)  # type: ignore[arg-type]
-    report = await reports.build_report(session, actor=actor, campaign_id=cid, params=params)
-    campaign = await reports.campaign_for(session, actor=actor, campaign_id=cid)
-    cells = await reports.map_cells(
-        session, campaign=campaign, start=report["start"], end=report["end"], params=params
-    )
+    try:
+        report = await reports.build_report(session, actor=actor, campaign_id=cid, params=params)
+        campaign = await reports.campaign_for(session, actor=actor, campaign_id=cid)
+        cells = await reports.map_cells(
+            session, campaign=campaign, start=report["start"], end=report["end"], params=params
+        )
+    except TooManyRequests as exc:
+        page = render(request, "budget_spent.html", {"actor": actor, "detail": exc.detail}, 429)
+        page.headers.update(exc.headers)
+        return page
     budget = report["budget"]
     query = (
         f"from={report['start']:%Y-%m-%dT%H:%M:%SZ}&to={report['end']:%Y-%m-%dT%H:%M:%SZ}"

@@ -124,3 +124,18 @@ async def test_the_buying_form_offers_only_places_the_account_may_advertise(clie
     assert "Kissa Granted" in form
     assert "Kissa Mine" not in form
     assert "Kissa Rival" not in form
+
+
+async def test_a_spent_data_access_budget_is_a_page_not_a_stack_trace(
+    app, client, session, advertiser
+):
+    app.state.settings = app.state.settings.model_copy(update={"report_epsilon_per_day": 1.0})
+    campaign, _, _ = await seed_ledger(
+        session, owner_id=int(advertiser["id"]), base=hours_ago(8), seed=3
+    )
+    await sign_in(client, advertiser)
+    page = await client.get(f"/dashboard/campaigns/{campaign}")
+    assert page.status_code == 429
+    assert int(page.headers["Retry-After"]) > 0
+    assert 'id="budget-spent"' in page.text
+    assert "data access budget" in page.text
