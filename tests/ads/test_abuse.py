@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from geo.ads import keys
+from geo.ads import keys, signing
 from geo.ads.decision import AdsEngine
 from geo.ads.traffic import TrafficFilter
 from geo.ads.worker import drain
@@ -20,6 +20,7 @@ from tests.conftest import make_account
 
 LAT, LON = KIYOSUMI
 OSAKA = (34.7025, 135.4959)
+WELL_KNOWN_SECRET = "dev-only-secret-change-me"  # the default a careless deployment kept
 
 
 def _square(lat: float, lon: float, half_deg: float) -> dict:
@@ -210,3 +211,28 @@ async def test_a_teleport_is_invalid_and_travel_is_not(app, redis):
     # The implausible position was not remembered; by Shinkansen, three hours later, it is fine.
     assert await check.invalid_reason(viewer, *OSAKA, t0 + 3 * 3600) is None
     assert await check.invalid_reason(viewer, *OSAKA, t0 + 3 * 3600 + 30) is None
+
+
+async def test_a_click_forged_with_the_default_secret_is_refused_once_the_secret_is_set(
+    app, client, member
+):
+    app.state.settings = app.state.settings.model_copy(
+        update={"secret_key": "a-real-secret-set-by-the-operator"}
+    )
+    owner, place = await business_with_place(client)
+    campaign = await create_campaign(client, owner, place, holdout_share=0)
+    (ad,) = await nearby_ads(client, member)
+    served_id = int(ad["id"].split(".")[0])
+    forged = signing.sign(
+        WELL_KNOWN_SECRET,
+        impression_id=served_id + 1,
+        campaign_id=int(campaign["id"]),
+        viewer_id=int(member["id"]),
+    )
+    assert signing.verify(WELL_KNOWN_SECRET, forged, viewer_id=int(member["id"])), (
+        "with the default secret the forgery would pass"
+    )
+    click = await client.post(f"/v1/ads/{forged}/click", headers=member["headers"])
+    assert click.status_code == 404
+    genuine = await client.post(f"/v1/ads/{ad['id']}/click", headers=member["headers"])
+    assert genuine.status_code == 204
