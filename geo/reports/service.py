@@ -1,4 +1,4 @@
-"""Report rules: who may see a campaign's report, and what it may say (see `privacy`)."""
+"""Report rules: who may see a campaign's report, and what it may say (see `noise`, `access`)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
