@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     seed_dir: str = "seed_data"
     # Reports withhold any figure over fewer than this many unique accounts (GEO_REPORT_K).
     report_k: int = Field(default=20, ge=2)
+    # Every released report count gets discrete Laplace noise with this epsilon (per figure,
+    # per person: see the README's reports section), drawn from a seed fixed by the figure.
+    report_epsilon: float = Field(default=0.5, gt=0)
+    # The data access budget: epsilon a campaign's new figures may spend per UTC day (429 past).
+    report_epsilon_per_day: float = Field(default=200.0, gt=0)
     # A check-in counts as a visit when its author was shown the ad this many days before.
     report_attribution_days: int = Field(default=7, ge=1, le=90)
     # Run the report rollup worker inside `geo serve` (with the other in-process workers).
@@ -64,6 +69,15 @@ class Settings(BaseSettings):
     ads_index_refresh_s: float = 1.0  # how stale a process's campaign index may get
     ads_category_boost: float = 1.5  # relevance when a campaign's categories match the results
     ads_distance_decay_m: float = 1000.0  # relevance halves at this distance from the place
+    # Targets too small to be anonymous are refused: a radius below this, or a polygon smaller
+    # than this circle's area (a 15 m square around a house would report on its residents).
+    # Invalid traffic (geo/ads/traffic.py) is neither charged nor counted: accounts younger than
+    # this (0: rule off), over this many ad requests a minute (0: off), or moving faster than
+    # this since the position they last asked from (0: off).
+    ads_min_account_age_s: int = Field(default=3600, ge=0)
+    ads_max_decisions_per_minute: int = Field(default=60, ge=0)
+    ads_max_speed_kmh: float = Field(default=1000.0, ge=0)
+    ads_min_target_radius_m: int = Field(default=500, ge=50, le=20_000)
 
 
 @lru_cache

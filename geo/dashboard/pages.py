@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from geo.accounts import service as accounts
 from geo.core.db import SessionDep
-from geo.core.errors import NotFound, Unauthorized
+from geo.core.errors import NotFound, TooManyRequests, Unauthorized
 from geo.core.ids import IdPath, parse_id
 from geo.dashboard import buying, charts
 from geo.dashboard.session import (
@@ -106,6 +106,9 @@ async def new_campaign(
     actor = await current_actor(request, session)
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)
+    places_offered = await buying.places_for(session, actor=actor)
+    if not place_id and places_offered:
+        place_id = places_offered[0]["id"]
     return render(
         request,
         "new_campaign.html",
@@ -118,10 +121,16 @@ async def new_campaign(
                 "place_id": place_id,
             },
             "errors": {},
+            "places": places_offered,
+            "min_radius_m": _min_radius(request),
             "preview": await _preview(session, place_id, radius_m),
             "available": buying.ads_service() is not None,
         },
     )
+
+
+def _min_radius(request: Request) -> int:
+    return int(request.app.state.settings.ads_min_target_radius_m)
 
 
 @router.post("/campaigns")
@@ -133,7 +142,9 @@ async def create_campaign(request: Request, session: SessionDep) -> Response:
     check_csrf(request, str(raw.get("csrf", "")))
     form = {name: str(raw.get(name, ""))[:2000] for name in buying.FORM_FIELDS}
     campaign, errors = (
-        (None, {}) if raw.get("preview") else await buying.create(session, actor=actor, form=form)
+        (None, {})
+        if raw.get("preview")
+        else await buying.create(session, actor=actor, form=form, min_target_m=_min_radius(request))
     )
     if campaign is not None:
         return RedirectResponse(f"/dashboard/campaigns/{campaign['id']}", status_code=303)
@@ -145,6 +156,8 @@ async def create_campaign(request: Request, session: SessionDep) -> Response:
             "actor": actor,
             "form": form,
             "errors": errors,
+            "places": await buying.places_for(session, actor=actor),
+            "min_radius_m": _min_radius(request),
             "preview": await _preview(session, form["place_id"], min(max(radius, 50), 20_000)),
             "available": buying.ads_service() is not None,
         },
@@ -183,12 +196,17 @@ async def campaign_page(
         return RedirectResponse("/dashboard", status_code=303)
     cid = parse_id(campaign_id)
     params = report_params(request, start, end, granularity)  # type: ignore[arg-type]
-    report = await reports.build_report(session, actor=actor, campaign_id=cid, params=params)
-    campaign = await reports.campaign_for(session, actor=actor, campaign_id=cid)
-    cells = await reports.map_cells(
-        session, campaign=campaign, start=report["start"], end=report["end"], k=params.k
-    )
-    budget = await buying.budget_left(request, session, campaign_id=cid)
+    try:
+        report = await reports.build_report(session, actor=actor, campaign_id=cid, params=params)
+        campaign = await reports.campaign_for(session, actor=actor, campaign_id=cid)
+        cells = await reports.map_cells(
+            session, campaign=campaign, start=report["start"], end=report["end"], params=params
+        )
+    except TooManyRequests as exc:
+        page = render(request, "budget_spent.html", {"actor": actor, "detail": exc.detail}, 429)
+        page.headers.update(exc.headers)
+        return page
+    budget = report["budget"]
     query = (
         f"from={report['start']:%Y-%m-%dT%H:%M:%SZ}&to={report['end']:%Y-%m-%dT%H:%M:%SZ}"
         f"&granularity={granularity}"

@@ -39,7 +39,15 @@ def server(migrated_database):  # type: ignore[no-untyped-def]
             pytest.fail("chromium missing under CI (scripts/setup.sh installs it)")
         pytest.skip("chromium is not installed")
     url = TEST_DB_URL + "_browser"
-    with geo_server(url, GEO_REPORT_K="3", GEO_REPORT_ROLLUP_POLL_SECONDS="0.1") as base:
+    # Negligible noise (epsilon 1e9 per figure), so the page can be compared with the raw rows;
+    # the noise is proved in tests/reports/test_noise.py and test_privacy.py.
+    with geo_server(
+        url,
+        GEO_REPORT_K="3",
+        GEO_REPORT_ROLLUP_POLL_SECONDS="0.1",
+        GEO_REPORT_EPSILON="1e9",
+        GEO_REPORT_EPSILON_PER_DAY="1e15",
+    ) as base:
         yield base, url
 
 
@@ -75,9 +83,9 @@ def _serve_a_day(db_url: str, campaign_id: int, place_id: int, start: datetime) 
         )
         conn.execute(
             """
-            INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at)
+            INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at, public)
             SELECT v, %(p)s, (SELECT position FROM places WHERE id = %(p)s), 10,
-                   %(s)s + interval '5 hours 30 minutes'
+                   %(s)s + interval '5 hours 30 minutes', true
             FROM unnest(%(v)s::bigint[]) WITH ORDINALITY AS u(v, n) WHERE n %% 4 = 0""",
             {"p": place_id, "s": start, "v": viewers},
         )
@@ -147,7 +155,10 @@ def _walk_through(
     assert page.context.cookies()[0]["sameSite"] == "Lax"
 
     page.click("text=New campaign")
-    page.fill("#place_id", place["id"])
+    # The place is picked by name among those this account may advertise.
+    page.select_option("#place_id", label="Kissa Hanako")
+    assert page.input_value("#place_id") == place["id"]
+    assert "At least 500 m" in page.locator("#min-size").inner_text()
     page.fill("#name", "Autumn blend")
     page.fill("#radius_m", "800")
     page.click("button[name=preview]")
@@ -168,11 +179,15 @@ def _walk_through(
     page.screenshot(path=str(ARTIFACTS / "dashboard-form-errors.png"), full_page=True)
     page.fill("#headline", "New autumn blend, 50 m from the station")
     page.fill("#bid_cpm", "300")
+    page.fill("#radius_m", "100")
     page.click("#create")
     # The ads service's own rules come back beside their fields too.
     assert "exceed" in page.locator("#error-budget_daily").inner_text()
+    assert "too small to be anonymous" in page.locator("#error-radius_m").inner_text()
     assert not page.locator("#error-headline").count()
+    assert page.input_value("#place_id") == place["id"], "the chosen place stays chosen"
     page.fill("#budget_daily", "1000")
+    page.fill("#radius_m", "800")
     page.click("#create")
     page.wait_for_selector("h1:has-text('Autumn blend')")
     campaign_id = int(re.search(r"/campaigns/(\d+)", page.url).group(1))
