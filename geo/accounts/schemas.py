@@ -33,9 +33,24 @@ class AccountRead(BaseModel):
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _rfc3339(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class AccountCreated(AccountRead):
     token: str
+    # The token's current expiry; use moves it forward, up to the configured maximum age.
+    expires_at: datetime
+
+    @field_serializer("expires_at")
+    def _expires_utc(self, value: datetime) -> str:
+        return _rfc3339(value)
 
 
 class TokenRead(BaseModel):
     token: str
+    expires_at: datetime
+
+    @field_serializer("expires_at")
+    def _expires_utc(self, value: datetime) -> str:
+        return _rfc3339(value)
