@@ -86,5 +86,10 @@ class AccountRepository:
             )
         )
 
+    async def delete(self, account_id: int) -> None:
+        # Foreign keys finish the job: tokens, idempotency keys and campaigns cascade; places
+        # keep existing with owner_id set to NULL.
+        await self.session.execute(delete(Account).where(Account.id == account_id))
+
     async def now(self) -> datetime:
         return (await self.session.execute(select(func.clock_timestamp()))).scalar_one()
