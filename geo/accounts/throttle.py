@@ -34,7 +34,9 @@ class AuthUnavailable(GeoError):
 def _storage(client: RedisClient) -> RedisStorage:
     """A `limits` storage on the app's own Redis (its pool, or the same cluster's nodes)."""
     if isinstance(client, RedisCluster):
-        nodes = ",".join(f"{n.host}:{n.port}" for n in client.get_nodes())
+        # Before its first command a cluster client knows only its startup nodes.
+        known = client.get_nodes() or list(client.nodes_manager.startup_nodes.values())
+        nodes = ",".join(f"{n.host}:{n.port}" for n in known)
         return RedisClusterStorage(
             f"async+redis+cluster://{nodes}",
             implementation="redispy",
