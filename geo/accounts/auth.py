@@ -37,6 +37,8 @@ async def current_actor(
     cache: TokenCache = state.token_cache
     grant = cache.get(key)
     if grant is not None and await tokens.cached_grant_holds(state.redis, grant, key):
+        # Read by the lag-tolerant session (geo/core/db.py): an account's own writes come first.
+        request.state.actor = grant.actor
         return grant.actor
     db: Database = state.db
     async with db.read_sessionmaker() as session:  # type: ignore[misc]
@@ -45,6 +47,7 @@ async def current_actor(
         cache.forget(key)
         raise Unauthorized()
     cache.put(key, grant)
+    request.state.actor = grant.actor
     return grant.actor
 
 
