@@ -24,6 +24,7 @@ from geo.core.auth import Actor
 from geo.core.config import Settings
 from geo.core.errors import Forbidden, NotFound
 from geo.core.redis import RedisClient
+from geo.fanout import outbox as fanout
 from geo.social import erasure as social_erasure
 
 
@@ -48,6 +49,8 @@ async def erase(
     await checkins_erasure.erase_author(session, author_id=actor.id)
     await social_erasure.erase_account(session, account_id=actor.id)
     await ads_erasure.forget_viewer(session, viewer_id=actor.id)
+    # What the account had received goes too (by the fan-out, after the commit).
+    await fanout.record_account_erased(session, account_id=actor.id)
     await repo.delete(actor.id)
 
 

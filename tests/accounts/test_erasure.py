@@ -6,11 +6,13 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
+from geo.core.auth import Actor
 from geo.fanout import keys
+from geo.fanout.live import home_events
 from geo.fanout.worker import drain
 from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
 from tests.conftest import make_account
-from tests.fanout.test_retraction import _deleted, _open_stream
+from tests.fanout.test_retraction import _deleted
 from tests.reports import factories
 from tests.reports.factories import hours_ago
 
@@ -29,6 +31,14 @@ async def erase(client, who: dict, password: str = PASSWORD):  # type: ignore[no
     )
 
 
+async def _open_stream(app, redis, who: dict):  # type: ignore[no-untyped-def]
+    actor = Actor(id=int(who["id"]), handle=who["handle"], kind="member")
+    # A generous bound: the box may be busy; the test waits for events, never for time.
+    stream = home_events(app.state.db, redis, actor, max_seconds=120)
+    assert await anext(stream) == b": connected\n\n"
+    return stream
+
+
 async def _scalar(session, sql: str, **params):  # type: ignore[no-untyped-def]
     return (await session.execute(text(sql), params)).scalar()
 
@@ -45,10 +55,10 @@ async def test_erasure_end_to_end(app, client, redis, session, world):  # noqa: 
     ]
     by_friend = (await _checkin(client, friend, world["place"], audience={"public": True})).json()
     await drain(app.state.db, redis)
+    assert by_friend["id"] in await _held(redis, keys.home(aid))  # A follows the friend
     assert set(made) <= await _held(redis, keys.home(int(friend["id"])))
     assert set(made) <= await _held(redis, keys.home(int(follower["id"])))
     assert set(made) <= await _held(redis, keys.public_global())
-    friend_stream = await _open_stream(app, redis, friend)
     # Ad ledger rows that name the author as viewer, and one released rollup.
     place = await factories.make_place(session, owner_id=None, name="Ad place")
     campaign = await factories.make_campaign(session, owner_id=int(friend["id"]), place_id=place)
@@ -74,6 +84,8 @@ async def test_erasure_end_to_end(app, client, redis, session, world):  # noqa: 
     assert (await client.get("/v1/me", headers=author["headers"])).status_code == 200
 
     assert (await erase(client, author)).status_code == 204
+    # Opened after the erasure's commit and before the fan-out runs: it must hear the retractions.
+    friend_stream = await _open_stream(app, redis, friend)
     await drain(app.state.db, redis)
 
     # Tokens: gone at once; the handle no longer signs in.
@@ -89,12 +101,14 @@ async def test_erasure_end_to_end(app, client, redis, session, world):  # noqa: 
         assert not {i["id"] for i in home["items"]} & set(made)
     assert not set(made) & await _held(redis, keys.public_global())
     assert by_friend["id"] in await _held(redis, keys.public_global())
+    # What the account itself had received is gone too.
+    assert await redis.exists(keys.home(aid)) == 0
     for checkin_id in made:
         seen = await client.get(f"/v1/checkins/{checkin_id}", headers=friend["headers"])
         assert seen.status_code == 404
     events = set()
-    for _ in range(4):  # a delivery of by_friend, then both retractions, in some order
-        events.add(await asyncio.wait_for(anext(friend_stream), 5))
+    for _ in range(4):  # both retractions, in some order
+        events.add(await asyncio.wait_for(anext(friend_stream), 60))
         if all(_deleted(c).encode() in events for c in made):
             break
     assert all(_deleted(c).encode() in events for c in made)
