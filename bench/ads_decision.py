@@ -220,6 +220,8 @@ def wrk(ads: bool, clients: int) -> dict[str, float]:
         "GEO_ADS_ENABLED": "true" if ads else "false",
         "GEO_RUN_WORKERS_IN_PROCESS": "false",
         **TRAFFIC_RULES_PASS,
+        "GEO_ALLOW_DEV_SECRET": "true",  # a dev setup; its loopback load skips per-address limits
+        "GEO_RATE_LIMIT_EXEMPT": "127.0.0.1,::1",
         "PYTHONPATH": str(ROOT),
     }
     server = subprocess.Popen(

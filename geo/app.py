@@ -17,7 +17,7 @@ from geo.ads import api as ads_api
 from geo.ads.worker import run_forever as run_ads_ledger
 from geo.checkins import api as checkins_api
 from geo.core.auth import TokenCache
-from geo.core.config import Settings, get_settings
+from geo.core.config import Settings, check_secret, get_settings
 from geo.core.db import create_database
 from geo.core.errors import install_error_handlers, problem_response
 from geo.core.metrics import REGISTRY
@@ -38,6 +38,7 @@ log = logging.getLogger("geo.app")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    check_secret(settings)  # refuse to serve with the public default secret
     app.state.db = create_database(settings)
     app.state.redis = create_redis(settings)
     workers = []

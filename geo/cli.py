@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from geo.core.config import Settings, driver_url, get_settings
+from geo.core.config import InsecureSettings, Settings, check_secret, driver_url, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,6 +76,7 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    check_secret(settings)
     check_postgres(settings)
     check_redis(settings)
     uvicorn.run(
@@ -86,6 +87,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         log_level=settings.log_level.lower(),
         access_log=args.access_log,
+        # Forwarded headers are the app's call (GEO_TRUST_PROXY_HEADERS), never uvicorn's
+        # default trust of 127.0.0.1, which would let a local client choose its address.
+        proxy_headers=False,
     )
     return 0
 
@@ -118,6 +122,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from geo.ads.worker import run_forever as run_ads_ledger
     from geo.fanout.worker import run_forever
     from geo.reports import rollup
+
+    check_secret(settings)  # the ads ledger writer verifies signed ids with it
 
     async def run_all(db, redis) -> None:  # type: ignore[no-untyped-def]
         await asyncio.gather(
@@ -210,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
         return handler(args, settings)
-    except Unreachable as exc:
+    except (Unreachable, InsecureSettings) as exc:
         print(f"geo {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

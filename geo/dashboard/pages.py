@@ -12,17 +12,21 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
-from geo.accounts import service as accounts
+from geo.accounts import sessions
+from geo.accounts.throttle import get_throttle
 from geo.core.db import SessionDep
 from geo.core.errors import NotFound, TooManyRequests, Unauthorized
 from geo.core.ids import IdPath, parse_id
 from geo.dashboard import buying, charts
 from geo.dashboard.session import (
     COOKIE,
+    MAX_AGE_S,
     PRE_COOKIE,
     check_csrf,
     csrf_for,
     current_actor,
+    delete_cookie,
+    session_id,
     set_cookie,
 )
 from geo.places import service as places
@@ -61,10 +65,20 @@ async def sign_in(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
+    throttle = get_throttle(request)
     try:
         if not (0 < len(handle) <= 30 and 0 < len(password) <= 200):
             raise Unauthorized()
-        token = await accounts.sign_in(session, handle=handle, password=password)
+        sid = await sessions.open_session(
+            session,
+            request.app.state.redis,
+            handle=handle,
+            password=password,
+            settings=request.app.state.settings,
+            throttle=throttle,
+            address=throttle.address_of(request),
+            ttl_s=MAX_AGE_S,
+        )
     except Unauthorized:
         return render(
             request,
@@ -72,16 +86,29 @@ async def sign_in(
             {"error": "Wrong handle or password.", "handle": handle[:30]},
             status=401,
         )
+    except TooManyRequests as exc:
+        response = render(
+            request, "sign_in.html", {"error": exc.detail, "handle": handle[:30]}, status=429
+        )
+        response.headers.update(exc.headers)
+        return response
     response = RedirectResponse("/dashboard", status_code=303)
-    set_cookie(request, response, COOKIE, {"token": token, "csrf": csrf_for(request)[0]})
+    set_cookie(request, response, COOKIE, {"sid": sid, "csrf": csrf_for(request)[0]})
     return response
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+async def sign_out(
+    request: Request, session: SessionDep, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """Ends the server-side session and the token behind it, not only the cookie."""
     check_csrf(request, csrf)
+    sid = session_id(request)
+    if sid is not None:
+        state = request.app.state
+        await sessions.close_session(session, state.redis, state.settings, sid)
     response = RedirectResponse("/dashboard", status_code=303)
-    response.delete_cookie(COOKIE, path="/dashboard")
+    delete_cookie(request, response, COOKIE)
     return response
 
 

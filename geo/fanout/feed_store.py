@@ -60,6 +60,10 @@ class FeedStore:
                     pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
                 await pipe.execute()
 
+    async def drop_home(self, account_id: int) -> None:
+        """Forget an erased account's home timeline."""
+        await self.redis.delete(keys.home(account_id))
+
     async def home_ids(self, account_id: int) -> list[int]:
         """Every id in one home timeline (at most HOME_CAP)."""
         return [int(m) for m in await self.redis.zrange(keys.home(account_id), 0, -1)]

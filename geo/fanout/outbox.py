@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.fanout.repository import OutboxRepository
 
 ACCESS_REVOKED = "access.revoked"
+ACCOUNT_ERASED = "account.erased"
 
 
 async def record_access_revoked(
@@ -23,3 +24,8 @@ async def record_access_revoked(
             ACCESS_REVOKED,
             {"author_id": str(author_id), "viewer_ids": [str(v) for v in sorted(set(viewer_ids))]},
         )
+
+
+async def record_account_erased(session: AsyncSession, *, account_id: int) -> None:
+    """The account was erased: the fan-out drops its own home timeline (what it had received)."""
+    await OutboxRepository(session).add(ACCOUNT_ERASED, {"account_id": str(account_id)})

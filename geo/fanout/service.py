@@ -10,7 +10,7 @@ from geo.checkins import service as checkins
 from geo.core.redis import RedisClient
 from geo.fanout import keys
 from geo.fanout.feed_store import FeedStore
-from geo.fanout.outbox import ACCESS_REVOKED
+from geo.fanout.outbox import ACCESS_REVOKED, ACCOUNT_ERASED
 from geo.fanout.repository import OutboxRepository
 from geo.fanout.stream import CHUNK, DELIVER_TOPIC, split_delivery
 from geo.social import service as social
@@ -78,6 +78,8 @@ async def handle_event(
             author_id=int(payload["author_id"]),
             viewer_ids=[int(v) for v in payload["viewer_ids"]],
         )
+    elif topic == ACCOUNT_ERASED:
+        await FeedStore(redis).drop_home(int(payload["account_id"]))
     else:
         log.warning("fan-out: unknown topic %r ignored", topic)
 
