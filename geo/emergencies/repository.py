@@ -10,7 +10,8 @@ AREA = "ST_GeomFromGeoJSON(:area)"
 POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
 COLUMNS = """e.id, e.name, ST_AsGeoJSON(e.area::geometry, 6), e.starts_at, e.ends_at,
     e.lookback_hours"""
-NOT_ENDED = "(e.ends_at IS NULL OR e.ends_at > now())"
+# clock_timestamp(), not now(): an end set earlier in the same transaction counts at once.
+NOT_ENDED = "(e.ends_at IS NULL OR e.ends_at > clock_timestamp())"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ class EmergencyRepository:
                 text(f"""
             INSERT INTO emergencies AS e (name, area, declared_by, starts_at, ends_at,
                                           lookback_hours)
-            VALUES (:name, {AREA}::geography, :by, COALESCE(:starts, now()), :ends, :lookback)
+            VALUES (:name, {AREA}::geography, :by, COALESCE(:starts, clock_timestamp()), :ends, :lookback)
             RETURNING {COLUMNS}"""),
                 {
                     "name": name,
@@ -114,7 +115,7 @@ class EmergencyRepository:
             await self.session.execute(
                 text(f"""
             UPDATE emergencies e
-            SET ends_at = GREATEST(COALESCE(:ends, now()), e.starts_at + interval '1 ms')
+            SET ends_at = GREATEST(COALESCE(:ends, clock_timestamp()), e.starts_at + interval '1 ms')
             WHERE e.id = :id RETURNING {COLUMNS}"""),
                 {"id": emergency_id, "ends": ends_at},
             )
