@@ -74,7 +74,8 @@ class EmergencyRepository:
                 text(f"""
             INSERT INTO emergencies AS e (name, area, declared_by, starts_at, ends_at,
                                           lookback_hours)
-            VALUES (:name, {AREA}::geography, :by, COALESCE(:starts, clock_timestamp()), :ends, :lookback)
+            VALUES (:name, {AREA}::geography, :by, COALESCE(:starts, clock_timestamp()), :ends,
+                    :lookback)
             RETURNING {COLUMNS}"""),
                 {
                     "name": name,
@@ -115,7 +116,8 @@ class EmergencyRepository:
             await self.session.execute(
                 text(f"""
             UPDATE emergencies e
-            SET ends_at = GREATEST(COALESCE(:ends, clock_timestamp()), e.starts_at + interval '1 ms')
+            SET ends_at = GREATEST(COALESCE(:ends, clock_timestamp()),
+                                   e.starts_at + interval '1 ms')
             WHERE e.id = :id RETURNING {COLUMNS}"""),
                 {"id": emergency_id, "ends": ends_at},
             )

@@ -47,7 +47,8 @@ def test_geo_operator_create_prints_a_working_token(migrated_database):
             text=True,
             timeout=60,
         )
-        assert again.returncode != 0 and "taken" in again.stderr
+        assert again.returncode != 0
+        assert "taken" in again.stderr
     finally:
         with psycopg.connect(plain(TEST_DB_URL)) as conn:
             conn.execute("DELETE FROM accounts WHERE handle = %s", (handle,))
@@ -60,7 +61,8 @@ async def test_only_an_operator_declares(client, session, member):
     assert refused.status_code == 403
     operator = await make_operator(session)
     made = await declare(client, operator)
-    assert made["status"] == "active" and made["ends_at"] is None
+    assert made["status"] == "active"
+    assert made["ends_at"] is None
     assert made["area"]["type"] == "Polygon"
     assert made["area"]["coordinates"][0][0] == [139.7334, 35.6486]
 
@@ -70,7 +72,8 @@ async def test_point_and_radius_become_a_polygon(client, session):
     lat, lon = TOKYO_TOWER
     made = await declare(client, operator, area={"lat": lat, "lon": lon, "radius_m": 1000})
     ring = made["area"]["coordinates"][0]
-    assert len(ring) > 16 and ring[0] == ring[-1]
+    assert len(ring) > 16
+    assert ring[0] == ring[-1]
     assert all(abs(p[1] - lat) < 0.0095 for p in ring)  # ~1 km in latitude
 
 
@@ -88,7 +91,8 @@ async def test_bad_areas_are_422_naming_the_field(client, session):
         )
         assert response.status_code == 422, response.text
         problem = response.json()
-        assert problem["errors"] and problem["errors"][0]["field"].startswith("body.area")
+        assert problem["errors"]
+        assert problem["errors"][0]["field"].startswith("body.area")
     for area in (
         {"lat": 35.6, "lon": 139.7, "radius_m": 5},
         {"lat": 95, "lon": 0, "radius_m": 500},
@@ -116,7 +120,8 @@ async def test_list_read_end_and_geojson(client, session, member):
         await client.patch(path, json={"status": "ended"}, headers=member["headers"])
     ).status_code == 403
     ended = await client.patch(path, json={"status": "ended"}, headers=operator["headers"])
-    assert ended.status_code == 200 and ended.json()["status"] == "ended"
+    assert ended.status_code == 200
+    assert ended.json()["status"] == "ended"
     assert (await client.get("/v1/emergencies", headers=member["headers"])).json()["items"] == []
     everything = await client.get("/v1/emergencies?active=false", headers=member["headers"])
     assert [e["status"] for e in everything.json()["items"]] == ["ended"]
