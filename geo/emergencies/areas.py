@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import shapely
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,15 +85,30 @@ async def bump_version(redis: RedisClient) -> None:
 
 
 async def pauses(
-    session: AsyncSession, *, area_geojson: str, start: datetime, end: datetime
+    session: AsyncSession,
+    *,
+    target: dict[str, Any],
+    lat: float,
+    lon: float,
+    start: datetime,
+    end: datetime,
 ) -> list[dict[str, str | None]]:
-    """When ads in this area stood down for an emergency meeting it, within [start, end): times
-    only, never a figure of the emergency (no emergency figure reaches an advertiser)."""
-    windows = await EmergencyRepository(session).overlapping(area_geojson, start=start, end=end)
+    """When a campaign's ads stood down in part of its target (`{radius_m}` around its place at
+    lat/lon, or `{area}`) for an emergency, within [start, end): times only, never a figure of
+    the emergency (no emergency figure reaches an advertiser)."""
+    area = target.get("area")
+    windows = await EmergencyRepository(session).overlapping(
+        area=orjson.dumps(area).decode() if area else None,
+        lat=lat,
+        lon=lon,
+        radius_m=float(target.get("radius_m") or 0),
+        start=start,
+        end=end,
+    )
     return [
         {
             "from": rfc3339(max(s, start)),
-            "to": rfc3339(min(e, end)) if e else None,
+            "to": rfc3339(e) if e and e < end else None,
             "reason": "emergency",
         }
         for s, e in windows

@@ -147,17 +147,33 @@ class EmergencyRepository:
         return [EmergencyRow(*r) for r in rows]
 
     async def overlapping(
-        self, geojson: str, *, start: datetime, end: datetime
+        self,
+        *,
+        area: str | None,
+        lat: float,
+        lon: float,
+        radius_m: float,
+        start: datetime,
+        end: datetime,
     ) -> list[tuple[datetime, datetime | None]]:
-        """The time windows of emergencies whose area meets this one, within [start, end)."""
+        """The time windows, within [start, end), of emergencies whose area meets a target: the
+        GeoJSON `area`, or else `radius_m` around the point."""
         rows = (
             await self.session.execute(
                 text(f"""
             SELECT e.starts_at, e.ends_at FROM emergencies e
-            WHERE ST_Intersects(e.area, {AREA}::geography)
+            WHERE (CASE WHEN CAST(:area AS text) IS NULL THEN ST_DWithin(e.area, {POINT}, :r)
+                        ELSE ST_Intersects(e.area, ST_GeomFromGeoJSON(:area)::geography) END)
               AND e.starts_at < :end AND (e.ends_at IS NULL OR e.ends_at > :start)
             ORDER BY e.starts_at"""),
-                {"area": geojson, "start": start, "end": end},
+                {
+                    "area": area,
+                    "lat": lat,
+                    "lon": lon,
+                    "r": radius_m,
+                    "start": start,
+                    "end": end,
+                },
             )
         ).all()
         return [(r[0], r[1]) for r in rows]

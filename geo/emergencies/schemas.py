@@ -142,3 +142,11 @@ class BoardItem(BaseModel):
 
 class Board(BaseModel):
     items: list[BoardItem]
+
+
+class AdsPause(BaseModel):
+    """A time when a campaign's ads stood down in part of its target for an emergency."""
+
+    from_: str = Field(alias="from")
+    to: str | None = Field(description="null: still paused.")
+    reason: Literal["emergency"]

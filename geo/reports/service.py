@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.ads import service as ads
 from geo.core.auth import Actor
+from geo.emergencies import areas as emergency_areas
 from geo.places import service as places
 from geo.reports import timerange
 from geo.reports.bands import BANDS, band_label
@@ -57,6 +58,15 @@ async def campaign_for(session: AsyncSession, *, actor: Actor, campaign_id: int)
         target_radius_m=data["target"].get("radius_m"),
         status=data["status"],
         budget_total=data["budget"]["total"],
+    )
+
+
+async def _pauses(
+    session: AsyncSession, actor: Actor, campaign: CampaignRow, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    data = await ads.get_campaign(session, actor=actor, campaign_id=campaign.id)
+    return await emergency_areas.pauses(
+        session, target=data["target"], lat=campaign.lat, lon=campaign.lon, start=start, end=end
     )
 
 
@@ -132,6 +142,8 @@ async def build_report(
     report["by_distance"] = _bands(figures, guard, start, end)
     report.update(await _attribution(repo, campaign, guard, start, end, params, total_reach))
     await repo.record_releases(campaign.id, guard.released)
+    # Pauses run to the end asked for (or now), not the hour the figures are snapped to.
+    report["pauses"] = await _pauses(session, actor, campaign, start, max(end, params.end or now))
     report["withheld"] = [name for name in TOTALS if report.get(name) is None]
     report["suppressed"] = bool(report["withheld"])
     report.update(
