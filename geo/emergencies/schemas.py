@@ -53,18 +53,27 @@ class Circle(BaseModel):
     radius_m: Annotated[float, Field(ge=MIN_RADIUS_M, le=MAX_RADIUS_M, allow_inf_nan=False)]
 
 
+def _sane_year(value: datetime | None) -> datetime | None:
+    if value is not None and not 2000 <= value.year <= 2200:
+        raise ValueError("must be between the years 2000 and 2200")
+    return value
+
+
+Moment = Annotated[datetime | None, AfterValidator(_sane_year)]
+
+
 class EmergencyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     area: GeoJSONPolygon | Circle
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Moment = None
+    ends_at: Moment = None
     lookback_hours: Annotated[int, Field(ge=1, le=720)] = 72
 
 
 class EmergencyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ends_at: datetime | None = None
+    ends_at: Moment = None
     status: Literal["ended"] | None = None
 
     @model_validator(mode="after")
