@@ -22,12 +22,14 @@ CREATE TABLE emergencies (
     id bigint NOT NULL DEFAULT geo_next_id(),
     name text NOT NULL,
     area geography(POLYGON, 4326) NOT NULL,
-    declared_by bigint REFERENCES accounts (id) ON DELETE SET NULL,
+    declared_by bigint,
     starts_at timestamptz NOT NULL DEFAULT now(),
     ends_at timestamptz,
     lookback_hours integer NOT NULL DEFAULT 72,
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT pk_emergencies PRIMARY KEY (id),
+    CONSTRAINT fk_emergencies_declared_by_accounts FOREIGN KEY (declared_by)
+        REFERENCES accounts (id) ON DELETE SET NULL,
     CONSTRAINT ck_emergencies_window CHECK (ends_at IS NULL OR ends_at > starts_at),
     CONSTRAINT ck_emergencies_lookback CHECK (lookback_hours BETWEEN 1 AND 720)
 );
@@ -36,8 +38,8 @@ CREATE INDEX ix_emergencies_area ON emergencies USING gist (area);
 -- circle_ids NULL: all of the author's friends (the default audience of a safety report).
 CREATE TABLE safety_reports (
     id bigint NOT NULL DEFAULT geo_next_id(),
-    emergency_id bigint NOT NULL REFERENCES emergencies (id) ON DELETE CASCADE,
-    author_id bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    emergency_id bigint NOT NULL,
+    author_id bigint NOT NULL,
     status text NOT NULL,
     message text,
     position geography(POINT, 4326),
@@ -46,6 +48,10 @@ CREATE TABLE safety_reports (
     public boolean NOT NULL DEFAULT false,
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT pk_safety_reports PRIMARY KEY (id),
+    CONSTRAINT fk_safety_reports_emergency_id_emergencies FOREIGN KEY (emergency_id)
+        REFERENCES emergencies (id) ON DELETE CASCADE,
+    CONSTRAINT fk_safety_reports_author_id_accounts FOREIGN KEY (author_id)
+        REFERENCES accounts (id) ON DELETE CASCADE,
     CONSTRAINT ck_safety_reports_status CHECK (status IN ('safe', 'need_help'))
 );
 -- The board reads each author's latest report in an emergency.
