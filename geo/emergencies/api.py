@@ -4,7 +4,6 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from geo.accounts.auth import CurrentActor, current_actor
-from geo.checkins.api import IdempotencyKey
 from geo.core.db import SessionDep
 from geo.core.ids import IdPath, parse_id
 from geo.core.openapi import problems
@@ -24,6 +23,11 @@ from geo.emergencies.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["emergencies"], dependencies=[Depends(current_actor)])
 GEOJSON = "application/geo+json"
+# The same header rules as check-ins' (the key store is shared: geo.checkins.presence).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
+]
 GEOJSON_LIST = {
     "description": "Emergencies, newest first (GeoJSON when asked with Accept).",
     "content": {GEOJSON: {"schema": {"type": "object"}}},
