@@ -25,6 +25,8 @@ from geo.core.middleware import RequestContextMiddleware
 from geo.core.openapi import add_problem_schemas
 from geo.core.redis import create_redis
 from geo.dashboard import pages as dashboard_pages
+from geo.emergencies import api as emergencies_api
+from geo.emergencies import page as emergencies_page
 from geo.fanout import api as fanout_api
 from geo.fanout.worker import run_forever
 from geo.places import api as places_api
@@ -93,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ads_api,
         reports_api,
         dashboard_pages,
+        emergencies_api,
+        emergencies_page,
     ):
         for name in ("public_router", "router"):
             if hasattr(module, name):

@@ -167,6 +167,14 @@ def cmd_import_friends(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_operator_create(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.emergencies.operators import create_operator
+
+    token = _run_with_servers(settings, lambda db, _redis: create_operator(db, args.handle))
+    print(token)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -206,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--limit-edges", type=int, default=None)
     graph.add_argument("--quiet", action="store_true")
     graph.set_defaults(handler=cmd_import_friends)
+
+    operator = sub.add_parser("operator", help="operator accounts (they declare emergencies)")
+    operator_sub = operator.add_subparsers(dest="action", required=True)
+    operator_create = operator_sub.add_parser("create", help="make one and print its token")
+    operator_create.add_argument("handle")
+    operator_create.set_defaults(handler=cmd_operator_create)
     return parser
 
 

@@ -15,12 +15,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.core.db import Base
 
-ACCOUNT_KINDS = ("member", "business", "advertiser")
+ACCOUNT_KINDS = ("member", "business", "advertiser", "operator")
 
 
 class Account(Base):
     __tablename__ = "accounts"
-    __table_args__ = (CheckConstraint("kind IN ('member', 'business', 'advertiser')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('member', 'business', 'advertiser', 'operator')", name="kind"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger, primary_key=True, server_default=text("geo_next_id()")

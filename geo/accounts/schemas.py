@@ -5,7 +5,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 Handle = Annotated[str, Field(min_length=3, max_length=30, pattern=r"^[A-Za-z0-9_]+$")]
 Password = Annotated[str, Field(min_length=8, max_length=200)]
+# What anyone may sign up as; an `operator` (declares emergencies) is made on the server only.
 AccountKind = Literal["member", "business", "advertiser"]
+AnyAccountKind = Literal["member", "business", "advertiser", "operator"]
 
 
 class AccountCreate(BaseModel):
@@ -25,7 +27,7 @@ class AccountRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str
     handle: str
-    kind: AccountKind
+    kind: AnyAccountKind
     created_at: datetime
 
     @field_serializer("created_at")

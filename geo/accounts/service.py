@@ -80,3 +80,14 @@ async def get_account(session: AsyncSession, account_id: int) -> Account:
 
 async def accounts_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Account]:
     return {a.id: a for a in await AccountRepository(session).by_ids(ids)}
+
+
+async def create_operator(session: AsyncSession, *, handle: str) -> tuple[Account, str]:
+    """An `operator` account (declares emergencies), made on the server only: it gets a random
+    password nobody knows and signs in with the token returned here."""
+    account = await AccountRepository(session).insert_if_handle_free(
+        handle=handle, password_hash=await hash_password(new_token()), kind="operator"
+    )
+    if account is None:
+        raise Conflict(f"The handle {handle!r} is taken.")
+    return account, await issue_token(session, account_id=account.id)

@@ -78,6 +78,15 @@ class FeedStore:
                 pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
             await pipe.execute()
 
+    async def announce_emergency(self, emergency_id: int, accounts: list[int]) -> None:
+        """Alert these accounts' open home streams to a newly declared emergency."""
+        message = keys.emergency_alert(emergency_id)
+        for start in range(0, len(accounts), BATCH):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for account_id in accounts[start : start + BATCH]:
+                    pipe.spublish(keys.live_home(account_id), message)
+                await pipe.execute()
+
     async def push_public(self, checkin_id: int) -> None:
         await self.push_many([(checkin_id, [], True)])
 

@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from geo.core.types import UtcDatetime
+from geo.emergencies.schemas import AdsPause
 
 Granularity = Literal["hour", "day"]
 
@@ -75,3 +76,6 @@ class Report(Figures):
     by_distance: list[DistanceBand]
     lift: Lift
     budget: BudgetAsOf
+    pauses: list[AdsPause] = Field(
+        [], description="When ads stood down in part of the target for an emergency."
+    )

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.ads import service as ads
 from geo.core.auth import Actor
+from geo.emergencies import areas as emergency_areas
 from geo.places import service as places
 from geo.reports import access, timerange
 from geo.reports.bands import BANDS, band_label
@@ -64,6 +65,15 @@ async def campaign_for(session: AsyncSession, *, actor: Actor, campaign_id: int)
         budget_daily=data["budget"]["daily"],
         cap_count=data["frequency_cap"]["count"],
         cap_hours=data["frequency_cap"]["hours"],
+    )
+
+
+async def _pauses(
+    session: AsyncSession, actor: Actor, campaign: CampaignRow, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    data = await ads.get_campaign(session, actor=actor, campaign_id=campaign.id)
+    return await emergency_areas.pauses(
+        session, target=data["target"], lat=campaign.lat, lon=campaign.lon, start=start, end=end
     )
 
 
@@ -163,6 +173,8 @@ async def build_report(
     report["by_distance"] = [_band(release, band, start, end) for band in BANDS]
     report.update(await _attribution(repo, campaign, noise, start, end, params, report["reach"]))
     await access.charge(repo, campaign, noise.released, per_day=params.epsilon_per_day, now=now)
+    # Pauses run to the end asked for (or now), not the hour the figures are snapped to.
+    report["pauses"] = await _pauses(session, actor, campaign, start, max(end, params.end or now))
     report["withheld"] = [name for name in TOTALS if report.get(name) is None]
     report["suppressed"] = bool(report["withheld"])
     report.update(

@@ -218,3 +218,61 @@ def _walk_through(
     assert csv.startswith("start,end,impressions")
     assert len(csv.strip().split("\n")) == 7
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+
+def test_responder_reads_the_public_emergency_page(server):
+    """No account, no JavaScript: the area as an SVG map and k-floored counts by status."""
+    import hashlib
+
+    from playwright.sync_api import sync_playwright
+
+    base, db_url = server
+    with psycopg.connect(plain(db_url), autocommit=True) as conn:
+        operator = conn.execute(
+            "INSERT INTO accounts (handle, password_hash, kind) VALUES ('page_op', '!', "
+            "'operator') RETURNING id"
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO account_tokens (token_hash, account_id) VALUES (%s, %s)",
+            (hashlib.sha256(b"page-op-token").digest(), operator),
+        )
+    declared = httpx.post(
+        base + "/v1/emergencies",
+        headers={"Authorization": "Bearer page-op-token"},
+        json={
+            "name": "Minato <quake>",
+            "area": {"lat": 35.6586, "lon": 139.7454, "radius_m": 2000},
+        },
+    )
+    assert declared.status_code == 201, declared.text
+    emergency = declared.json()["id"]
+    with psycopg.connect(plain(db_url), autocommit=True) as conn:
+        # Four people safe (k = 3 here), one needing help (withheld: fewer than k).
+        conn.execute(
+            """
+            WITH people AS (
+                INSERT INTO accounts (handle, password_hash, kind)
+                SELECT 'page_member' || n, '!', 'member' FROM generate_series(1, 5) n
+                RETURNING id, handle)
+            INSERT INTO safety_reports (emergency_id, author_id, status)
+            SELECT %s, id, CASE WHEN handle = 'page_member5' THEN 'need_help' ELSE 'safe' END
+            FROM people""",
+            (emergency,),
+        )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 800, "height": 900}, java_script_enabled=False)
+        try:
+            page.goto(f"{base}/emergencies/{emergency}")
+            assert page.locator("h1").inner_text() == "Minato <quake>"
+            assert page.locator("svg path#area").is_visible()
+            box = page.locator("svg path#area").bounding_box()
+            assert box is not None
+            assert box["width"] > 100
+            safe = page.locator('td[data-status="safe"]').inner_text()
+            need = page.locator('td[data-status="need_help"]').inner_text()
+            assert safe == "4"
+            assert need == "fewer than 3"
+            page.screenshot(path=str(ARTIFACTS / "emergency-page.png"), full_page=True)
+        finally:
+            browser.close()
