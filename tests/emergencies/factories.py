@@ -3,9 +3,8 @@
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from geo.core.config import Settings
-
 from geo.accounts import service as accounts
+from geo.core.config import Settings
 
 TOKYO_TOWER = (35.6586, 139.7454)
 # About 2.2 km by 2.2 km around Tokyo Tower.
