@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
@@ -7,17 +7,18 @@ from starlette.responses import Response, StreamingResponse
 from geo.accounts.auth import CurrentActor, current_actor
 from geo.ads.schemas import AdRead
 from geo.ads.serving import ads_for_timeline
-from geo.checkins import service as checkins
 from geo.checkins.plausibility import haversine_m
-from geo.checkins.schemas import CheckinPage
+from geo.checkins.schemas import CheckinPage, CheckinRead
 from geo.core.db import SessionDep
 from geo.core.openapi import problems
 from geo.core.pagination import PageDep, next_cursor
 from geo.core.redis import RedisDep
 from geo.core.responses import json_response
+from geo.emergencies.schemas import SafetyRead
 from geo.fanout import stream_slots
 from geo.fanout.feed_store import FeedStore
 from geo.fanout.live import home_events
+from geo.fanout.safety import render_home
 
 router = APIRouter(prefix="/v1", tags=["timelines"], dependencies=[Depends(current_actor)])
 LOCAL_SCAN = 500
@@ -25,7 +26,14 @@ Lat = Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False)]
 Lon = Annotated[float | None, Query(ge=-180, le=180, allow_inf_nan=False)]
 
 
+class TimelineCheckin(CheckinRead):
+    kind: Literal["checkin"] = "checkin"
+
+
 class TimelinePage(CheckinPage):
+    items: list[  # type: ignore[assignment]
+        Annotated[TimelineCheckin | SafetyRead, Field(discriminator="kind")]
+    ]
     ads: list[AdRead] = Field([], description="Ads for the reader's position (lat/lon), if given.")
 
 
@@ -40,7 +48,7 @@ async def read_home_timeline(
     lon: Lon = None,
 ) -> Response:
     ids = await FeedStore(redis).read_home(actor.id, limit=page.limit, before=page.before)
-    items = await checkins.render_visible(session, actor=actor, ids=ids)
+    items = await render_home(session, actor=actor, ids=ids)
     ads = await ads_for_timeline(request, actor=actor, lat=lat, lon=lon)
     return json_response({"items": items, "next": next_cursor(ids, page.limit), "ads": ads})
 
@@ -59,15 +67,16 @@ async def read_public_timeline(
     feeds = FeedStore(redis)
     if lat is None or lon is None:
         ids = await feeds.read_public(limit=page.limit, before=page.before)
-        items = await checkins.render_visible(session, actor=actor, ids=ids)
+        items = await render_home(session, actor=actor, ids=ids)
         return json_response({"items": items, "next": next_cursor(ids, page.limit), "ads": []})
     # Local: filter on the position of the view this reader gets (a cell centre for area/city
     # check-ins), so a local query never reveals more than the author allowed.
     ids = await feeds.read_public(limit=LOCAL_SCAN, before=page.before)
     items = [
         item
-        for item in await checkins.render_visible(session, actor=actor, ids=ids)
-        if haversine_m(lat, lon, item["place"]["lat"], item["place"]["lon"]) <= radius_m
+        for item in await render_home(session, actor=actor, ids=ids)
+        if item.get("place")
+        and haversine_m(lat, lon, item["place"]["lat"], item["place"]["lon"]) <= radius_m
     ]
     items = items[: page.limit]
     ads = await ads_for_timeline(request, actor=actor, lat=lat, lon=lon)
@@ -81,8 +90,9 @@ async def read_public_timeline(
     responses={
         **problems(401, 429),
         200: {
-            "description": "Server-Sent Events: `event: checkin`, data = a check-in;"
-            " `event: delete`, data = `{id}` of one taken out. At most"
+            "description": "Server-Sent Events: `event: checkin`, data = a home item (`kind`:"
+            " `checkin` or `safety`); `event: delete`, data = `{id}` of one taken out;"
+            " `event: emergency`, data = an emergency declared where you last checked in. At most"
             " GEO_MAX_STREAMS_PER_ACCOUNT streams per account are open at once (429 beyond).",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },

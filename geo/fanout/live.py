@@ -1,7 +1,8 @@
 """Server-Sent Events of a home timeline: each new item as it is delivered (`event: checkin`),
 and each item taken out of it (`event: delete`, data `{"id"}`): a deleted check-in, or one the
 account no longer receives after an unfriend, a circle removal, a block or an unfollow. A delete
-is announced only to accounts whose timeline held the item (see FeedStore.remove_home).
+is announced only to accounts whose timeline held the item (see FeedStore.remove_home). An
+emergency declared where the account last checked in comes as `event: emergency`.
 
 Each announced id is re-checked for visibility when it is sent, so an unfriend or a block cuts
 the stream of the other's check-ins at once, even before the retraction is fanned out.
@@ -24,11 +25,11 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
-from geo.checkins import service as checkins
 from geo.core.auth import Actor
 from geo.core.db import Database
 from geo.core.ids import id_floor_for
 from geo.core.redis import RedisClient
+from geo.fanout import safety
 from geo.fanout.feed_store import FeedStore
 from geo.fanout.live_hub import GAP
 from geo.fanout.stream_slots import StreamSlot
@@ -59,6 +60,9 @@ class _HomeStream:
         if data.startswith(b"-"):
             # A retraction: the client drops the item. Sent to this account's channel only.
             return [b'event: delete\ndata: {"id":"%d"}\n\n' % int(data[1:])]
+        if data.startswith(b"e"):
+            alert = await safety.emergency_event(self.db, int(data[1:]))
+            return [alert] if alert is not None else []
         return await self._checkins([int(data)])
 
     async def _checkins(self, ids: list[int]) -> list[bytes]:
@@ -66,7 +70,7 @@ class _HomeStream:
             return []
         assert self.db.read_sessionmaker is not None  # a read: no transaction round trips
         async with self.db.read_sessionmaker() as session:
-            items = await checkins.render_visible(session, actor=self.actor, ids=ids)
+            items = await safety.render_home(session, actor=self.actor, ids=ids)
         frames = []
         for item in reversed(items):  # oldest first, as they were delivered
             checkin_id = int(item["id"])
