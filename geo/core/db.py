@@ -6,10 +6,14 @@ result (nearby search, a box, one place) may take `ReadSessionDep` instead: an a
 that spares the BEGIN and COMMIT round trips on the hottest paths.
 """
 
+import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
@@ -91,6 +95,40 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     assert db.read_sessionmaker is not None
     async with db.read_sessionmaker() as session:
         yield session
+
+
+@asynccontextmanager
+async def driver_connection(session: AsyncSession) -> AsyncIterator[asyncpg.Connection]:
+    """The asyncpg connection under a session, for hot-path statements that SQLAlchemy's execution
+    layer would cost more than PostgreSQL does (docs/benchmarks.md). It is the session's own
+    connection, so a statement here sees and joins the session's transaction (the tests' outer
+    transaction too). SQLAlchemy's adapter lock is held meanwhile: another task sharing the
+    connection (only in tests) waits instead of interleaving. asyncpg prepares each statement once
+    per connection and caches it."""
+    conn = await session.connection()
+    adapted: Any = (await conn.get_raw_connection()).dbapi_connection
+    # Private to SQLAlchemy's asyncpg adapter (2.0/2.1); tests/places prove the transaction join.
+    async with adapted._execute_mutex:
+        if adapted._transaction is None:
+            await adapted._start_transaction()  # a no-op on autocommit sessions
+        yield adapted._connection
+
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=64)
+def native_sql(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`:name` placeholders as asyncpg's `$n`, with the names in order (`::casts` are kept), so a
+    repository writes one SQL text for both SQLAlchemy and the driver path."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    return _NAMED.sub(number, sql), tuple(names)
 
 
 # scope="function": commit before the response is sent. With the default ("request") FastAPI
