@@ -38,6 +38,7 @@ log = logging.getLogger("geo.app")
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.db = create_database(settings)
+    await app.state.db.open_read_pool(settings)
     app.state.redis = create_redis(settings)
     workers = []
     if settings.run_workers_in_process:

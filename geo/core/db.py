@@ -47,12 +47,29 @@ class Database:
     sessionmaker: async_sessionmaker[AsyncSession]
     # Autocommit sessions for read-only handlers; tests bind it to their rolled-back transaction.
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    # asyncpg's own pool for the hot autocommit reads of read sessions (nearby): no SQLAlchemy
+    # pool checkout or session on their path. None in tests, whose reads must join their
+    # rolled-back transaction: there the read session's own connection is used instead.
+    read_pool: asyncpg.Pool | None = None
 
     def __post_init__(self) -> None:
         if self.read_sessionmaker is None:
             self.read_sessionmaker = self.sessionmaker
 
+    async def open_read_pool(self, settings: Settings) -> None:
+        if settings.db_read_pool_size <= 0 or self.read_pool is not None:
+            return
+        self.read_pool = await asyncpg.create_pool(
+            "postgresql://" + settings.database_url.partition("://")[2],
+            # Opened on demand: connections exist only as far as reads run concurrently.
+            min_size=0,
+            max_size=settings.db_read_pool_size,
+            server_settings={"jit": "off", "application_name": "geo-read"},
+        )
+
     async def dispose(self) -> None:
+        if self.read_pool is not None:
+            await self.read_pool.close()
         await self.engine.dispose()
 
 
@@ -94,6 +111,8 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
     assert db.read_sessionmaker is not None
     async with db.read_sessionmaker() as session:
+        if db.read_pool is not None:
+            session.info["read_pool"] = db.read_pool
         yield session
 
 
@@ -104,7 +123,15 @@ async def driver_connection(session: AsyncSession) -> AsyncIterator[asyncpg.Conn
     connection, so a statement here sees and joins the session's transaction (the tests' outer
     transaction too). SQLAlchemy's adapter lock is held meanwhile: another task sharing the
     connection (only in tests) waits instead of interleaving. asyncpg prepares each statement once
-    per connection and caches it."""
+    per connection and caches it.
+
+    A read session of a `Database` with a `read_pool` (autocommit: each statement is its own
+    snapshot anyway) takes a connection from that pool instead, sparing the session's checkout."""
+    pool: asyncpg.Pool | None = session.info.get("read_pool")
+    if pool is not None:
+        async with pool.acquire() as pooled:
+            yield pooled
+        return
     conn = await session.connection()
     adapted: Any = (await conn.get_raw_connection()).dbapi_connection
     # Private to SQLAlchemy's asyncpg adapter (2.0/2.1); tests/places prove the transaction join.
