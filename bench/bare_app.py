@@ -31,7 +31,7 @@ from starlette.responses import Response
 
 from geo.checkins.repository import INSERT_WITH_EVENT_SQL, PLAUSIBILITY_SQL
 from geo.core.config import Settings
-from geo.core.db import native_sql
+from geo.core.db import keep_session_state, native_sql
 from geo.places.repository import _nearby_json_sql
 
 URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1/geo_bench")
@@ -50,6 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         min_size=size,
         max_size=size,
         server_settings={"jit": "off", "application_name": "geo-bare"},
+        reset=keep_session_state,  # the app's read pool's setting (one round trip less)
     )
     app.state.redis = Redis.from_url(REDIS_URL)
     try:
