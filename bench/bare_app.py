@@ -47,7 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     size = Settings().db_pool_size
     app.state.pool = await asyncpg.create_pool(
         URL,
-        min_size=size,
+        min_size=0,  # opened on demand, as the app's pools are
         max_size=size,
         server_settings={"jit": "off", "application_name": "geo-bare"},
         reset=keep_session_state,  # the app's read pool's setting (one round trip less)
