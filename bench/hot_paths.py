@@ -15,7 +15,7 @@ Parts (PARTS, default "nearby ads ingest"):
   ads     app+ads vs app at 1 connection
   ingest  POST /v1/checkins (bench/checkins.lua: each request the next of N_AUTHORS authors at
           their own place) app vs floor at 32 connections (the maximum rate), then both at an
-          offered half of the app's median maximum (16 connections, each pausing between
+          offered half of the app's median maximum (4 connections, each pausing between
           requests; the rate reached is reported)
 Each cell runs ROUNDS times (default 3), legs alternating A,B,B,A,..., DURATION s each; the
 table gives medians and the server's CPU per request (its process group's user+system time).
@@ -50,6 +50,7 @@ WARMUP = int(os.environ.get("WARMUP", "3"))
 N_AUTHORS = int(os.environ.get("N_AUTHORS", "8000"))
 BASE_PORT = int(os.environ.get("BASE_PORT", "8160"))
 VIEWERS = 200
+PRIME = os.environ.get("PRIME", "1") == "1"  # lease every campaign's first chunk before the legs
 ENV = {
     **os.environ,
     "DATABASE_URL": DB_URL,
@@ -167,7 +168,7 @@ def ensure_data(tmp: Path) -> tuple[Path, list[str]]:
         try:
             count = await ensure_campaigns(db) if "ads" in PARTS else 0
             engine = AdsEngine.create(db, redis, settings)
-            primed = await engine.prime(concurrency=16) if count else 0
+            primed = await engine.prime(concurrency=16) if count and PRIME else 0
             return count, primed
         finally:
             await redis.aclose()
@@ -184,10 +185,10 @@ def servers(w: int, port: int, name: str) -> Proc:
         cmd += ["--port", str(port), "--workers", str(w), "--log-level", "warning"]
         cmd += ["--no-access-log"]
         probe = f"http://127.0.0.1:{port}/v1/places/nearby?lat=35.68&lon=139.76"
-        return Proc(cmd, env=ENV, cwd=ROOT, probe=probe)
+        return Proc(cmd, env=ENV, cwd=ROOT, probe=probe, timeout_s=180)
     env = {**ENV, "GEO_ADS_ENABLED": "true" if name == "app+ads" else "false"}
     cmd = [sys.executable, "-m", "geo", "serve", "--port", str(port), "--workers", str(w)]
-    return Proc(cmd, env=env, cwd=ROOT, probe=f"http://127.0.0.1:{port}/healthz")
+    return Proc(cmd, env=env, cwd=ROOT, probe=f"http://127.0.0.1:{port}/healthz", timeout_s=180)
 
 
 def run_workers(w: int, authors: Path, viewers: list[str], out: list[str], raw: dict) -> None:
@@ -219,12 +220,12 @@ def run_workers(w: int, authors: Path, viewers: list[str], out: list[str], raw: 
             raw[f"ingest w={w} c=32"] = (a, b)
             out.append(row(f"check-in, {w} worker(s), 32 conn (max): app (A) / floor (B)", a, b))
             half = max(median(a, "rps") / 2, 1.0)
-            pause_ms = str(round(16 * 1000 / half))
-            a, b = ab(s["app"], s["floor"], "checkins.lua", 16, [str(authors), pause_ms])
+            pause_ms = str(round(4 * 1000 / half))
+            a, b = ab(s["app"], s["floor"], "checkins.lua", 4, [str(authors), pause_ms])
             raw[f"ingest w={w} half"] = (a, b)
             out.append(
                 row(
-                    f"check-in, {w} worker(s), offered ~{half:.0f}/s (16 conn, {pause_ms} ms "
+                    f"check-in, {w} worker(s), offered ~{half:.0f}/s (4 conn, {pause_ms} ms "
                     "pause): app (A) / floor (B)",
                     a,
                     b,
