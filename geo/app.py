@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
 
+from geo import maintenance
 from geo.accounts import api as accounts_api
 from geo.ads import api as ads_api
 from geo.ads.worker import run_forever as run_ads_ledger
@@ -55,6 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 reports_rollup.run_forever(app.state.db, poll_s=settings.report_rollup_poll_seconds)
             )
         )
+        workers.append(asyncio.create_task(maintenance.run_forever(app.state.db, settings)))
     try:
         yield
     finally:

@@ -114,6 +114,7 @@ def _run_with_servers(settings: Settings, job):  # type: ignore[no-untyped-def]
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    from geo import maintenance
     from geo.ads.worker import run_forever as run_ads_ledger
     from geo.fanout.worker import run_forever
     from geo.reports import rollup
@@ -123,6 +124,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             run_forever(db, redis),
             run_ads_ledger(db, redis),
             rollup.run_forever(db, poll_s=settings.report_rollup_poll_seconds),
+            maintenance.run_forever(db, settings),
         )
 
     _run_with_servers(settings, run_all)

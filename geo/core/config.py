@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     # long reads from the primary.
     replica_max_lag_s: float = 2.0
     replica_check_s: float = 0.5
+    # Partitioned ledgers and outbox (geo/maintenance.py): days of partitions made ahead; days a
+    # ledger row is kept (once its hour's rollup is final); days an exact viewer position is
+    # kept before it is reduced to its area cell; days a relayed outbox row is kept.
+    partitions_ahead_days: int = Field(default=7, ge=1)
+    ledger_retention_days: int = Field(default=90, ge=1)
+    ledger_exact_position_days: int = Field(default=7, ge=1)
+    outbox_retention_days: int = Field(default=7, ge=1)
     # Connections per process. Size the pool for the concurrency a process serves and keep no
     # overflow: overflow connections are opened and closed per burst, and that churn was the
     # multi-second p99 of /v1/places/nearby at 32 clients (docs/benchmarks.md). Keep
