@@ -5,6 +5,7 @@ stays on the shard that owns the channel's slot instead of being broadcast to ev
 SPUBLISH, unlike PUBLISH, may be pipelined by the cluster client.
 """
 
+import time
 from types import TracebackType
 from typing import Any
 
@@ -29,9 +30,10 @@ class FeedStore:
         self, deliveries: list[tuple[int, list[int], bool]], *, announce: bool = True
     ) -> None:
         """Each (check-in id, recipients, public): ZADD by id to every home timeline (a redelivery
-        changes nothing), trim to the cap, announce; public ones also to the public stream.
-        Several deliveries share pipelines of about BATCH recipients."""
-        pipe, queued = self.redis.pipeline(transaction=False), 0
+        changes nothing), trim to the cap; public ones also to the public stream. Several
+        deliveries share pipelines of about BATCH recipients. Then the announcements, to those
+        recipients only that have a live stream open (two commands per delivery, not three)."""
+        pipe, queued, announced = self.redis.pipeline(transaction=False), 0, []
         try:
             for checkin_id, recipients, public in deliveries:
                 member, score = str(checkin_id), keys.score(checkin_id)
@@ -43,13 +45,28 @@ class FeedStore:
                     pipe.zadd(key, {member: score})
                     pipe.zremrangebyrank(key, 0, -keys.HOME_CAP - 1)
                     if announce:
-                        pipe.spublish(keys.live_home(account_id), member)
+                        announced.append((account_id, member))
                     queued += 1
                     if queued % BATCH == 0:
                         await pipe.execute()
             await pipe.execute()
         finally:
             await pipe.reset()
+        await self._announce(announced)
+
+    async def _announce(self, announced: list[tuple[int, str]]) -> None:
+        # Asked after the items are in the timelines: a stream that registers after this check
+        # started after the items were there, as any stream opened a moment later would have.
+        for start in range(0, len(announced), BATCH):
+            chunk = announced[start : start + BATCH]
+            until = await self.redis.zmscore(keys.LISTENERS, [a for a, _ in chunk])
+            now_ms = time.time() * 1000
+            live = [pair for pair, u in zip(chunk, until, strict=True) if u and u > now_ms]
+            if live:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for account_id, member in live:
+                        pipe.spublish(keys.live_home(account_id), member)
+                    await pipe.execute()
 
     async def remove_home(self, checkin_id: int, accounts: list[int]) -> None:
         """Take one check-in out of these home timelines and retract it from their live streams."""
@@ -111,26 +128,42 @@ class FeedStore:
 
     def live_home(self, account_id: int) -> "LiveChannel":
         """One account's live home channel; use as `async with` to be subscribed meanwhile."""
-        return LiveChannel(self.redis, keys.live_home(account_id))
+        return LiveChannel(self.redis, keys.live_home(account_id), listener=account_id)
 
 
 class LiveChannel:
     """A sharded subscription to one live channel, on a single Redis or a cluster alike."""
 
-    def __init__(self, redis: RedisClient, channel: str) -> None:
-        self.redis, self.channel = redis, channel
+    def __init__(self, redis: RedisClient, channel: str, *, listener: int | None = None) -> None:
+        self.redis, self.channel, self.listener = redis, channel, listener
         self.cluster = isinstance(redis, RedisCluster)
         self.pubsub: Any = None
+        self.registered_at = float("-inf")
+
+    async def _register(self) -> None:
+        """Tell every fan-out worker that this account listens (until LISTEN_TTL_MS from now)."""
+        if self.listener is None:
+            return
+        now_ms = time.time() * 1000
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.LISTENERS, {str(self.listener): now_ms + keys.LISTEN_TTL_MS})
+            pipe.zremrangebyscore(keys.LISTENERS, "-inf", now_ms)  # lapsed entries
+            await pipe.execute()
+        self.registered_at = time.monotonic()
 
     async def __aenter__(self) -> "LiveChannel":
         if self.cluster:
             await self.redis.initialize()  # type: ignore[union-attr]  # slot map to route SSUBSCRIBE
         self.pubsub = self.redis.pubsub()
         await self.pubsub.ssubscribe(self.channel)
+        await self._register()
         return self
 
     async def next_message(self, timeout: float) -> bytes | None:
         """The next message's data, or None after `timeout` s (or a subscription confirmation)."""
+        if time.monotonic() - self.registered_at >= keys.LISTEN_REFRESH_S:
+            await self._register()
+        timeout = min(timeout, keys.LISTEN_REFRESH_S)
         if self.cluster:
             message = await self.pubsub.get_sharded_message(
                 ignore_subscribe_messages=True, timeout=timeout

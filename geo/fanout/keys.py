@@ -6,6 +6,9 @@
 - `live:{u<id>}:home`: sharded pub/sub channel for that home timeline's live streams (SSE):
   `<id>` announces a check-in pushed to it, `-<id>` one taken out of it (deleted or no longer
   the account's to see).
+- `live:{listeners}`: ZSET account id -> ms until which that account has an open live stream
+  somewhere (any API process); refreshed by the stream, so a crashed process's entries lapse after
+  LISTEN_TTL_MS. Deliveries announce only to accounts in it: most have no stream open.
 - `fanout:{events}`: the stream the outbox relay writes and the workers read (group GROUP);
   trimmed to about STREAM_CAP entries.
 - `fanout:{events}:bulk`: the chunk entries of split big deliveries (same group GROUP, read only
@@ -27,6 +30,9 @@ BULK = "fanout:{events}:bulk"
 PRIORITY = "fanout:{events}:priority"
 STREAM_CAP = 100_000
 GROUP = "fanout"
+LISTENERS = "live:{listeners}"
+LISTEN_TTL_MS = 60_000
+LISTEN_REFRESH_S = 15.0
 
 
 def home(account_id: int) -> str:
