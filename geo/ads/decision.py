@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 from redis.exceptions import NoScriptError
 
 from geo.ads import budget, keys, signing
@@ -212,12 +213,31 @@ class AdsEngine:
         """Live candidates covering the point, best first, priced; `skipped` counts those left
         out because this process knows them spent or the viewer capped."""
         skipped = Counter() if skipped is None else skipped
+        index = self.index
+        positions, distances = index.covering_arrays(lat, lon)
+        # Vectorised over every covering campaign: who may see it now, and its score. Only the
+        # best few are then walked in Python (process-local marks, hours in their zones).
+        live = (
+            (index.owners[positions] != viewer_id)
+            & (index.starts[positions] <= now)
+            & (now < index.ends[positions])
+        )
+        positions, distances = positions[live], distances[live]
+        if len(positions) == 0:
+            return []
+        boost, decay = self.settings.ads_category_boost, self.settings.ads_distance_decay_m
+        match = np.zeros(len(positions), dtype=bool)
+        if categories:
+            for k in np.flatnonzero(index.has_categories[positions]).tolist():
+                match[k] = bool(index.campaign_at(positions[k]).categories & categories)
+        relevance = np.where(match, boost, 1.0) / (1.0 + distances / decay)
+        scores = index.bids[positions] * relevance
+        wanted = self.settings.ads_slots + MAX_TRIES_BEYOND_SLOTS + 1
         local_hours: dict[str, int] = {}
         ranked = []
-        boost, decay = self.settings.ads_category_boost, self.settings.ads_distance_decay_m
-        for campaign, distance in self.index.covering(lat, lon):
-            if campaign.owner_id == viewer_id or not campaign.starts_at <= now < campaign.ends_at:
-                continue
+        # Best score first, ties to the lower campaign id (deterministic).
+        for k in np.lexsort((index.ids[positions], -scores)).tolist():
+            campaign = index.campaign_at(positions[k])
             if self.spent_until.get(campaign.id, 0.0) > now:
                 skipped["budget"] += 1
                 continue
@@ -230,11 +250,9 @@ class AdsEngine:
                     local_hours[key] = datetime.fromtimestamp(now, campaign.tz).hour
                 if local_hours[key] not in campaign.hours:
                     continue
-            match = campaign.categories is not None and bool(campaign.categories & categories)
-            relevance = (boost if match else 1.0) / (1.0 + distance / decay)
-            ranked.append(Ranked(campaign, distance, relevance))
-        ranked.sort(key=lambda r: (-r.score, r.campaign.id))
-        ranked = ranked[: self.settings.ads_slots + MAX_TRIES_BEYOND_SLOTS + 1]
+            ranked.append(Ranked(campaign, float(distances[k]), float(relevance[k])))
+            if len(ranked) == wanted:
+                break
         for position, candidate in enumerate(ranked):
             runner_up = ranked[position + 1].score if position + 1 < len(ranked) else 0.0
             candidate.price = self.price_milli(candidate, runner_up)

@@ -83,6 +83,10 @@ class CampaignIndex:
         self._order: list[LiveCampaign] = []
         self._tree: STRtree | None = None
         self._lats = self._lons = self._radii = np.zeros(0)
+        # Per-campaign columns in `_order`'s order, so ranking is array arithmetic (decision.py).
+        self.ids = self.owners = np.zeros(0, dtype=np.int64)
+        self.starts = self.ends = self.bids = np.zeros(0)
+        self.has_categories = np.zeros(0, dtype=bool)
         self._fingerprint: tuple[int, int] | None = None
         self._checked = float("-inf")
         self._lock = asyncio.Lock()
@@ -149,26 +153,39 @@ class CampaignIndex:
         self._radii = np.array(
             [c.radius_m if c.radius_m is not None else -1.0 for c in self._order]
         )
+        self.ids = np.array([c.id for c in self._order], dtype=np.int64)
+        self.owners = np.array([c.owner_id for c in self._order], dtype=np.int64)
+        self.starts = np.array([c.starts_at for c in self._order], dtype=float)
+        self.ends = np.array([c.ends_at for c in self._order], dtype=float)
+        self.bids = np.array([c.bid_cpm for c in self._order], dtype=float)
+        self.has_categories = np.array([c.categories is not None for c in self._order], dtype=bool)
         self.version += 1
+
+    def campaign_at(self, position: int) -> LiveCampaign:
+        return self._order[position]
 
     def covering(self, lat: float, lon: float) -> list[tuple[LiveCampaign, float]]:
         """Campaigns whose target covers the point, each with its place's distance in metres."""
+        positions, distances = self.covering_arrays(lat, lon)
+        return [
+            (self._order[p], float(d))
+            for p, d in zip(positions.tolist(), distances.tolist(), strict=True)
+        ]
+
+    def covering_arrays(self, lat: float, lon: float) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (into the per-campaign columns) of the campaigns whose target covers the
+        point, and their places' distances in metres, without a Python object per candidate."""
         if self._tree is None:
-            return []
+            return np.zeros(0, dtype=np.intp), np.zeros(0)
         hits = self._tree.query(shapely.Point(lon, lat))
         if len(hits) == 0:
-            return []
+            return hits, np.zeros(0)
         distances = haversine_m(lat, lon, self._lats[hits], self._lons[hits])
         radii = self._radii[hits]
-        found = []
-        for k, index in enumerate(hits.tolist()):
-            campaign = self._order[index]
-            if radii[k] >= 0:
-                if distances[k] <= radii[k]:
-                    found.append((campaign, float(distances[k])))
-            elif shapely.intersects_xy(campaign.area, lon, lat):
-                found.append((campaign, float(distances[k])))
-        return found
+        inside = distances <= radii  # radius targets; area targets have radius -1
+        for k in np.flatnonzero(radii < 0).tolist():
+            inside[k] = shapely.intersects_xy(self._order[hits[k]].area, lon, lat)
+        return hits[inside], distances[inside]
 
 
 def _live(row: ServingRow, place: dict, lat: float, lon: float) -> LiveCampaign:

@@ -7,6 +7,10 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from geo.core.db import driver_connection, native_sql
+from geo.fanout.repository import outbox_insert_for_checkin
+from geo.places.repository import PLACE_COLUMNS, PlaceRow
+
 POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
 
 # The viewer :v sees check-in c when they wrote it, or, with no block either way, when it is public
@@ -60,8 +64,29 @@ class LastPosition:
 
 @dataclass(frozen=True, slots=True)
 class PlausibilityFacts:
-    distance_m: float | None  # None: no such place
+    place: PlaceRow | None  # None: no such place; else with its distance_m from the claim
     last: LastPosition | None  # None: the author's first check-in
+
+
+# The place (with its distance from the claimed position) and the author's last position.
+PLAUSIBILITY_SQL = f"""
+    SELECT {PLACE_COLUMNS}, ST_Distance(p.position, {POINT}) AS distance_m,
+           l.lat, l.lon, l.created_at
+    FROM (SELECT 1) one
+    LEFT JOIN places p ON p.id = :p
+    LEFT JOIN LATERAL (
+        SELECT ST_Y(position::geometry) AS lat, ST_X(position::geometry) AS lon, created_at
+        FROM checkins WHERE author_id = :a ORDER BY id DESC LIMIT 1) l ON true"""
+
+# The check-in and its fan-out event (the outbox row, owned by geo.fanout) in one statement.
+INSERT_WITH_EVENT_SQL = f"""
+    WITH made AS (
+        INSERT INTO checkins (author_id, place_id, position, accuracy_m, message,
+                              circle_ids, public, public_precision)
+        VALUES (:a, :p, {POINT}, :acc, :m, CAST(:circles AS bigint[]), :pub, :prec)
+        RETURNING id, created_at),
+    event AS ({outbox_insert_for_checkin("made", ":topic")})
+    SELECT id, created_at FROM made"""
 
 
 class CheckinRepository:
@@ -112,21 +137,15 @@ class CheckinRepository:
     async def plausibility_facts(
         self, *, author_id: int, place_id: int, lat: float, lon: float
     ) -> "PlausibilityFacts":
-        """The distance to the place (None: no such place) and the author's last position, in one
-        round trip."""
-        row = (
-            await self.session.execute(
-                text(f"""
-            SELECT (SELECT ST_Distance(position, {POINT}) FROM places WHERE id = :p),
-                   l.lat, l.lon, l.created_at
-            FROM (SELECT 1) one LEFT JOIN LATERAL (
-                SELECT ST_Y(position::geometry) AS lat, ST_X(position::geometry) AS lon, created_at
-                FROM checkins WHERE author_id = :a ORDER BY id DESC LIMIT 1) l ON true"""),
-                {"p": place_id, "lat": lat, "lon": lon, "a": author_id},
-            )
-        ).one()
-        last = LastPosition(row[1], row[2], row[3]) if row[3] is not None else None
-        return PlausibilityFacts(row[0], last)
+        """The place with its distance (None: no such place) and the author's last position, in
+        one round trip on a prepared statement (the check-in hot path)."""
+        sql, names = native_sql(PLAUSIBILITY_SQL)
+        params = {"p": place_id, "lat": lat, "lon": lon, "a": author_id}
+        async with driver_connection(self.session) as conn:
+            row = await conn.fetchrow(sql, *[params[n] for n in names])
+        place = PlaceRow(*row[:8]) if row[0] is not None else None
+        last = LastPosition(row[8], row[9], row[10]) if row[10] is not None else None
+        return PlausibilityFacts(place, last)
 
     async def insert_with_event(
         self,
@@ -142,33 +161,23 @@ class CheckinRepository:
         public_precision: str,
         topic: str,
     ) -> tuple[int, datetime]:
-        """Insert the check-in and its outbox event in one statement; returns id and created_at."""
-        row = (
-            await self.session.execute(
-                text(f"""
-            WITH made AS (
-                INSERT INTO checkins (author_id, place_id, position, accuracy_m, message,
-                                      circle_ids, public, public_precision)
-                VALUES (:a, :p, {POINT}, :acc, :m, CAST(:circles AS bigint[]), :pub, :prec)
-                RETURNING id, created_at),
-            event AS (
-                INSERT INTO outbox (topic, payload)
-                SELECT :topic, jsonb_build_object('checkin_id', id::text) FROM made)
-            SELECT id, created_at FROM made"""),
-                {
-                    "a": author_id,
-                    "p": place_id,
-                    "lat": lat,
-                    "lon": lon,
-                    "acc": accuracy_m,
-                    "m": message,
-                    "circles": circle_ids,
-                    "pub": public,
-                    "prec": public_precision,
-                    "topic": topic,
-                },
-            )
-        ).one()
+        """Insert the check-in and its outbox event in one prepared statement; returns id and
+        created_at."""
+        sql, names = native_sql(INSERT_WITH_EVENT_SQL)
+        params = {
+            "a": author_id,
+            "p": place_id,
+            "lat": lat,
+            "lon": lon,
+            "acc": accuracy_m,
+            "m": message,
+            "circles": circle_ids,
+            "pub": public,
+            "prec": public_precision,
+            "topic": topic,
+        }
+        async with driver_connection(self.session) as conn:
+            row = await conn.fetchrow(sql, *[params[n] for n in names])
         return row[0], row[1]
 
     async def add_outbox_event(self, topic: str, payload: dict) -> None:  # type: ignore[type-arg]

@@ -98,11 +98,11 @@ async def _create(
         if place_id <= MAX_ID
         else None
     )
-    if facts is None or facts.distance_m is None:
+    if facts is None or facts.place is None or facts.place.distance_m is None:
         raise Unprocessable(
             "No such place.", errors=[{"field": "body.place_id", "message": "no such place"}]
         )
-    plausibility.check_distance(facts.distance_m, data.accuracy_m)
+    plausibility.check_distance(facts.place.distance_m, data.accuracy_m)
     circle_ids = sorted({int(c) for c in data.audience.circles})
     for circle_id in circle_ids:
         if circle_id > MAX_ID:
@@ -128,7 +128,8 @@ async def _create(
         public_precision=data.public_precision,
         topic="checkin.created",
     )
-    # The author's own view (exact place), built from what was just written: no re-read.
+    # The author's own view (exact place), built from what was just written and the place read
+    # with the facts: no re-read.
     row = CheckinRow(
         checkin_id,
         actor.id,
@@ -140,7 +141,11 @@ async def _create(
         created_at,
         via_circle=True,
     )
-    return (await render(session, [row], handles={actor.id: actor.handle}))[0]
+    return (
+        await render(
+            session, [row], handles={actor.id: actor.handle}, known_places={place_id: facts.place}
+        )
+    )[0]
 
 
 async def get_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int) -> dict[str, Any]:
@@ -231,11 +236,18 @@ async def list_checkins(
 
 
 async def render(
-    session: AsyncSession, rows: list[CheckinRow], *, handles: dict[int, str] | None = None
+    session: AsyncSession,
+    rows: list[CheckinRow],
+    *,
+    handles: dict[int, str] | None = None,
+    known_places: dict[int, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each row as its viewer may see it, hydrated in bulk (one query for places, one for people
-    unless the authors' `handles` are known)."""
-    found_places = await places.places_by_ids(session, [r.place_id for r in rows])
+    """Each row as its viewer may see it, hydrated in bulk (one query for places unless they are
+    all `known_places`, one for people unless the authors' `handles` are known)."""
+    found_places = dict(known_places or {})
+    missing = [r.place_id for r in rows if r.place_id not in found_places]
+    if missing:
+        found_places |= await places.places_by_ids(session, missing)
     if handles is None:
         found = await accounts.accounts_by_ids(session, [r.author_id for r in rows])
         handles = {account_id: account.handle for account_id, account in found.items()}

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # workers x pool size below PostgreSQL's max_connections (100 by default).
     db_pool_size: int = 32
     db_max_overflow: int = 0
+    # asyncpg's own pool per process for the hot autocommit reads (nearby), opened on demand;
+    # 0: those reads use the pool above. Keep workers x (both sizes) below max_connections.
+    db_read_pool_size: int = 16
     # How long a request waits for a pooled connection before it is answered 503.
     db_pool_timeout: float = 10.0
     # Token lookups are cached per process this long. A revocation still bites at once: a cache

@@ -6,10 +6,14 @@ result (nearby search, a box, one place) may take `ReadSessionDep` instead: an a
 that spares the BEGIN and COMMIT round trips on the hottest paths.
 """
 
+import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
@@ -47,12 +51,30 @@ class Database:
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
     # Streaming replicas for lag-tolerant reads (GEO_DATABASE_REPLICA_URLS); None: primary only.
     replicas: ReplicaSet | None = None
+    # asyncpg's own pool for the hot autocommit reads of read sessions on the primary (nearby):
+    # no SQLAlchemy pool checkout on their path. None in tests, whose reads must join their
+    # rolled-back transaction: there the read session's own connection is used instead.
+    read_pool: asyncpg.Pool | None = None
 
     def __post_init__(self) -> None:
         if self.read_sessionmaker is None:
             self.read_sessionmaker = self.sessionmaker
 
+    async def open_read_pool(self, settings: Settings) -> None:
+        if settings.db_read_pool_size <= 0 or self.read_pool is not None:
+            return
+        self.read_pool = await asyncpg.create_pool(
+            "postgresql://" + settings.database_url.partition("://")[2],
+            # Opened on demand: connections exist only as far as reads run concurrently.
+            min_size=0,
+            max_size=settings.db_read_pool_size,
+            server_settings={"jit": "off", "application_name": "geo-read"},
+            reset=keep_session_state,
+        )
+
     async def dispose(self) -> None:
+        if self.read_pool is not None:
+            await self.read_pool.close()
         if self.replicas is not None:
             await self.replicas.dispose()
         await self.engine.dispose()
@@ -77,6 +99,13 @@ def create_database(settings: Settings) -> Database:
         async_sessionmaker(autocommit, expire_on_commit=False),
         ReplicaSet.from_settings(settings),
     )
+
+
+async def keep_session_state(conn: asyncpg.Connection) -> None:
+    """asyncpg's pool reset for connections that only run single autocommit reads: asyncpg still
+    rolls back a transaction left open; its default reset (advisory unlocks, CLOSE ALL, UNLISTEN,
+    RESET ALL) would cost every request one more round trip, and these reads change none of it
+    (it was a fifth of the nearby endpoint's time in the profile, docs/benchmarks.md)."""
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -108,6 +137,8 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
     assert db.read_sessionmaker is not None
     async with db.read_sessionmaker() as session:
+        if db.read_pool is not None:
+            session.info["read_pool"] = db.read_pool
         yield session
 
 
@@ -124,11 +155,55 @@ async def get_lag_tolerant_session(request: Request) -> AsyncIterator[AsyncSessi
         LAG_TOLERANT_READS.labels("primary").inc()
         assert db.read_sessionmaker is not None
         async with db.read_sessionmaker() as primary:
+            if db.read_pool is not None:
+                primary.info["read_pool"] = db.read_pool
             yield primary
         return
     LAG_TOLERANT_READS.labels("replica").inc()
     async with session:
         yield session
+
+
+@asynccontextmanager
+async def driver_connection(session: AsyncSession) -> AsyncIterator[asyncpg.Connection]:
+    """The asyncpg connection under a session, for hot-path statements that SQLAlchemy's execution
+    layer would cost more than PostgreSQL does (docs/benchmarks.md). It is the session's own
+    connection, so a statement here sees and joins the session's transaction (the tests' outer
+    transaction too). SQLAlchemy's adapter lock is held meanwhile: another task sharing the
+    connection (only in tests) waits instead of interleaving. asyncpg prepares each statement once
+    per connection and caches it.
+
+    A read session of a `Database` with a `read_pool` (autocommit: each statement is its own
+    snapshot anyway) takes a connection from that pool instead, sparing the session's checkout."""
+    pool: asyncpg.Pool | None = session.info.get("read_pool")
+    if pool is not None:
+        async with pool.acquire() as pooled:
+            yield pooled
+        return
+    conn = await session.connection()
+    adapted: Any = (await conn.get_raw_connection()).dbapi_connection
+    # Private to SQLAlchemy's asyncpg adapter (2.0/2.1); tests/places prove the transaction join.
+    async with adapted._execute_mutex:
+        if adapted._transaction is None:
+            await adapted._start_transaction()  # a no-op on autocommit sessions
+        yield adapted._connection
+
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@lru_cache(maxsize=64)
+def native_sql(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`:name` placeholders as asyncpg's `$n`, with the names in order (`::casts` are kept), so a
+    repository writes one SQL text for both SQLAlchemy and the driver path."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    return _NAMED.sub(number, sql), tuple(names)
 
 
 # scope="function": commit before the response is sent. With the default ("request") FastAPI

@@ -5,7 +5,9 @@ stays on the shard that owns the channel's slot instead of being broadcast to ev
 SPUBLISH, unlike PUBLISH, may be pipelined by the cluster client.
 """
 
-from contextlib import AbstractAsyncContextManager
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from geo.core.redis import RedisClient
 from geo.fanout import keys
@@ -27,9 +29,10 @@ class FeedStore:
         self, deliveries: list[tuple[int, list[int], bool]], *, announce: bool = True
     ) -> None:
         """Each (check-in id, recipients, public): ZADD by id to every home timeline (a redelivery
-        changes nothing), trim to the cap, announce; public ones also to the public stream.
-        Several deliveries share pipelines of about BATCH recipients."""
-        pipe, queued = self.redis.pipeline(transaction=False), 0
+        changes nothing), trim to the cap; public ones also to the public stream. Several
+        deliveries share pipelines of about BATCH recipients. Then the announcements, to those
+        recipients only that have a live stream open (two commands per delivery, not three)."""
+        pipe, queued, announced = self.redis.pipeline(transaction=False), 0, []
         try:
             for checkin_id, recipients, public in deliveries:
                 member, score = str(checkin_id), keys.score(checkin_id)
@@ -41,13 +44,28 @@ class FeedStore:
                     pipe.zadd(key, {member: score})
                     pipe.zremrangebyrank(key, 0, -keys.HOME_CAP - 1)
                     if announce:
-                        pipe.spublish(keys.live_home(account_id), member)
+                        announced.append((account_id, member))
                     queued += 1
                     if queued % BATCH == 0:
                         await pipe.execute()
             await pipe.execute()
         finally:
             await pipe.reset()
+        await self._announce(announced)
+
+    async def _announce(self, announced: list[tuple[int, str]]) -> None:
+        # Asked after the items are in the timelines: a stream that registers after this check
+        # started after the items were there, as any stream opened a moment later would have.
+        for start in range(0, len(announced), BATCH):
+            chunk = announced[start : start + BATCH]
+            until = await self.redis.zmscore(keys.LISTENERS, [a for a, _ in chunk])
+            now_ms = time.time() * 1000
+            live = [pair for pair, u in zip(chunk, until, strict=True) if u and u > now_ms]
+            if live:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for account_id, member in live:
+                        pipe.spublish(keys.live_home(account_id), member)
+                    await pipe.execute()
 
     async def remove_home(self, checkin_id: int, accounts: list[int]) -> None:
         """Take one check-in out of these home timelines; retract it from the live streams of
@@ -120,7 +138,20 @@ class FeedStore:
     async def read_public(self, *, limit: int, before: int | None) -> list[int]:
         return await self.read(keys.public_global(), limit=limit, before=before)
 
-    def live_home(self, account_id: int) -> AbstractAsyncContextManager[Listener]:
+    @asynccontextmanager
+    async def live_home(self, account_id: int) -> AsyncIterator[Listener]:
         """One account's live home channel, through the process's one pub/sub connection; use as
-        `async with` to be subscribed meanwhile."""
-        return LiveHub.of(self.redis).listen(keys.live_home(account_id))
+        `async with` to be subscribed meanwhile. Registered as a listener once subscribed (so a
+        delivery after that announces to it); the stream calls `register_listener` again every
+        LISTEN_REFRESH_S."""
+        async with LiveHub.of(self.redis).listen(keys.live_home(account_id)) as listener:
+            await self.register_listener(account_id)
+            yield listener
+
+    async def register_listener(self, account_id: int) -> None:
+        """Tell every fan-out worker that this account listens (until LISTEN_TTL_MS from now)."""
+        now_ms = time.time() * 1000
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.LISTENERS, {str(account_id): now_ms + keys.LISTEN_TTL_MS})
+            pipe.zremrangebyscore(keys.LISTENERS, "-inf", now_ms)  # lapsed entries
+            await pipe.execute()

@@ -8,6 +8,9 @@
   the account's to see).
 - `live:{u<id>}:streams`: ZSET of that account's open live streams (any process), score = ms when
   the slot lapses unless its stream renews it; expires with its last slot.
+- `live:{listeners}`: ZSET account id -> ms until which that account has an open live stream
+  somewhere (any API process); refreshed by the stream, so a crashed process's entries lapse after
+  LISTEN_TTL_MS. Deliveries announce only to accounts in it: most have no stream open.
 - `fanout:{events}`: the stream the outbox relay writes and the workers read (group GROUP);
   trimmed to about STREAM_CAP entries.
 - `fanout:{events}:bulk`: the chunk entries of split big deliveries (same group GROUP, read only
@@ -29,6 +32,9 @@ BULK = "fanout:{events}:bulk"
 PRIORITY = "fanout:{events}:priority"
 STREAM_CAP = 100_000
 GROUP = "fanout"
+LISTENERS = "live:{listeners}"
+LISTEN_TTL_MS = 60_000
+LISTEN_REFRESH_S = 15.0
 
 
 def home(account_id: int) -> str:

@@ -29,7 +29,7 @@ from geo.core.auth import Actor
 from geo.core.db import Database
 from geo.core.ids import id_floor_for
 from geo.core.redis import RedisClient
-from geo.fanout import safety
+from geo.fanout import keys, safety
 from geo.fanout.feed_store import FeedStore
 from geo.fanout.live_hub import GAP
 from geo.fanout.stream_slots import StreamSlot
@@ -37,6 +37,7 @@ from geo.fanout.stream_slots import StreamSlot
 log = logging.getLogger("geo.fanout.live")
 
 KEEPALIVE_S = 15.0
+LISTEN_REFRESH_S = keys.LISTEN_REFRESH_S
 CATCH_UP = 100  # after a gap, at most this many newer home items are re-sent
 
 
@@ -98,8 +99,12 @@ async def home_events(
     try:
         async with feeds.live_home(actor.id) as live:
             yield b": connected\n\n"
+            listed_until = time.monotonic() + LISTEN_REFRESH_S
             while time.monotonic() < deadline and (max_events is None or sent < max_events):
-                wait = min(KEEPALIVE_S, max(0.0, deadline - time.monotonic()))
+                if time.monotonic() >= listed_until:
+                    await feeds.register_listener(actor.id)
+                    listed_until = time.monotonic() + LISTEN_REFRESH_S
+                wait = min(KEEPALIVE_S, LISTEN_REFRESH_S, max(0.0, deadline - time.monotonic()))
                 data = await live.next_message(wait)
                 if data is None:
                     yield b": keepalive\n\n"

@@ -7,6 +7,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
+def outbox_insert_for_checkin(cte: str, topic_param: str) -> str:
+    """The outbox insert for the check-ins made by a CTE (columns `id`), for a domain that writes
+    its row and its fan-out event in one statement: the outbox's shape stays defined here."""
+    return f"""INSERT INTO outbox (topic, payload)
+        SELECT {topic_param}, jsonb_build_object('checkin_id', id::text) FROM {cte}"""
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from geo.core.db import driver_connection, native_sql
 
 POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
 
@@ -116,8 +118,12 @@ class PlaceRepository:
 
     async def nearby_json(self, query: NearbyQuery) -> str:
         """The nearest places as one JSON array, built by PostgreSQL (nothing per row in Python)."""
+        # The hottest read: a prepared statement on the driver connection, not SQLAlchemy's
+        # execution path (about a third of the request's CPU in the profile).
         filters, params = self._filters(query)
-        return (await self.session.execute(_nearby_json_sql(filters), params)).scalar_one()
+        sql, names = native_sql(_nearby_json_sql(filters))
+        async with driver_connection(self.session) as conn:
+            return await conn.fetchval(sql, *[params[name] for name in names])
 
     async def nearby(self, query: NearbyQuery) -> list[PlaceRow]:
         filters, params = self._filters(query)
@@ -198,13 +204,13 @@ class PlaceRepository:
 
 
 @lru_cache(maxsize=8)
-def _nearby_json_sql(filters: str) -> TextClause:
-    # One statement object per filter combination: the hot path builds no SQL per request.
-    return text(f"""
+def _nearby_json_sql(filters: str) -> str:
+    # One statement text per filter combination: the hot path builds no SQL per request.
+    return f"""
         SELECT coalesce(json_agg(x ORDER BY x.distance_m, x.id), '[]')::text FROM (
             SELECT {PLACE_JSON_COLUMNS},
                    round(ST_Distance(p.position, {POINT})::numeric, 1) AS distance_m
             FROM places p
             WHERE ST_DWithin(p.position, {POINT}, :radius) {filters}
             ORDER BY p.position <-> {POINT}
-            LIMIT :limit) x""")
+            LIMIT :limit) x"""

@@ -32,3 +32,29 @@ async def test_stream_sends_delivered_items_only_while_visible(app, client, redi
 async def test_stream_endpoint_needs_a_token(client):
     response = await client.get("/v1/timelines/home/stream")
     assert response.status_code == 401
+
+
+async def test_deliveries_are_announced_only_to_accounts_with_a_stream_open(redis):
+    from geo.fanout import keys
+    from geo.fanout.feed_store import FeedStore, LiveChannel
+
+    store, checkin_id = FeedStore(redis), 123_456 << 22
+    # A bare subscription to 1001's channel that no stream registered: nobody listens to 1001.
+    async with (
+        LiveChannel(redis, keys.live_home(1001)) as unregistered,
+        store.live_home(1002) as stream,
+    ):
+        await store.push_many([(checkin_id, [1001, 1002], False)])
+        assert await _next_message(stream) == str(checkin_id).encode()
+        # Messages on one channel keep their order: had 1001 been announced, that would come first.
+        await redis.spublish(keys.live_home(1001), "marker")
+        assert await _next_message(unregistered) == b"marker"
+    # Both timelines have it all the same.
+    assert await store.home_ids(1001) == await store.home_ids(1002) == [checkin_id]
+
+
+async def _next_message(channel) -> bytes | None:  # type: ignore[no-untyped-def]
+    for _ in range(5):  # None also stands for a subscription confirmation
+        if (data := await channel.next_message(5)) is not None:
+            return data
+    return None
