@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Token lookups are cached per process this long. A revocation still bites at once: a cache
     # hit is checked against the account's revocation marks in Redis (geo/accounts/tokens.py).
     token_cache_seconds: float = 10.0
+    # Live home streams (SSE) one account may hold open at once, across all processes; one more is
+    # answered 429 (GEO_MAX_STREAMS_PER_ACCOUNT).
+    max_streams_per_account: int = Field(default=5, ge=1)
     # Tokens expire after this long unused (sliding: use extends them), and at the latest this
     # long after they were issued, used or not.
     token_idle_seconds: int = Field(default=30 * 86400, ge=60)

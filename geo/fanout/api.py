@@ -15,6 +15,7 @@ from geo.core.pagination import PageDep, next_cursor
 from geo.core.redis import RedisDep
 from geo.core.responses import json_response
 from geo.emergencies.schemas import SafetyRead
+from geo.fanout import stream_slots
 from geo.fanout.feed_store import FeedStore
 from geo.fanout.live import home_events
 from geo.fanout.safety import render_home
@@ -87,11 +88,12 @@ async def read_public_timeline(
 @router.get(
     "/timelines/home/stream",
     responses={
-        **problems(401),
+        **problems(401, 429),
         200: {
             "description": "Server-Sent Events: `event: checkin`, data = a home item (`kind`:"
             " `checkin` or `safety`); `event: delete`, data = `{id}` of one taken out;"
-            " `event: emergency`, data = an emergency declared where you last checked in",
+            " `event: emergency`, data = an emergency declared where you last checked in. At most"
+            " GEO_MAX_STREAMS_PER_ACCOUNT streams per account are open at once (429 beyond).",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
     },
@@ -104,9 +106,10 @@ async def stream_home_timeline(
         Query(ge=1, le=3600, allow_inf_nan=False, description="Close the stream after this long."),
     ] = 600,
 ) -> StreamingResponse:
-    events = home_events(
-        request.app.state.db, request.app.state.redis, actor, max_seconds=max_seconds
-    )
+    redis = request.app.state.redis
+    limit = request.app.state.settings.max_streams_per_account
+    slot = await stream_slots.acquire(redis, actor.id, limit=limit)
+    events = home_events(request.app.state.db, redis, actor, max_seconds=max_seconds, slot=slot)
     return StreamingResponse(
         events,
         media_type="text/event-stream",

@@ -6,13 +6,12 @@ SPUBLISH, unlike PUBLISH, may be pipelined by the cluster client.
 """
 
 import time
-from types import TracebackType
-from typing import Any
-
-from redis.asyncio import RedisCluster
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from geo.core.redis import RedisClient
 from geo.fanout import keys
+from geo.fanout.live_hub import Listener, LiveHub
 
 BATCH = 500
 
@@ -69,12 +68,30 @@ class FeedStore:
                     await pipe.execute()
 
     async def remove_home(self, checkin_id: int, accounts: list[int]) -> None:
-        """Take one check-in out of these home timelines and retract it from their live streams."""
+        """Take one check-in out of these home timelines; retract it from the live streams of
+        those that held it only. `accounts` come from today's graph: a circle member added or a
+        follower gained since the delivery never got the item and must not learn its id."""
         for start in range(0, len(accounts), BATCH):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for account_id in accounts[start : start + BATCH]:
+            batch = accounts[start : start + BATCH]
+            await self._retract([(account_id, [checkin_id]) for account_id in batch])
+
+    async def _retract(self, removals: list[tuple[int, list[int]]]) -> None:
+        """ZREM each (account, ids), then announce `-<id>` to the account's channel for each id
+        that its timeline held (ZREM said 1): the timeline is the record of what was received."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for account_id, checkin_ids in removals:
+                for checkin_id in checkin_ids:
                     pipe.zrem(keys.home(account_id), str(checkin_id))
-                    pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
+            removed = iter(await pipe.execute())
+            held = [
+                (account_id, checkin_id)
+                for account_id, checkin_ids in removals
+                for checkin_id in checkin_ids
+                if next(removed)
+            ]
+            for account_id, checkin_id in held:
+                pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
+            if held:
                 await pipe.execute()
 
     async def drop_home(self, account_id: int) -> None:
@@ -87,13 +104,8 @@ class FeedStore:
 
     async def remove_from_home(self, account_id: int, checkin_ids: list[int]) -> None:
         """Take these check-ins out of one home timeline and retract them from its live streams."""
-        if not checkin_ids:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(keys.home(account_id), *[str(i) for i in checkin_ids])
-            for checkin_id in checkin_ids:
-                pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
-            await pipe.execute()
+        if checkin_ids:
+            await self._retract([(account_id, checkin_ids)])
 
     async def announce_emergency(self, emergency_id: int, accounts: list[int]) -> None:
         """Alert these accounts' open home streams to a newly declared emergency."""
@@ -126,59 +138,20 @@ class FeedStore:
     async def read_public(self, *, limit: int, before: int | None) -> list[int]:
         return await self.read(keys.public_global(), limit=limit, before=before)
 
-    def live_home(self, account_id: int) -> "LiveChannel":
-        """One account's live home channel; use as `async with` to be subscribed meanwhile."""
-        return LiveChannel(self.redis, keys.live_home(account_id), listener=account_id)
+    @asynccontextmanager
+    async def live_home(self, account_id: int) -> AsyncIterator[Listener]:
+        """One account's live home channel, through the process's one pub/sub connection; use as
+        `async with` to be subscribed meanwhile. Registered as a listener once subscribed (so a
+        delivery after that announces to it); the stream calls `register_listener` again every
+        LISTEN_REFRESH_S."""
+        async with LiveHub.of(self.redis).listen(keys.live_home(account_id)) as listener:
+            await self.register_listener(account_id)
+            yield listener
 
-
-class LiveChannel:
-    """A sharded subscription to one live channel, on a single Redis or a cluster alike."""
-
-    def __init__(self, redis: RedisClient, channel: str, *, listener: int | None = None) -> None:
-        self.redis, self.channel, self.listener = redis, channel, listener
-        self.cluster = isinstance(redis, RedisCluster)
-        self.pubsub: Any = None
-        self.registered_at = float("-inf")
-
-    async def _register(self) -> None:
+    async def register_listener(self, account_id: int) -> None:
         """Tell every fan-out worker that this account listens (until LISTEN_TTL_MS from now)."""
-        if self.listener is None:
-            return
         now_ms = time.time() * 1000
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(keys.LISTENERS, {str(self.listener): now_ms + keys.LISTEN_TTL_MS})
+            pipe.zadd(keys.LISTENERS, {str(account_id): now_ms + keys.LISTEN_TTL_MS})
             pipe.zremrangebyscore(keys.LISTENERS, "-inf", now_ms)  # lapsed entries
             await pipe.execute()
-        self.registered_at = time.monotonic()
-
-    async def __aenter__(self) -> "LiveChannel":
-        if self.cluster:
-            await self.redis.initialize()  # type: ignore[union-attr]  # slot map to route SSUBSCRIBE
-        self.pubsub = self.redis.pubsub()
-        await self.pubsub.ssubscribe(self.channel)
-        await self._register()
-        return self
-
-    async def next_message(self, timeout: float) -> bytes | None:
-        """The next message's data, or None after `timeout` s (or a subscription confirmation)."""
-        if time.monotonic() - self.registered_at >= keys.LISTEN_REFRESH_S:
-            await self._register()
-        timeout = min(timeout, keys.LISTEN_REFRESH_S)
-        if self.cluster:
-            message = await self.pubsub.get_sharded_message(
-                ignore_subscribe_messages=True, timeout=timeout
-            )
-        else:
-            message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
-        return message["data"] if message else None
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            await self.pubsub.sunsubscribe(self.channel)
-        finally:
-            await self.pubsub.aclose()

@@ -6,6 +6,8 @@
 - `live:{u<id>}:home`: sharded pub/sub channel for that home timeline's live streams (SSE):
   `<id>` announces a check-in pushed to it, `-<id>` one taken out of it (deleted or no longer
   the account's to see).
+- `live:{u<id>}:streams`: ZSET of that account's open live streams (any process), score = ms when
+  the slot lapses unless its stream renews it; expires with its last slot.
 - `live:{listeners}`: ZSET account id -> ms until which that account has an open live stream
   somewhere (any API process); refreshed by the stream, so a crashed process's entries lapse after
   LISTEN_TTL_MS. Deliveries announce only to accounts in it: most have no stream open.
@@ -41,6 +43,10 @@ def home(account_id: int) -> str:
 
 def live_home(account_id: int) -> str:
     return f"live:{{u{account_id}}}:home"
+
+
+def live_streams(account_id: int) -> str:
+    return f"live:{{u{account_id}}}:streams"
 
 
 def emergency_alert(emergency_id: int) -> str:

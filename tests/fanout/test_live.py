@@ -36,12 +36,13 @@ async def test_stream_endpoint_needs_a_token(client):
 
 async def test_deliveries_are_announced_only_to_accounts_with_a_stream_open(redis):
     from geo.fanout import keys
-    from geo.fanout.feed_store import FeedStore, LiveChannel
+    from geo.fanout.feed_store import FeedStore
+    from geo.fanout.live_hub import LiveHub
 
     store, checkin_id = FeedStore(redis), 123_456 << 22
     # A bare subscription to 1001's channel that no stream registered: nobody listens to 1001.
     async with (
-        LiveChannel(redis, keys.live_home(1001)) as unregistered,
+        LiveHub.of(redis).listen(keys.live_home(1001)) as unregistered,
         store.live_home(1002) as stream,
     ):
         await store.push_many([(checkin_id, [1001, 1002], False)])

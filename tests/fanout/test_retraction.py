@@ -11,6 +11,7 @@ from geo.fanout import keys
 from geo.fanout.live import home_events
 from geo.fanout.worker import drain
 from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
+from tests.social.test_social_api import befriend
 
 pytestmark = pytest.mark.redis_cluster
 
@@ -186,3 +187,52 @@ async def test_unfollow_removes_public_checkins_only(app, client, redis, world):
     assert await _held(redis, world["friend"]) == {checkin_id}
     # Still on the public stream: unfollowing changes only the follower's home.
     assert await redis.zcard(keys.public_global()) == 1
+
+
+async def test_delete_is_announced_only_to_streams_that_received_the_item(
+    app,
+    client,
+    redis,
+    world,  # noqa: F811
+):
+    """Recipients by today's graph are not recipients: a follower gained and a circle member added
+    after the delivery never got the check-in, and its `event: delete` would tell them its id
+    (hence its time) and that the author posted something hidden from them."""
+    author, newcomer, latecomer = world["author"], world["stranger"], world["follower"]
+    made = (
+        await _checkin(
+            client,
+            author,
+            world["place"],
+            audience={"circles": [world["circle"]["id"]], "public": True},
+        )
+    ).json()["id"]
+    await drain(app.state.db, redis)
+    await client.post(f"/v1/follows/{author['id']}", headers=latecomer["headers"])
+    await befriend(client, author, newcomer)
+    await client.put(
+        f"/v1/circles/{world['circle']['id']}",
+        json={"members": [world["friend"]["id"], newcomer["id"]]},
+        headers=author["headers"],
+    )
+    friend_stream = await _open_stream(app, redis, world["friend"])
+    late_stream = await _open_stream(app, redis, latecomer)
+    new_stream = await _open_stream(app, redis, newcomer)
+
+    await client.delete(f"/v1/checkins/{made}", headers=author["headers"])
+    await drain(app.state.db, redis)
+    assert await _next_event(friend_stream) == _deleted(made)
+    # The next event each never-recipient sees is the next check-in, not the delete.
+    later = (
+        await _checkin(
+            client,
+            author,
+            world["place"],
+            audience={"circles": [world["circle"]["id"]], "public": True},
+        )
+    ).json()["id"]
+    await drain(app.state.db, redis)
+    assert (await _next_event(late_stream)).startswith(f"id: {later}\nevent: checkin\n")
+    assert (await _next_event(new_stream)).startswith(f"id: {later}\nevent: checkin\n")
+    for stream in (friend_stream, late_stream, new_stream):
+        await stream.aclose()
