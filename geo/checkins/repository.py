@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
+PUBLIC_POINT = POINT.replace(":lon", ":plon").replace(":lat", ":plat")  # NULL in, NULL out
 
 # The viewer :v sees check-in c when they wrote it, or, with no block either way, when it is public
 # or they are in one of its circles (owned by the author) and still the author's friend.
@@ -25,8 +26,18 @@ VISIBLE = f"(c.author_id = :v OR ({NOT_BLOCKED} AND (c.public OR {IN_CIRCLE})))"
 FOLLOWS = """EXISTS (SELECT 1 FROM follows fo
                      WHERE fo.follower_id = :v AND fo.followee_id = c.author_id)"""
 HOME = f"(c.author_id = :v OR ({NOT_BLOCKED} AND ({IN_CIRCLE} OR (c.public AND {FOLLOWS}))))"
+# :v sees c at `exact` precision: its author, a circle member, or anyone when it is public at the
+# venue. Lists keyed by the venue or an exact position keep to these, so a viewer who may know only
+# the area or the city never learns the venue from one.
+EXACT = f"(c.author_id = :v OR {IN_CIRCLE} OR (c.public AND c.public_precision = 'exact'))"
 COLUMNS = f"""c.id, c.author_id, c.place_id, c.message, c.circle_ids, c.public,
     c.public_precision, c.created_at, c.author_id = :v OR {IN_CIRCLE} AS via_circle"""
+
+PUBLIC_NEAR = f"""
+    SELECT {COLUMNS} FROM checkins c
+    WHERE c.public_position IS NOT NULL AND ST_DWithin(c.public_position, {POINT}, :r, false)
+      AND c.id < COALESCE(CAST(:before AS bigint), 9223372036854775807) AND {VISIBLE}
+    ORDER BY c.id DESC LIMIT :limit"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +73,8 @@ class LastPosition:
 class PlausibilityFacts:
     distance_m: float | None  # None: no such place
     last: LastPosition | None  # None: the author's first check-in
+    place_lat: float | None = None
+    place_lon: float | None = None
 
 
 class CheckinRepository:
@@ -117,16 +130,19 @@ class CheckinRepository:
         row = (
             await self.session.execute(
                 text(f"""
-            SELECT (SELECT ST_Distance(position, {POINT}) FROM places WHERE id = :p),
-                   l.lat, l.lon, l.created_at
+            SELECT p.distance, l.lat, l.lon, l.created_at, p.lat, p.lon
             FROM (SELECT 1) one LEFT JOIN LATERAL (
+                SELECT ST_Distance(position, {POINT}) AS distance,
+                       ST_Y(position::geometry) AS lat, ST_X(position::geometry) AS lon
+                FROM places WHERE id = :p) p ON true
+            LEFT JOIN LATERAL (
                 SELECT ST_Y(position::geometry) AS lat, ST_X(position::geometry) AS lon, created_at
                 FROM checkins WHERE author_id = :a ORDER BY id DESC LIMIT 1) l ON true"""),
                 {"p": place_id, "lat": lat, "lon": lon, "a": author_id},
             )
         ).one()
         last = LastPosition(row[1], row[2], row[3]) if row[3] is not None else None
-        return PlausibilityFacts(row[0], last)
+        return PlausibilityFacts(row[0], last, row[4], row[5])
 
     async def insert_with_event(
         self,
@@ -140,16 +156,20 @@ class CheckinRepository:
         circle_ids: list[int],
         public: bool,
         public_precision: str,
+        public_point: tuple[float, float] | None,
         topic: str,
     ) -> tuple[int, datetime]:
-        """Insert the check-in and its outbox event in one statement; returns id and created_at."""
+        """Insert the check-in and its outbox event in one statement; returns id and created_at.
+
+        `public_point` (lat, lon): where the public stream may place it (None: not public)."""
         row = (
             await self.session.execute(
                 text(f"""
             WITH made AS (
                 INSERT INTO checkins (author_id, place_id, position, accuracy_m, message,
-                                      circle_ids, public, public_precision)
-                VALUES (:a, :p, {POINT}, :acc, :m, CAST(:circles AS bigint[]), :pub, :prec)
+                                      circle_ids, public, public_precision, public_position)
+                VALUES (:a, :p, {POINT}, :acc, :m, CAST(:circles AS bigint[]), :pub, :prec,
+                        {PUBLIC_POINT})
                 RETURNING id, created_at),
             event AS (
                 INSERT INTO outbox (topic, payload)
@@ -165,6 +185,8 @@ class CheckinRepository:
                     "circles": circle_ids,
                     "pub": public,
                     "prec": public_precision,
+                    "plat": public_point[0] if public_point else None,
+                    "plon": public_point[1] if public_point else None,
                     "topic": topic,
                 },
             )
@@ -196,7 +218,10 @@ class CheckinRepository:
         limit: int,
         before: int | None,
     ) -> list[CheckinRow]:
-        where = "c.author_id = :author" if author_id is not None else "c.place_id = :place"
+        # A list keyed by the venue shows only what this viewer sees at the venue's precision.
+        where = (
+            "c.author_id = :author" if author_id is not None else f"c.place_id = :place AND {EXACT}"
+        )
         rows = (
             await self.session.execute(
                 text(f"""
@@ -207,6 +232,38 @@ class CheckinRepository:
                     "v": viewer_id,
                     "author": author_id,
                     "place": place_id,
+                    "before": before,
+                    "limit": limit,
+                },
+            )
+        ).all()
+        return [CheckinRow(*r) for r in rows]
+
+    async def public_near(
+        self,
+        *,
+        viewer_id: int,
+        lat: float,
+        lon: float,
+        radius_m: float,
+        limit: int,
+        before: int | None,
+    ) -> list[CheckinRow]:
+        """The local public stream: public check-ins whose *public* position (venue for `exact`,
+        cell centre for `area`/`city`) lies within radius_m of the point, newest first.
+
+        Hot path (bench/local_stream.py): the planner picks the GiST index on public_position in
+        a sparse region and the primary key backwards in a dense one; the cursor bound is written
+        so that both can use it as an index condition. Distances on the sphere (the same mean
+        radius as `plausibility.haversine_m`), not the spheroid: clients can reproduce them."""
+        rows = (
+            await self.session.execute(
+                text(PUBLIC_NEAR),
+                {
+                    "v": viewer_id,
+                    "lat": lat,
+                    "lon": lon,
+                    "r": radius_m,
                     "before": before,
                     "limit": limit,
                 },

@@ -126,6 +126,7 @@ async def _create(
         circle_ids=circle_ids,
         public=data.audience.public,
         public_precision=data.public_precision,
+        public_point=_public_point_of(facts, data),
         topic="checkin.created",
     )
     # The author's own view (exact place), built from what was just written: no re-read.
@@ -141,6 +142,12 @@ async def _create(
         via_circle=True,
     )
     return (await render(session, [row], handles={actor.id: actor.handle}))[0]
+
+
+def _public_point_of(facts: Any, data: CheckinCreate) -> tuple[float, float] | None:
+    if not data.audience.public or facts.place_lat is None or facts.place_lon is None:
+        return None
+    return public_point(facts.place_lat, facts.place_lon, data.public_precision)
 
 
 async def get_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int) -> dict[str, Any]:
@@ -223,6 +230,35 @@ async def list_checkins(
         viewer_id=actor.id, author_id=author_id, place_id=place_id, limit=limit, before=before
     )
     return await render(session, rows), [r.id for r in rows]
+
+
+async def local_public(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    limit: int,
+    before: int | None,
+) -> list[dict[str, Any]]:
+    """The local public stream for this viewer: public check-ins whose public position (see
+    `public_point`) is within radius_m of the point, newest first, rendered for them."""
+    rows = await CheckinRepository(session).public_near(
+        viewer_id=actor.id, lat=lat, lon=lon, radius_m=radius_m, limit=limit, before=before
+    )
+    return await render(session, rows)
+
+
+def public_point(lat: float, lon: float, precision: str) -> tuple[float, float]:
+    """Where the public may know a check-in to be: the venue (`exact`) or its cell's centre.
+
+    The one definition for both the view (`_place_view`) and the stored, indexed position the
+    local public stream searches, so a spatial query can never reveal more than the view does."""
+    if precision == "exact":
+        return lat, lon
+    resolution = AREA_RESOLUTION if precision == "area" else CITY_RESOLUTION
+    return h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, resolution))
 
 
 async def render(

@@ -1,0 +1,152 @@
+"""The local public stream: a spatial query on the public position, independent of traffic
+elsewhere, paged within itself, and left by what is retracted."""
+
+from sqlalchemy import text
+
+from geo.checkins.repository import PUBLIC_NEAR
+from geo.fanout import keys
+from geo.fanout.worker import drain
+from tests.conftest import make_account
+from tests.places.factories import create_place
+
+SHINJUKU = (35.6909, 139.7003)
+OSAKA = (34.7025, 135.4959)
+ELSEWHERE = 3000  # more than the 500 newest global items the old filter looked at
+
+
+async def _checkin(client, who: dict, place: dict, **overrides) -> dict:  # type: ignore[no-untyped-def]
+    body = {
+        "place_id": place["id"],
+        "lat": place["lat"],
+        "lon": place["lon"],
+        "accuracy_m": 10,
+        "audience": {"public": True},
+        **overrides,
+    }
+    made = await client.post("/v1/checkins", json=body, headers=who["headers"])
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+async def _local(client, who: dict, at: tuple[float, float], radius: float, **params) -> dict:  # type: ignore[no-untyped-def]
+    response = await client.get(
+        "/v1/timelines/public",
+        params={"lat": at[0], "lon": at[1], "radius_m": radius, **params},
+        headers=who["headers"],
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _elsewhere(app, author_id: int, place_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Many public check-ins at an Osaka venue, written as the service writes them (row, public
+    position, outbox event) but in one statement: the per-author rate limit is not the subject."""
+    async with app.state.db.sessionmaker() as session, session.begin():
+        await session.execute(
+            text("""
+            WITH made AS (
+                INSERT INTO checkins (author_id, place_id, position, accuracy_m, public,
+                                      public_precision, public_position)
+                SELECT :a, p.id, p.position, 10, true, 'exact', p.position
+                FROM places p, generate_series(1, :n) WHERE p.id = :p
+                RETURNING id)
+            INSERT INTO outbox (topic, payload)
+            SELECT 'checkin.created', jsonb_build_object('checkin_id', id::text) FROM made"""),
+            {"a": author_id, "p": place_id, "n": ELSEWHERE},
+        )
+
+
+async def test_a_neighbourhood_keeps_its_stream_after_thousands_elsewhere(app, client, redis):
+    business, author, crowd, reader = [await make_account(client) for _ in range(4)]
+    shinjuku = (
+        await create_place(
+            client, business["headers"], name="Shinjuku Gyoen", lat=SHINJUKU[0], lon=SHINJUKU[1]
+        )
+    ).json()
+    osaka = (
+        await create_place(
+            client, business["headers"], name="Umeda Sky", lat=OSAKA[0], lon=OSAKA[1]
+        )
+    ).json()
+    here = await _checkin(client, author, shinjuku, public_precision="area")
+    await _elsewhere(app, int(crowd["id"]), int(osaka["id"]))
+    await drain(app.state.db, redis)
+    assert await redis.zcard(keys.public_global()) > 500  # the global stream really moved on
+
+    near = await _local(client, reader, SHINJUKU, 3000)
+    assert [i["id"] for i in near["items"]] == [here["id"]]
+    assert near["next"] is None
+    # Osaka's stream pages within itself: full pages, each cursor the last item returned.
+    first = await _local(client, reader, OSAKA, 1000, limit=100)
+    second = await _local(client, reader, OSAKA, 1000, limit=100, before=first["next"])
+    assert first["next"] == first["items"][-1]["id"]
+    assert len(second["items"]) == 100
+    assert int(second["items"][0]["id"]) < int(first["next"])
+    assert here["id"] not in {i["id"] for i in first["items"] + second["items"]}
+
+
+async def test_the_local_query_uses_the_public_position_index(app, client, redis):
+    business, crowd = [await make_account(client) for _ in range(2)]
+    osaka = (
+        await create_place(
+            client, business["headers"], name="Umeda Sky", lat=OSAKA[0], lon=OSAKA[1]
+        )
+    ).json()
+    await _elsewhere(app, int(crowd["id"]), int(osaka["id"]))
+    async with app.state.db.sessionmaker() as session, session.begin():
+        await session.execute(text("ANALYZE checkins"))
+        plan = (
+            (
+                await session.execute(
+                    text("EXPLAIN " + PUBLIC_NEAR),
+                    {
+                        "v": 1,
+                        "lat": SHINJUKU[0],
+                        "lon": SHINJUKU[1],
+                        "r": 2000,
+                        "before": None,
+                        "limit": 20,
+                    },
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert "ix_checkins_public_position" in "\n".join(plan), plan
+
+
+async def test_retraction_reaches_the_local_stream(app, client, redis):
+    business, author, reader = [await make_account(client) for _ in range(3)]
+    place = (
+        await create_place(
+            client, business["headers"], name="Shinjuku Gyoen", lat=SHINJUKU[0], lon=SHINJUKU[1]
+        )
+    ).json()
+    kept = await _checkin(client, author, place, public_precision="exact")
+    gone = await _checkin(client, author, place, public_precision="city")
+    await drain(app.state.db, redis)
+    ids = [i["id"] for i in (await _local(client, reader, SHINJUKU, 20_000))["items"]]
+    assert ids == [gone["id"], kept["id"]]
+
+    deleted = await client.delete(f"/v1/checkins/{gone['id']}", headers=author["headers"])
+    assert deleted.status_code == 204
+    ids = [i["id"] for i in (await _local(client, reader, SHINJUKU, 20_000))["items"]]
+    assert ids == [kept["id"]]
+
+    await client.post(f"/v1/blocks/{reader['id']}", headers=author["headers"])
+    assert (await _local(client, reader, SHINJUKU, 20_000))["items"] == []
+
+
+async def test_a_coarse_checkin_sits_at_its_cell_centre(app, client, redis):
+    business, author, reader = [await make_account(client) for _ in range(3)]
+    place = (
+        await create_place(
+            client, business["headers"], name="Shinjuku Gyoen", lat=SHINJUKU[0], lon=SHINJUKU[1]
+        )
+    ).json()
+    made = await _checkin(client, author, place, public_precision="area")
+    seen = (await client.get(f"/v1/checkins/{made['id']}", headers=reader["headers"])).json()
+    centre = (seen["place"]["lat"], seen["place"]["lon"])
+    # Found from its cell centre with a small radius, not from the venue (hundreds of metres off).
+    assert [i["id"] for i in (await _local(client, reader, centre, 5))["items"]] == [made["id"]]
+    assert (await _local(client, reader, SHINJUKU, 5))["items"] == []
