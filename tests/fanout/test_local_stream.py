@@ -150,3 +150,36 @@ async def test_a_coarse_checkin_sits_at_its_cell_centre(app, client, redis):
     # Found from its cell centre with a small radius, not from the venue (hundreds of metres off).
     assert [i["id"] for i in (await _local(client, reader, centre, 5))["items"]] == [made["id"]]
     assert (await _local(client, reader, SHINJUKU, 5))["items"] == []
+
+
+async def test_hidden_items_neither_shorten_pages_nor_make_cursors(app, client, redis):
+    """A reader blocked by a busy author: the global public stream and the reader's home skip
+    the author's items, yet every page is full and every cursor is an item the reader got."""
+    business, busy, other, reader = [await make_account(client) for _ in range(4)]
+    place = (
+        await create_place(
+            client, business["headers"], name="Shinjuku Gyoen", lat=SHINJUKU[0], lon=SHINJUKU[1]
+        )
+    ).json()
+    await client.post(f"/v1/follows/{busy['id']}", headers=reader["headers"])
+    await client.post(f"/v1/follows/{other['id']}", headers=reader["headers"])
+    shown = []
+    for n in range(3):
+        shown.append((await _checkin(client, other, place, message=f"o{n}"))["id"])
+        for _ in range(3):  # hidden runs longer than a page
+            await _checkin(client, busy, place)
+    await drain(app.state.db, redis)
+    # The block is read at once; the fan-out's retraction from the home timeline is not run.
+    await client.post(f"/v1/blocks/{reader['id']}", headers=busy["headers"])
+    for path in ("/v1/timelines/public", "/v1/timelines/home"):
+        got, cursor = [], None
+        while True:
+            params = {"limit": 2, **({"before": cursor} if cursor else {})}
+            body = (await client.get(path, params=params, headers=reader["headers"])).json()
+            got += [i["id"] for i in body["items"]]
+            if body["next"] is None:
+                break
+            assert len(body["items"]) == 2, (path, body)
+            assert body["next"] == body["items"][-1]["id"], (path, body)
+            cursor = body["next"]
+        assert got == shown[::-1], path
