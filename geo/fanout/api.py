@@ -48,7 +48,14 @@ async def read_home_timeline(
     return json_response({"items": items, "next": cursor, "ads": ads})
 
 
-@router.get("/timelines/public", response_model=TimelinePage, responses=problems(401))
+@router.get(
+    "/timelines/public",
+    response_model=TimelinePage,
+    responses=problems(401),
+    description="Public check-ins, newest first. With `lat` and `lon`: the local stream, those "
+    "whose public position (the venue for `exact`, the H3 cell centre for `area` and `city`) lies "
+    "within `radius_m`; `next` pages within it.",
+)
 async def read_public_timeline(
     request: Request,
     actor: CurrentActor,
