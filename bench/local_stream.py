@@ -30,7 +30,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import h3
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,6 +39,7 @@ from procs import Proc  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from geo.checkins.repository import PUBLIC_NEAR  # noqa: E402
+from geo.checkins.service import covering_cells, public_cells, public_point  # noqa: E402
 
 DB = os.environ.get("BENCH_DB", "geo_bench_locpriv")
 DB_URL = f"postgresql://postgres@127.0.0.1/{DB}"
@@ -94,22 +94,26 @@ def build() -> None:
             "SELECT id, ST_Y(position::geometry), ST_X(position::geometry) FROM places"
         ).fetchall()
         conn.execute("""CREATE UNLOGGED TABLE bench_pub (n int PRIMARY KEY, place_id bigint,
-            elat float8, elon float8, alat float8, alon float8, clat float8, clon float8)""")
+            elat float8, elon float8, alat float8, alon float8, clat float8, clon float8,
+            e7 bigint, e5 bigint, a7 bigint, a5 bigint, c7 bigint, c5 bigint)""")
         with conn.cursor().copy("COPY bench_pub FROM STDIN") as copy:
             for n, (pid, lat, lon) in enumerate(places, 1):
-                area = h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, 7))
-                city = h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, 5))
-                copy.write_row((n, pid, lat, lon, *area, *city))
+                area = public_point(lat, lon, "area")
+                city = public_point(lat, lon, "city")
+                cells = [*public_cells(lat, lon), *public_cells(*area), *public_cells(*city)]
+                copy.write_row((n, pid, lat, lon, *area, *city, *cells))
         log(f"{len(places)} venues; inserting up to {TARGET} public check-ins")
-        conn.execute("DROP INDEX IF EXISTS ix_checkins_public_position")
+        for column in ("public_cell7", "public_cell5"):
+            conn.execute(f"DROP INDEX IF EXISTS ix_checkins_{column}_id")
         started, done = time.monotonic(), 0
         while done < TARGET and time.monotonic() - started < BUILD_MAX_S:
             n = min(CHUNK, TARGET - done)
             conn.execute(_INSERT, {"n": n, "places": len(places)})
             done += n
             log(f"  {done} check-ins after {time.monotonic() - started:.0f} s")
-        conn.execute("""CREATE INDEX ix_checkins_public_position ON checkins
-            USING gist (public_position) WHERE public_position IS NOT NULL""")
+        for column in ("public_cell7", "public_cell5"):
+            conn.execute(f"""CREATE INDEX ix_checkins_{column}_id ON checkins
+                ({column}, id DESC) WHERE {column} IS NOT NULL""")
         conn.execute("VACUUM ANALYZE checkins")
         log(f"built {done} check-ins in {time.monotonic() - started:.0f} s")
 
@@ -117,12 +121,14 @@ def build() -> None:
 # One chunk: a random venue and precision per row, the public position as the service writes it.
 _INSERT = """
     INSERT INTO checkins (author_id, place_id, position, accuracy_m, public, public_precision,
-                          public_position, created_at)
+                          public_position, public_cell7, public_cell5, created_at)
     SELECT a.id, b.place_id, ST_SetSRID(ST_MakePoint(b.elon, b.elat), 4326)::geography, 20, true,
            r.prec,
            ST_SetSRID(CASE r.prec WHEN 'exact' THEN ST_MakePoint(b.elon, b.elat)
                                   WHEN 'area' THEN ST_MakePoint(b.alon, b.alat)
                                   ELSE ST_MakePoint(b.clon, b.clat) END, 4326)::geography,
+           CASE r.prec WHEN 'exact' THEN b.e7 WHEN 'area' THEN b.a7 ELSE b.c7 END,
+           CASE r.prec WHEN 'exact' THEN b.e5 WHEN 'area' THEN b.a5 ELSE b.c5 END,
            now()
     FROM (SELECT 1 + floor(random() * %(places)s)::int AS n,
                  1 + floor(random() * 1000)::int AS a,
@@ -143,28 +149,41 @@ def points() -> list[tuple[float, float, int]]:
     return [(*rng.choice(venues), RADII[i % len(RADII)]) for i in range(POINTS)]
 
 
-def write_scripts(pts: list[tuple[float, float, int]], tmp: Path, viewer: int) -> tuple[Path, Path]:
+def write_scripts(
+    pts: list[tuple[float, float, int]], tmp: Path, viewer: int
+) -> tuple[Path, list[str]]:
+    """The wrk script, and pgbench scripts (one per cell resolution, weighted as the points)."""
     rows = ",\n".join(f"{{{lat:.6f},{lon:.6f},{r}}}" for lat, lon, r in pts)
     lua = tmp / "local_stream.lua"
     lua.write_text((BENCH / "local_stream.lua").read_text().replace("--POINTS--", rows))
-    values = {"v": str(viewer), "lat": "b.lat", "lon": "b.lon", "r": "b.radius"}
-    values |= {"before": "NULL", "limit": "20"}
-    query = re.sub(r"(?<!:):(\w+)\b", lambda m: values[m.group(1)], PUBLIC_NEAR)
-    pgb = tmp / "local_stream.pgbench"
-    pgb.write_text(
-        f"\\set i random(1, {POINTS})\n"
-        "SELECT count(*) FROM (SELECT lat, lon, radius FROM bench_points WHERE id = :i) b "
-        f"CROSS JOIN LATERAL ({' '.join(query.split())}) q;\n"
-    )
+    by_res: dict[int, list[tuple]] = {}
+    for lat, lon, r in pts:
+        resolution, cells = covering_cells(lat, lon, r)
+        by_res.setdefault(resolution, []).append((lat, lon, r, cells))
+    scripts = []
     with psycopg.connect(DB_URL, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_points")
-        conn.execute(
-            "CREATE TABLE bench_points (id int PRIMARY KEY, lat float8, lon float8, radius float8)"
-        )
-        with conn.cursor().copy("COPY bench_points FROM STDIN") as copy:
-            for i, p in enumerate(pts, 1):
-                copy.write_row((i, *p))
-    return lua, pgb
+        for resolution, rows_at in by_res.items():
+            table = f"bench_points{resolution}"
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"""CREATE TABLE {table} (id int PRIMARY KEY, lat float8, lon float8,
+                radius float8, cells bigint[])""")
+            with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+                for i, row in enumerate(rows_at, 1):
+                    copy.write_row((i, *row))
+            values = {"v": str(viewer), "lat": "b.lat", "lon": "b.lon", "r": "b.radius"}
+            values |= {"cells": "b.cells", "before": "NULL", "limit": "20"}
+            sql = re.sub(
+                r"(?<!:):(\w+)\b", lambda m, v=values: v[m.group(1)], PUBLIC_NEAR[resolution]
+            )
+            sql = re.sub(r"--[^\n]*", "", sql)
+            pgb = tmp / f"local_stream{resolution}.pgbench"
+            pgb.write_text(
+                f"\\set i random(1, {len(rows_at)})\n"
+                f"SELECT count(*) FROM (SELECT * FROM {table} WHERE id = :i) b "
+                f"CROSS JOIN LATERAL ({' '.join(sql.split())}) q;\n"
+            )
+            scripts += ["-f", f"{pgb}@{len(rows_at)}"]
+    return lua, scripts
 
 
 def wrk(lua: Path, clients: int, seconds: int, token: str) -> dict:
@@ -194,7 +213,7 @@ def wrk(lua: Path, clients: int, seconds: int, token: str) -> dict:
     }
 
 
-def pgbench(pgb: Path, clients: int, seconds: int) -> dict:
+def pgbench(scripts: list[str], clients: int, seconds: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             [
@@ -212,8 +231,7 @@ def pgbench(pgb: Path, clients: int, seconds: int) -> dict:
                 str(min(clients, 2)),
                 "-T",
                 str(seconds),
-                "-f",
-                str(pgb),
+                *scripts,
                 "-l",
                 "--log-prefix",
                 str(Path(tmp) / "pgb"),

@@ -33,11 +33,22 @@ EXACT = f"(c.author_id = :v OR {IN_CIRCLE} OR (c.public AND c.public_precision =
 COLUMNS = f"""c.id, c.author_id, c.place_id, c.message, c.circle_ids, c.public,
     c.public_precision, c.created_at, c.author_id = :v OR {IN_CIRCLE} AS via_circle"""
 
-PUBLIC_NEAR = f"""
-    SELECT {COLUMNS} FROM checkins c
-    WHERE c.public_position IS NOT NULL AND ST_DWithin(c.public_position, {POINT}, :r, false)
-      AND c.id < COALESCE(CAST(:before AS bigint), 9223372036854775807) AND {VISIBLE}
+
+def _public_near(column: str) -> str:
+    """The local public stream over one resolution's cells: per covering cell, the newest rows
+    whose public position is in the disc (an index range on (cell, id)), merged by id."""
+    return f"""
+    SELECT {COLUMNS} FROM unnest(CAST(:cells AS bigint[])) AS k(cell)
+    CROSS JOIN LATERAL (
+        SELECT * FROM checkins c
+        WHERE c.{column} = k.cell AND c.{column} IS NOT NULL  -- (the partial index's predicate)
+          AND c.id < COALESCE(CAST(:before AS bigint), 9223372036854775807)
+          AND ST_DWithin(c.public_position, {POINT}, :r, false) AND {VISIBLE}
+        ORDER BY c.id DESC LIMIT :limit) c
     ORDER BY c.id DESC LIMIT :limit"""
+
+
+PUBLIC_NEAR = {7: _public_near("public_cell7"), 5: _public_near("public_cell5")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,19 +168,22 @@ class CheckinRepository:
         public: bool,
         public_precision: str,
         public_point: tuple[float, float] | None,
+        public_cells: tuple[int, int] | None,
         topic: str,
     ) -> tuple[int, datetime]:
         """Insert the check-in and its outbox event in one statement; returns id and created_at.
 
-        `public_point` (lat, lon): where the public stream may place it (None: not public)."""
+        `public_point` (lat, lon): where the public stream may place it (None: not public);
+        `public_cells`: its H3 cells at resolutions 7 and 5."""
         row = (
             await self.session.execute(
                 text(f"""
             WITH made AS (
                 INSERT INTO checkins (author_id, place_id, position, accuracy_m, message,
-                                      circle_ids, public, public_precision, public_position)
+                                      circle_ids, public, public_precision, public_position,
+                                      public_cell7, public_cell5)
                 VALUES (:a, :p, {POINT}, :acc, :m, CAST(:circles AS bigint[]), :pub, :prec,
-                        {PUBLIC_POINT})
+                        {PUBLIC_POINT}, :c7, :c5)
                 RETURNING id, created_at),
             event AS (
                 INSERT INTO outbox (topic, payload)
@@ -187,6 +201,8 @@ class CheckinRepository:
                     "prec": public_precision,
                     "plat": public_point[0] if public_point else None,
                     "plon": public_point[1] if public_point else None,
+                    "c7": public_cells[0] if public_cells else None,
+                    "c5": public_cells[1] if public_cells else None,
                     "topic": topic,
                 },
             )
@@ -246,24 +262,27 @@ class CheckinRepository:
         lat: float,
         lon: float,
         radius_m: float,
+        resolution: int,
+        cells: list[int],
         limit: int,
         before: int | None,
     ) -> list[CheckinRow]:
         """The local public stream: public check-ins whose *public* position (venue for `exact`,
-        cell centre for `area`/`city`) lies within radius_m of the point, newest first.
+        cell centre for `area`/`city`) lies within radius_m of the point, newest first; `cells`
+        (at `resolution`) must cover the disc.
 
-        Hot path (bench/local_stream.py): the planner picks the GiST index on public_position in
-        a sparse region and the primary key backwards in a dense one; the cursor bound is written
-        so that both can use it as an index condition. Distances on the sphere (the same mean
-        radius as `plausibility.haversine_m`), not the spheroid: clients can reproduce them."""
+        Hot path (bench/local_stream.py): one short index range per cell, whatever the region
+        holds. Distances on the sphere (the same mean radius as `plausibility.haversine_m`), not
+        the spheroid: clients can reproduce them."""
         rows = (
             await self.session.execute(
-                text(PUBLIC_NEAR),
+                text(PUBLIC_NEAR[resolution]),
                 {
                     "v": viewer_id,
                     "lat": lat,
                     "lon": lon,
                     "r": radius_m,
+                    "cells": cells,
                     "before": before,
                     "limit": limit,
                 },

@@ -1,9 +1,15 @@
 """The local public stream: a spatial query on the public position, independent of traffic
 elsewhere, paged within itself, and left by what is retracted."""
 
+import math
+import random
+
+import h3
 from sqlalchemy import text
 
+from geo.checkins.plausibility import haversine_m
 from geo.checkins.repository import PUBLIC_NEAR
+from geo.checkins.service import covering_cells, public_cells
 from geo.fanout import keys
 from geo.fanout.worker import drain
 from tests.conftest import make_account
@@ -40,19 +46,20 @@ async def _local(client, who: dict, at: tuple[float, float], radius: float, **pa
 
 async def _elsewhere(app, author_id: int, place_id: int) -> None:  # type: ignore[no-untyped-def]
     """Many public check-ins at an Osaka venue, written as the service writes them (row, public
-    position, outbox event) but in one statement: the per-author rate limit is not the subject."""
+    position and cells, outbox event) but in one statement: the rate limit is not the subject."""
+    cells = public_cells(*OSAKA)
     async with app.state.db.sessionmaker() as session, session.begin():
         await session.execute(
             text("""
             WITH made AS (
                 INSERT INTO checkins (author_id, place_id, position, accuracy_m, public,
-                                      public_precision, public_position)
-                SELECT :a, p.id, p.position, 10, true, 'exact', p.position
+                                      public_precision, public_position, public_cell7, public_cell5)
+                SELECT :a, p.id, p.position, 10, true, 'exact', p.position, :c7, :c5
                 FROM places p, generate_series(1, :n) WHERE p.id = :p
                 RETURNING id)
             INSERT INTO outbox (topic, payload)
             SELECT 'checkin.created', jsonb_build_object('checkin_id', id::text) FROM made"""),
-            {"a": author_id, "p": place_id, "n": ELSEWHERE},
+            {"a": author_id, "p": place_id, "n": ELSEWHERE, "c7": cells[0], "c5": cells[1]},
         )
 
 
@@ -85,7 +92,7 @@ async def test_a_neighbourhood_keeps_its_stream_after_thousands_elsewhere(app, c
     assert here["id"] not in {i["id"] for i in first["items"] + second["items"]}
 
 
-async def test_the_local_query_uses_the_public_position_index(app, client, redis):
+async def test_the_local_query_reads_the_cell_index(app, client, redis):
     business, crowd = [await make_account(client) for _ in range(2)]
     osaka = (
         await create_place(
@@ -94,25 +101,46 @@ async def test_the_local_query_uses_the_public_position_index(app, client, redis
     ).json()
     await _elsewhere(app, int(crowd["id"]), int(osaka["id"]))
     async with app.state.db.sessionmaker() as session, session.begin():
-        await session.execute(text("ANALYZE checkins"))
-        plan = (
-            (
-                await session.execute(
-                    text("EXPLAIN " + PUBLIC_NEAR),
-                    {
-                        "v": 1,
-                        "lat": SHINJUKU[0],
-                        "lon": SHINJUKU[1],
-                        "r": 2000,
-                        "before": None,
-                        "limit": 20,
-                    },
-                )
-            )
-            .scalars()
-            .all()
+        # The country's other cells, so that the statistics look like a country and not one cell.
+        await session.execute(
+            text("""
+            INSERT INTO checkins (author_id, place_id, position, accuracy_m, public,
+                                  public_position, public_cell7, public_cell5)
+            SELECT :a, p.id, p.position, 10, true, p.position, g, g / 40
+            FROM places p, generate_series(1, 20000) g WHERE p.id = :p"""),
+            {"a": int(crowd["id"]), "p": int(osaka["id"])},
         )
-    assert "ix_checkins_public_position" in "\n".join(plan), plan
+    for radius in (1000, 20_000):
+        resolution, cells = covering_cells(*OSAKA, radius)
+        params = {"v": 1, "lat": OSAKA[0], "lon": OSAKA[1], "r": radius, "cells": cells}
+        async with app.state.db.sessionmaker() as session, session.begin():
+            await session.execute(text("ANALYZE checkins"))
+            plan = (
+                (
+                    await session.execute(
+                        text("EXPLAIN " + PUBLIC_NEAR[resolution]),
+                        {**params, "before": None, "limit": 20},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert f"ix_checkins_public_cell{resolution}_id" in "\n".join(plan), "\n".join(plan)
+
+
+def test_covering_cells_hold_every_point_of_the_disc():
+    rng = random.Random(7)
+    for _ in range(300):
+        lat, lon = rng.uniform(24, 46), rng.uniform(123, 146)  # Japan and around
+        radius = rng.choice([1, 50, 500, 2999, 3001, 10_000, 50_000])
+        resolution, cells = covering_cells(lat, lon, radius)
+        bearing, d = rng.uniform(0, 2 * math.pi), radius * math.sqrt(rng.random())
+        plat = lat + d * math.cos(bearing) / 111_320
+        plon = lon + d * math.sin(bearing) / (111_320 * math.cos(math.radians(lat)))
+        if haversine_m(lat, lon, plat, plon) > radius:
+            continue
+        assert h3.str_to_int(h3.latlng_to_cell(plat, plon, resolution)) in cells
+        assert len(cells) <= 100  # a bounded number of index ranges
 
 
 async def test_retraction_reaches_the_local_stream(app, client, redis):
