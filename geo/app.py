@@ -40,6 +40,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.db = create_database(settings)
     app.state.redis = create_redis(settings)
     workers = []
+    if app.state.db.replicas is not None:
+        workers.append(asyncio.create_task(app.state.db.replicas.run_forever()))
     if settings.run_workers_in_process:
         # The single-machine default: relay, fan-out, the ads ledger writer and the report
         # rollup run beside the API.

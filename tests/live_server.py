@@ -26,42 +26,69 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def geo_server(database_url: str, **settings: str) -> Iterator[str]:
-    """Serve on a fresh `database_url` with extra environment `settings`; yields the base URL."""
-    recreate_database(database_url)
-    # PYTHONPATH: this checkout's code, whatever the venv's editable install points at.
-    env = {
+def geo_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a `geo` process of this checkout on `database_url` and the session's
+    Redis DB. PYTHONPATH: this checkout's code, whatever the venv's editable install points at."""
+    return {
         **os.environ,
         "DATABASE_URL": database_url,
         "REDIS_URL": TEST_REDIS_URL,
         "PYTHONPATH": str(ROOT),
         **settings,
     }
-    subprocess.run(
-        [sys.executable, "-m", "geo", "migrate"], env=env, check=True, capture_output=True, cwd=ROOT
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "geo", "serve", "--port", str(port)],
+
+
+def geo_process(env: dict[str, str], *args: str) -> subprocess.Popen:
+    """Start `python -m geo ARGS` (serve, worker...) in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "geo", *args],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "geo", "migrate"], env=env, check=True, capture_output=True, cwd=ROOT
+    )
+
+
+def wait_until_healthy(base: str, proc: subprocess.Popen) -> None:
+    for _ in range(150):
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail("geo serve did not start: " + proc.stderr.read().decode()[-2000:])
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def geo_server(database_url: str, **settings: str) -> Iterator[str]:
+    """Serve on a fresh `database_url` with extra environment `settings`; yields the base URL."""
+    recreate_database(database_url)
+    env = geo_env(database_url, **settings)
+    migrate(env)
+    port = free_port()
+    proc = geo_process(env, "serve", "--port", str(port))
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            proc.kill()
-            pytest.fail("geo serve did not start: " + proc.stderr.read().decode()[-2000:])
+        wait_until_healthy(base, proc)
         yield base
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)

@@ -39,6 +39,8 @@ async def current_actor(
         if actor is None:
             raise Unauthorized()
         cache.put(key, actor)
+    # Read by the lag-tolerant session (geo/core/db.py): an account's own writes come first.
+    request.state.actor = actor
     return actor
 
 

@@ -19,6 +19,13 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("REDIS_URL", "GEO_REDIS_URL"),
     )
+    # Streaming replicas (comma-separated plain postgresql:// URLs) for the reads that tolerate a
+    # little lag: nearby, boxes, categories, place pages (geo/core/replicas.py).
+    database_replica_urls: str = ""
+    # A replica further behind than this is not read from; an account that wrote within this
+    # long reads from the primary.
+    replica_max_lag_s: float = 2.0
+    replica_check_s: float = 0.5
     # Connections per process. Size the pool for the concurrency a process serves and keep no
     # overflow: overflow connections are opened and closed per burst, and that churn was the
     # multi-second p99 of /v1/places/nearby at 32 clients (docs/benchmarks.md). Keep

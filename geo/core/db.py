@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from geo.core.config import Settings, driver_url
+from geo.core.metrics import LAG_TOLERANT_READS
+from geo.core.replicas import ReplicaSet, note_write, open_replica_session, wrote_recently
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -43,12 +45,16 @@ class Database:
     sessionmaker: async_sessionmaker[AsyncSession]
     # Autocommit sessions for read-only handlers; tests bind it to their rolled-back transaction.
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    # Streaming replicas for lag-tolerant reads (GEO_DATABASE_REPLICA_URLS); None: primary only.
+    replicas: ReplicaSet | None = None
 
     def __post_init__(self) -> None:
         if self.read_sessionmaker is None:
             self.read_sessionmaker = self.sessionmaker
 
     async def dispose(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.dispose()
         await self.engine.dispose()
 
 
@@ -69,6 +75,7 @@ def create_database(settings: Settings) -> Database:
         engine,
         async_sessionmaker(engine, expire_on_commit=False),
         async_sessionmaker(autocommit, expire_on_commit=False),
+        ReplicaSet.from_settings(settings),
     )
 
 
@@ -83,6 +90,17 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+            if db.replicas is not None and request.method not in ("GET", "HEAD"):
+                await _note_write(request, db.replicas)
+
+
+async def _note_write(request: Request, replicas: ReplicaSet) -> None:
+    actor = getattr(request.state, "actor", None)
+    if actor is not None:
+        try:
+            await note_write(request.app.state.redis, actor.id, replicas.max_lag_s)
+        except Exception:  # the write is committed; a lost marker costs at most a lagging read
+            LAG_TOLERANT_READS.labels("marker-lost").inc()
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -93,9 +111,30 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_lag_tolerant_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read that may be served by a replica: a healthy one within the lag bound, unless this
+    account wrote within that bound (it must see its own write); otherwise the primary."""
+    db: Database = request.app.state.db
+    session = None
+    if db.replicas is not None:
+        actor = getattr(request.state, "actor", None)
+        if actor is None or not await wrote_recently(request.app.state.redis, actor.id):
+            session = await open_replica_session(db.replicas)
+    if session is None:
+        LAG_TOLERANT_READS.labels("primary").inc()
+        assert db.read_sessionmaker is not None
+        async with db.read_sessionmaker() as primary:
+            yield primary
+        return
+    LAG_TOLERANT_READS.labels("replica").inc()
+    async with session:
+        yield session
+
+
 # scope="function": commit before the response is sent. With the default ("request") FastAPI
 # sends the response first, so a client following a 303 (or retrying at once) could read before
 # the commit, and a failed commit would follow an answer that already said 201. Read sessions
 # likewise hand their connection back to the pool before the response goes out.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+LagTolerantSessionDep = Annotated[AsyncSession, Depends(get_lag_tolerant_session, scope="function")]

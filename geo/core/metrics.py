@@ -40,3 +40,10 @@ AD_DECISION_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1),
     registry=REGISTRY,
 )
+LAG_TOLERANT_READS = Counter(
+    "geo_lag_tolerant_reads_total",
+    "Reads that may use a replica, by where they went (replica, primary; marker-lost: a write's"
+    " read-your-writes marker could not be set).",
+    ["target"],
+    registry=REGISTRY,
+)

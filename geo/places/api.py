@@ -7,8 +7,8 @@ from starlette.responses import Response
 
 from geo.accounts.auth import CurrentActor, current_actor
 from geo.ads.serving import ads_next_to_places
-from geo.core.db import ReadSessionDep, SessionDep
-from geo.core.errors import Unprocessable
+from geo.core.db import LagTolerantSessionDep, SessionDep
+from geo.core.errors import NotFound, Unprocessable
 from geo.core.ids import IdPath, parse_id
 from geo.core.openapi import problems
 from geo.core.pagination import PageDep, next_cursor
@@ -47,7 +47,7 @@ async def create_place(data: PlaceCreate, actor: CurrentActor, session: SessionD
 async def list_nearby_places(
     request: Request,
     actor: CurrentActor,
-    session: ReadSessionDep,
+    session: LagTolerantSessionDep,
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
     radius_m: Annotated[float, Query(ge=1, le=service.MAX_RADIUS_M, allow_inf_nan=False)] = 1000,
@@ -107,7 +107,7 @@ def _parse_bbox(bbox: str) -> tuple[float, float, float, float]:
 )
 async def list_places_in_box(
     actor: CurrentActor,
-    session: ReadSessionDep,
+    session: LagTolerantSessionDep,
     page: PageDep,
     bbox: Annotated[
         str, Query(min_length=7, max_length=200, description="minlon,minlat,maxlon,maxlat")
@@ -134,11 +134,22 @@ async def list_places_in_box(
 
 
 @router.get("/places/{place_id}", response_model=PlaceRead, responses=problems(401, 404))
-async def read_place(place_id: IdPath, actor: CurrentActor, session: ReadSessionDep) -> Response:
-    return _json(service.place_json(await service.get_place(session, parse_id(place_id))))
+async def read_place(
+    request: Request, place_id: IdPath, actor: CurrentActor, session: LagTolerantSessionDep
+) -> Response:
+    try:
+        place = await service.get_place(session, parse_id(place_id))
+    except NotFound:
+        if "replica" not in session.info:
+            raise
+        # A replica may not have it yet (someone else's new place, linked from a fresh
+        # check-in): a miss is asked of the primary before it is a 404.
+        async with request.app.state.db.read_sessionmaker() as primary:
+            place = await service.get_place(primary, parse_id(place_id))
+    return _json(service.place_json(place))
 
 
 @router.get("/categories", response_model=CategoryTree, responses=problems(401))
-async def list_categories(actor: CurrentActor, session: ReadSessionDep) -> Response:
+async def list_categories(actor: CurrentActor, session: LagTolerantSessionDep) -> Response:
     tree = await service.category_tree(session)
     return _json({"items": tree.as_tree()})
