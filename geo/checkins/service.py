@@ -293,8 +293,8 @@ def covering_cells(lat: float, lon: float, radius_m: float) -> tuple[int, list[i
 def public_point(lat: float, lon: float, precision: str) -> tuple[float, float]:
     """Where the public may know a check-in to be: the venue (`exact`) or its cell's centre.
 
-    The one definition for both the view (`_place_view`) and the stored, indexed position the
-    local public stream searches, so a spatial query can never reveal more than the view does."""
+    The stored, indexed position the local public stream searches: the same cell centre as the
+    public view (`_place_view`), so a spatial query can never reveal more than the view does."""
     if precision == "exact":
         return lat, lon
     resolution = AREA_RESOLUTION if precision == "area" else CITY_RESOLUTION
