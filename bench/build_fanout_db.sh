@@ -33,8 +33,8 @@ INSERT INTO accounts (handle, password_hash, kind) VALUES ('bench_celebrity', '!
 INSERT INTO follows (follower_id, followee_id)
 SELECT a.id, c.id FROM accounts a, accounts c
 WHERE c.handle = 'bench_celebrity' AND a.handle LIKE 'gw%';
-INSERT INTO account_tokens (token_hash, account_id)
-SELECT sha256(convert_to('bench-' || id, 'UTF8')), id FROM accounts;
+INSERT INTO account_tokens (token_hash, account_id, expires_at)
+SELECT sha256(convert_to('bench-' || id, 'UTF8')), id, now() + interval '30 days' FROM accounts;
 ANALYZE;
 SELECT (SELECT count(*) FROM accounts) AS accounts, (SELECT count(*) FROM friendships) AS friendships,
        (SELECT count(*) FROM follows) AS follows, (SELECT count(*) FROM places) AS places;

@@ -151,8 +151,9 @@ async def measure(settings: Settings) -> None:
         token = "bench-token-reports"
         await conn.execute(
             """
-            INSERT INTO account_tokens (token_hash, account_id)
-            VALUES (sha256(%(t)s::bytea), 9000000) ON CONFLICT DO NOTHING""",
+            INSERT INTO account_tokens (token_hash, account_id, expires_at)
+            VALUES (sha256(%(t)s::bytea), 9000000, now() + interval '1 day')
+            ON CONFLICT (token_hash) DO UPDATE SET expires_at = EXCLUDED.expires_at""",
             {"t": token},
         )
     await rollup_all(settings)

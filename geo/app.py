@@ -11,12 +11,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
 
+from geo import maintenance
 from geo.accounts import api as accounts_api
 from geo.ads import api as ads_api
 from geo.ads.worker import run_forever as run_ads_ledger
 from geo.checkins import api as checkins_api
 from geo.core.auth import TokenCache
-from geo.core.config import Settings, get_settings
+from geo.core.config import Settings, check_secret, get_settings
 from geo.core.db import create_database
 from geo.core.errors import install_error_handlers, problem_response
 from geo.core.metrics import REGISTRY
@@ -24,6 +25,8 @@ from geo.core.middleware import RequestContextMiddleware
 from geo.core.openapi import add_problem_schemas
 from geo.core.redis import create_redis
 from geo.dashboard import pages as dashboard_pages
+from geo.emergencies import api as emergencies_api
+from geo.emergencies import page as emergencies_page
 from geo.fanout import api as fanout_api
 from geo.fanout.worker import run_forever
 from geo.places import api as places_api
@@ -37,6 +40,7 @@ log = logging.getLogger("geo.app")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    check_secret(settings)  # refuse to serve with the public default secret
     app.state.db = create_database(settings)
     app.state.redis = create_redis(settings)
     workers = []
@@ -54,6 +58,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 reports_rollup.run_forever(app.state.db, poll_s=settings.report_rollup_poll_seconds)
             )
         )
+        workers.append(asyncio.create_task(maintenance.run_forever(app.state.db, settings)))
     try:
         yield
     finally:
@@ -90,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ads_api,
         reports_api,
         dashboard_pages,
+        emergencies_api,
+        emergencies_page,
     ):
         for name in ("public_router", "router"):
             if hasattr(module, name):

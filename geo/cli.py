@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from geo.core.config import Settings, driver_url, get_settings
+from geo.core.config import InsecureSettings, Settings, check_secret, driver_url, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,6 +76,7 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    check_secret(settings)
     check_postgres(settings)
     check_redis(settings)
     uvicorn.run(
@@ -86,6 +87,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         log_level=settings.log_level.lower(),
         access_log=args.access_log,
+        # Forwarded headers are the app's call (GEO_TRUST_PROXY_HEADERS), never uvicorn's
+        # default trust of 127.0.0.1, which would let a local client choose its address.
+        proxy_headers=False,
     )
     return 0
 
@@ -114,15 +118,19 @@ def _run_with_servers(settings: Settings, job):  # type: ignore[no-untyped-def]
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    from geo import maintenance
     from geo.ads.worker import run_forever as run_ads_ledger
     from geo.fanout.worker import run_forever
     from geo.reports import rollup
+
+    check_secret(settings)  # the ads ledger writer verifies signed ids with it
 
     async def run_all(db, redis) -> None:  # type: ignore[no-untyped-def]
         await asyncio.gather(
             run_forever(db, redis),
             run_ads_ledger(db, redis),
             rollup.run_forever(db, poll_s=settings.report_rollup_poll_seconds),
+            maintenance.run_forever(db, settings),
         )
 
     _run_with_servers(settings, run_all)
@@ -156,6 +164,14 @@ def cmd_import_friends(args: argparse.Namespace, settings: Settings) -> int:
             progress=not args.quiet,
         )
     )
+    return 0
+
+
+def cmd_operator_create(args: argparse.Namespace, settings: Settings) -> int:
+    from geo.emergencies.operators import create_operator
+
+    token = _run_with_servers(settings, lambda db, _redis: create_operator(db, args.handle))
+    print(token)
     return 0
 
 
@@ -198,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--limit-edges", type=int, default=None)
     graph.add_argument("--quiet", action="store_true")
     graph.set_defaults(handler=cmd_import_friends)
+
+    operator = sub.add_parser("operator", help="operator accounts (they declare emergencies)")
+    operator_sub = operator.add_subparsers(dest="action", required=True)
+    operator_create = operator_sub.add_parser("create", help="make one and print its token")
+    operator_create.add_argument("handle")
+    operator_create.set_defaults(handler=cmd_operator_create)
     return parser
 
 
@@ -208,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
         return handler(args, settings)
-    except Unreachable as exc:
+    except (Unreachable, InsecureSettings) as exc:
         print(f"geo {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -45,7 +45,15 @@ def recreate_database(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(database_url=TEST_DB_URL, redis_url=TEST_REDIS_URL, token_cache_seconds=0)
+    # The suite signs up many accounts from one loopback address: exempt it from the per-address
+    # limits (tests/accounts/test_throttle.py builds apps without the exemption).
+    return Settings(
+        database_url=TEST_DB_URL,
+        redis_url=TEST_REDIS_URL,
+        token_cache_seconds=0,
+        allow_dev_secret=True,
+        rate_limit_exempt="127.0.0.1",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ migrations, and on the session's Redis DB: a fixed DB would put its in-process f
 into the stream group of whoever else uses that DB, taking their events."""
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -34,6 +35,10 @@ def geo_env(database_url: str, **settings: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "REDIS_URL": TEST_REDIS_URL,
         "PYTHONPATH": str(ROOT),
+        # A real secret, as in production (the default one would stop the start), and the
+        # loopback exempt from the per-address sign-up limits, as an operator's load test is.
+        "GEO_SECRET_KEY": secrets.token_urlsafe(32),
+        "GEO_RATE_LIMIT_EXEMPT": "127.0.0.1,::1",
         **settings,
     }
 

@@ -1,33 +1,94 @@
-from fastapi import APIRouter, Depends
+from typing import Annotated
 
-from geo.accounts import service
-from geo.accounts.auth import CurrentActor, current_actor
-from geo.accounts.schemas import AccountCreate, AccountCreated, AccountRead, TokenRead, TokenRequest
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from geo.accounts import erasure, service, tokens
+from geo.accounts.auth import CurrentActor, PresentedTokenHash, current_actor
+from geo.accounts.schemas import (
+    AccountCreate,
+    AccountCreated,
+    AccountErase,
+    AccountExport,
+    AccountRead,
+    TokenRead,
+    TokenRequest,
+)
+from geo.accounts.throttle import AuthThrottle, get_throttle
 from geo.core.db import SessionDep
 from geo.core.openapi import problems
+from geo.core.redis import RedisDep
 
 public_router = APIRouter(prefix="/v1", tags=["accounts"])
 router = APIRouter(prefix="/v1", tags=["accounts"], dependencies=[Depends(current_actor)])
+ThrottleDep = Annotated[AuthThrottle, Depends(get_throttle)]
 
 
 @public_router.post(
-    "/accounts", status_code=201, response_model=AccountCreated, responses=problems(409, 422)
+    "/accounts",
+    status_code=201,
+    response_model=AccountCreated,
+    responses=problems(409, 422, 429, 503),
 )
-async def create_account(data: AccountCreate, session: SessionDep) -> AccountCreated:
-    account, token = await service.create_account(session, data=data)
+async def create_account(
+    data: AccountCreate, request: Request, session: SessionDep, throttle: ThrottleDep
+) -> AccountCreated:
+    account, issued = await service.create_account(
+        session,
+        data=data,
+        settings=request.app.state.settings,
+        throttle=throttle,
+        address=throttle.address_of(request),
+    )
     return AccountCreated(
         id=str(account.id),
         handle=account.handle,
         kind=account.kind,
         created_at=account.created_at,
-        token=token,
+        token=issued.token,
+        expires_at=issued.expires_at,
     )
 
 
-@public_router.post("/auth/token", response_model=TokenRead, responses=problems(401, 422))
-async def issue_token(data: TokenRequest, session: SessionDep) -> TokenRead:
-    token = await service.sign_in(session, handle=data.handle, password=data.password)
-    return TokenRead(token=token)
+@public_router.post("/auth/token", response_model=TokenRead, responses=problems(401, 422, 429, 503))
+async def issue_token(
+    data: TokenRequest, request: Request, session: SessionDep, throttle: ThrottleDep
+) -> TokenRead:
+    issued = await service.sign_in(
+        session,
+        handle=data.handle,
+        password=data.password,
+        settings=request.app.state.settings,
+        throttle=throttle,
+        address=throttle.address_of(request),
+    )
+    return TokenRead(token=issued.token, expires_at=issued.expires_at)
+
+
+@router.delete("/auth/token", status_code=204, responses=problems(401, 503))
+async def revoke_token(
+    actor: CurrentActor,
+    key: PresentedTokenHash,
+    request: Request,
+    session: SessionDep,
+    redis: RedisDep,
+) -> Response:
+    """Sign out: the token of this request stops working at once, in every API process."""
+    await tokens.revoke(
+        session, redis, request.app.state.settings, account_id=actor.id, token_hash=key
+    )
+    request.app.state.token_cache.forget(key)
+    return Response(status_code=204)
+
+
+@router.delete("/auth/tokens", status_code=204, responses=problems(401, 503))
+async def revoke_all_tokens(
+    actor: CurrentActor, request: Request, session: SessionDep, redis: RedisDep
+) -> Response:
+    """Sign out everywhere: every token of the caller stops working at once."""
+    await tokens.revoke_all(session, redis, request.app.state.settings, account_id=actor.id)
+    request.app.state.token_cache.forget_account(actor.id)
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=AccountRead, responses=problems(401))
@@ -36,3 +97,34 @@ async def read_me(actor: CurrentActor, session: SessionDep) -> AccountRead:
     return AccountRead(
         id=str(account.id), handle=account.handle, kind=account.kind, created_at=account.created_at
     )
+
+
+@router.delete("/me", status_code=204, responses=problems(401, 403, 429, 503))
+async def erase_me(
+    data: AccountErase,
+    actor: CurrentActor,
+    request: Request,
+    session: SessionDep,
+    redis: RedisDep,
+    throttle: ThrottleDep,
+) -> Response:
+    """Erase the account (password required; wrong: 403). Its check-ins leave every timeline and
+    stream, its friendships, circles, follows, blocks and tokens go, its places stay without an
+    owner, and ad ledger rows keep no link to it."""
+    await erasure.erase(
+        session,
+        redis,
+        actor=actor,
+        password=data.password,
+        settings=request.app.state.settings,
+        throttle=throttle,
+        address=throttle.address_of(request),
+    )
+    request.app.state.token_cache.forget_account(actor.id)
+    return Response(status_code=204)
+
+
+@router.get("/me/export", response_model=AccountExport, responses=problems(401))
+async def export_me(actor: CurrentActor, session: SessionDep) -> AccountExport:
+    """The caller's own data: account, check-ins with exact places, friends, circles, follows."""
+    return AccountExport.model_validate(await erasure.export(session, actor=actor))

@@ -5,6 +5,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     LargeBinary,
     Text,
     func,
@@ -14,12 +15,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.core.db import Base
 
-ACCOUNT_KINDS = ("member", "business", "advertiser")
+ACCOUNT_KINDS = ("member", "business", "advertiser", "operator")
 
 
 class Account(Base):
     __tablename__ = "accounts"
-    __table_args__ = (CheckConstraint("kind IN ('member', 'business', 'advertiser')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('member', 'business', 'advertiser', 'operator')", name="kind"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger, primary_key=True, server_default=text("geo_next_id()")
@@ -34,6 +37,7 @@ class Account(Base):
 
 class AccountToken(Base):
     __tablename__ = "account_tokens"
+    __table_args__ = (Index("ix_account_tokens_account_id_expires_at", "account_id", "expires_at"),)
 
     token_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     account_id: Mapped[int] = mapped_column(
@@ -42,3 +46,5 @@ class AccountToken(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+    # Sliding: moved forward while the token is used, never past created_at + the maximum age.
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

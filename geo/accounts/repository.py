@@ -1,4 +1,6 @@
-from sqlalchemy import func, select
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,14 +35,61 @@ class AccountRepository:
             return []
         return list((await self.session.scalars(select(Account).where(Account.id.in_(ids)))).all())
 
-    async def add_token(self, *, account_id: int, token_hash: bytes) -> None:
-        self.session.add(AccountToken(token_hash=token_hash, account_id=account_id))
-        await self.session.flush()
-
-    async def by_token_hash(self, token_hash: bytes) -> Account | None:
+    async def add_token(
+        self, *, account_id: int, token_hash: bytes, lifetime: timedelta
+    ) -> AccountToken:
         stmt = (
-            select(Account)
+            insert(AccountToken)
+            .values(token_hash=token_hash, account_id=account_id, expires_at=func.now() + lifetime)
+            .returning(AccountToken)
+        )
+        return (await self.session.execute(stmt)).scalar_one()
+
+    async def by_token_hash(self, token_hash: bytes) -> tuple[Account, AccountToken] | None:
+        """The account and token of a live (unexpired) token."""
+        stmt = (
+            select(Account, AccountToken)
             .join(AccountToken, AccountToken.account_id == Account.id)
-            .where(AccountToken.token_hash == token_hash)
+            .where(AccountToken.token_hash == token_hash, AccountToken.expires_at > func.now())
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return (row[0], row[1]) if row else None
+
+    async def extend_token(
+        self, token_hash: bytes, *, idle: timedelta, max_age: timedelta
+    ) -> datetime | None:
+        """Slide a live token's expiry to now + idle, capped at its created_at + max_age."""
+        target = func.least(AccountToken.created_at + max_age, func.now() + idle)
+        stmt = (
+            update(AccountToken)
+            .where(AccountToken.token_hash == token_hash, AccountToken.expires_at > func.now())
+            .values(expires_at=func.greatest(AccountToken.expires_at, target))
+            .returning(AccountToken.expires_at)
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def delete_token(self, token_hash: bytes) -> None:
+        await self.session.execute(
+            delete(AccountToken).where(AccountToken.token_hash == token_hash)
+        )
+
+    async def delete_tokens(self, account_id: int) -> None:
+        await self.session.execute(
+            delete(AccountToken).where(AccountToken.account_id == account_id)
+        )
+
+    async def delete_expired_tokens(self, account_id: int) -> None:
+        # Keeps an account's dead tokens from piling up; runs on its sign-ins (indexed).
+        await self.session.execute(
+            delete(AccountToken).where(
+                AccountToken.account_id == account_id, AccountToken.expires_at <= func.now()
+            )
+        )
+
+    async def delete(self, account_id: int) -> None:
+        # Foreign keys finish the job: tokens, idempotency keys and campaigns cascade; places
+        # keep existing with owner_id set to NULL.
+        await self.session.execute(delete(Account).where(Account.id == account_id))
+
+    async def now(self) -> datetime:
+        return (await self.session.execute(select(func.clock_timestamp()))).scalar_one()

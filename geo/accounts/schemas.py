@@ -5,7 +5,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 Handle = Annotated[str, Field(min_length=3, max_length=30, pattern=r"^[A-Za-z0-9_]+$")]
 Password = Annotated[str, Field(min_length=8, max_length=200)]
+# What anyone may sign up as; an `operator` (declares emergencies) is made on the server only.
 AccountKind = Literal["member", "business", "advertiser"]
+AnyAccountKind = Literal["member", "business", "advertiser", "operator"]
 
 
 class AccountCreate(BaseModel):
@@ -25,7 +27,7 @@ class AccountRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str
     handle: str
-    kind: AccountKind
+    kind: AnyAccountKind
     created_at: datetime
 
     @field_serializer("created_at")
@@ -33,9 +35,80 @@ class AccountRead(BaseModel):
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _rfc3339(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class AccountCreated(AccountRead):
     token: str
+    # The token's current expiry; use moves it forward, up to the configured maximum age.
+    expires_at: datetime
+
+    @field_serializer("expires_at")
+    def _expires_utc(self, value: datetime) -> str:
+        return _rfc3339(value)
 
 
 class TokenRead(BaseModel):
     token: str
+    expires_at: datetime
+
+    @field_serializer("expires_at")
+    def _expires_utc(self, value: datetime) -> str:
+        return _rfc3339(value)
+
+
+class AccountErase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ExportPerson(BaseModel):
+    id: str
+    handle: str
+
+
+class ExportPlace(BaseModel):
+    id: str
+    name: str
+    lat: float
+    lon: float
+
+
+class ExportAudience(BaseModel):
+    circles: list[str]
+    public: bool
+
+
+class ExportCheckin(BaseModel):
+    id: str
+    place: ExportPlace
+    lat: float  # the position reported with the check-in
+    lon: float
+    accuracy_m: float
+    message: str | None
+    audience: ExportAudience
+    public_precision: Literal["exact", "area", "city"]
+    created_at: datetime
+
+    @field_serializer("created_at")
+    def _utc(self, value: datetime) -> str:
+        return _rfc3339(value)
+
+
+class ExportCircle(BaseModel):
+    id: str
+    name: str
+    members: list[str]
+
+
+class AccountExport(BaseModel):
+    """Everything the service holds that is the person's own."""
+
+    account: AccountRead
+    checkins: list[ExportCheckin]
+    friends: list[ExportPerson]
+    circles: list[ExportCircle]
+    following: list[ExportPerson]
+    followers: list[ExportPerson]
+    blocked: list[ExportPerson]

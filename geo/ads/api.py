@@ -28,9 +28,16 @@ ImpressionPath = Annotated[
     "/campaigns", status_code=201, response_model=CampaignRead, responses=problems(401, 403)
 )
 async def create_campaign(
-    data: CampaignCreate, actor: CurrentActor, session: SessionDep
+    request: Request, data: CampaignCreate, actor: CurrentActor, session: SessionDep
 ) -> Response:
-    return json_response(await service.create_campaign(session, actor=actor, data=data), 201)
+    campaign = await service.create_campaign(
+        session, actor=actor, data=data, min_target_m=_min_target_m(request)
+    )
+    return json_response(campaign, 201)
+
+
+def _min_target_m(request: Request) -> int:
+    return int(request.app.state.settings.ads_min_target_radius_m)
 
 
 @router.get("/campaigns", response_model=CampaignPage, responses=problems(401))
@@ -50,6 +57,7 @@ async def read_campaign(campaign_id: IdPath, actor: CurrentActor, session: Sessi
 
 @router.patch("/campaigns/{campaign_id}", response_model=CampaignRead, responses=problems(401, 404))
 async def update_campaign(
+    request: Request,
     campaign_id: IdPath,
     data: CampaignUpdate,
     actor: CurrentActor,
@@ -57,7 +65,12 @@ async def update_campaign(
     redis: RedisDep,
 ) -> Response:
     campaign = await service.update_campaign(
-        session, actor=actor, redis=redis, campaign_id=parse_id(campaign_id), data=data
+        session,
+        actor=actor,
+        redis=redis,
+        campaign_id=parse_id(campaign_id),
+        data=data,
+        min_target_m=_min_target_m(request),
     )
     return json_response(campaign)
 
@@ -87,14 +100,16 @@ async def grant_advertiser(
     responses=problems(401, 403, 404),
 )
 async def revoke_advertiser(
-    place_id: IdPath, account_id: IdPath, actor: CurrentActor, session: SessionDep
+    place_id: IdPath, account_id: IdPath, actor: CurrentActor, session: SessionDep, redis: RedisDep
 ) -> Response:
+    """Stops the grant: the advertiser's campaigns at the place are paused at once."""
     await service.grant_advertiser(
         session,
         actor=actor,
         place_id=parse_id(place_id),
         advertiser_id=parse_id(account_id),
         granted=False,
+        redis=redis,
     )
     return Response(status_code=204)
 

@@ -22,6 +22,7 @@ from redis.exceptions import NoScriptError
 from geo.ads import budget, keys, signing
 from geo.ads.index import CampaignIndex, LiveCampaign
 from geo.ads.leasing import Leaser
+from geo.ads.traffic import TrafficFilter
 from geo.core.config import Settings
 from geo.core.db import Database
 from geo.core.ids import EPOCH_MS
@@ -108,6 +109,7 @@ class AdsEngine:
     index: CampaignIndex
     scripts: budget.Scripts
     leaser: Leaser
+    traffic: TrafficFilter
     spent_until: dict[int, float] = field(default_factory=dict)
     caps: "CapCache" = field(default_factory=lambda: CapCache())
     _spent_version: int = 0
@@ -122,6 +124,7 @@ class AdsEngine:
             CampaignIndex(settings.ads_index_refresh_s),
             scripts,
             Leaser(db, scripts, settings.ads_lease_chunk_impressions),
+            TrafficFilter(redis, settings),
         )
 
     async def settle(self) -> None:
@@ -186,6 +189,10 @@ class AdsEngine:
         ranked = self.rank(viewer_id, lat, lon, context_categories, now, skipped)
         if not ranked:
             AD_DECISIONS.labels(_outcome([], skipped) if skipped else "no-candidate").inc()
+            return []
+        # Checked only where an ad could be served: invalid traffic is neither charged nor counted.
+        if await self.traffic.invalid_reason(viewer_id, lat, lon, now) is not None:
+            AD_DECISIONS.labels("invalid").inc()
             return []
         ads, outcomes = await self._fill(
             ranked, viewer_id, lat, lon, now, slots or self.settings.ads_slots

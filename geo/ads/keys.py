@@ -14,9 +14,14 @@ holds its campaigns' keys and one event stream, and a cluster spreads the tags o
   most cap_count members; expires cap_hours after the last exposure.
 - `ad:{a<s>}:events`: STREAM of impression and holdout events for the ledger writer (group
   LEDGER_GROUP); entries are deleted once committed to PostgreSQL, and capped near STREAM_CAP.
+- `ad:{v<viewer>}:t`: HASH of a viewer's ad traffic (geo/ads/traffic.py): this minute's window
+  `w` and request count `n`, and the last plausible position `lat`, `lon`, `t` (ms). Expires a
+  day after the last request. Tagged by viewer: one script reads and writes it atomically.
+- `ad:{inv}:log`: STREAM of invalid-traffic requests (viewer, reason, position, time), capped.
 """
 
 SHARDS = 16
+INVALID_LOG = "ad:{inv}:log"
 LEDGER_GROUP = "ads-ledger"
 STREAM_CAP = 1_000_000
 
@@ -43,3 +48,7 @@ def events_for(campaign_id: int) -> str:
 
 def all_event_streams() -> list[str]:
     return [events(s) for s in range(SHARDS)]
+
+
+def traffic(viewer_id: int) -> str:
+    return f"ad:{{v{viewer_id}}}:t"

@@ -136,10 +136,12 @@ class CampaignRepository:
     async def by_id_for_owner(
         self, campaign_id: int, owner_id: int, *, lock: bool = False
     ) -> CampaignRow | None:
-        suffix = " FOR UPDATE" if lock else ""
-        sql = text(
-            f"SELECT {COLUMNS} FROM campaigns c WHERE c.id = :id AND c.owner_id = :o{suffix}"
-        )
+        """The campaign if `owner_id` owns it and may still advertise its place: a business owner
+        owns the place, an advertiser still holds its grant (a revoked grant reads as missing)."""
+        suffix = " FOR UPDATE OF c" if lock else ""
+        sql = text(f"""
+            SELECT {COLUMNS} FROM campaigns c WHERE c.id = :id AND c.owner_id = :o
+              AND {_STILL_ALLOWED}{suffix}""")
         row = (await self.session.execute(sql, {"id": campaign_id, "o": owner_id})).first()
         return CampaignRow(*row) if row else None
 
@@ -153,7 +155,8 @@ class CampaignRepository:
     ) -> list[CampaignRow]:
         sql = text(f"""
             SELECT {COLUMNS} FROM campaigns c
-            WHERE c.owner_id = :o AND (CAST(:before AS bigint) IS NULL OR c.id < :before)
+            WHERE c.owner_id = :o AND {_STILL_ALLOWED}
+              AND (CAST(:before AS bigint) IS NULL OR c.id < :before)
             ORDER BY c.id DESC LIMIT :limit""")
         rows = (
             await self.session.execute(sql, {"o": owner_id, "before": before, "limit": limit})
@@ -175,12 +178,38 @@ class CampaignRepository:
         sql = text("DELETE FROM place_advertisers WHERE place_id = :p AND advertiser_id = :a")
         await self.session.execute(sql, {"p": place_id, "a": advertiser_id})
 
+    async def advertisable_places(self, account_id: int, limit: int) -> list[tuple[int, str]]:
+        """(id, name) of the places the account owns or was granted, by name."""
+        sql = text("""
+            SELECT id, name FROM (
+                SELECT p.id, p.name FROM places p WHERE p.owner_id = :a
+                UNION
+                SELECT p.id, p.name FROM places p
+                JOIN place_advertisers g ON g.place_id = p.id WHERE g.advertiser_id = :a) AS mine
+            ORDER BY lower(name), id LIMIT :n""")
+        rows = await self.session.execute(sql, {"a": account_id, "n": limit})
+        return [(int(i), str(n)) for i, n in rows]
+
+    async def pause_at_place(self, place_id: int, owner_id: int) -> list[int]:
+        """Pause the owner's live campaigns at the place (row-locked until commit); their ids."""
+        sql = text("""
+            UPDATE campaigns SET status = 'paused', updated_at = now(),
+                revision = nextval('campaign_revision_seq')
+            WHERE place_id = :p AND owner_id = :o AND status = 'active' RETURNING id""")
+        return [int(r[0]) for r in await self.session.execute(sql, {"p": place_id, "o": owner_id})]
+
 
 def area_json(polygon: dict[str, Any]) -> str:
     return json.dumps({"type": "Polygon", "coordinates": polygon["coordinates"]})
 
 
 LIVE = "c.status = 'active' AND c.ends_at > now()"
+# An owner sees a campaign only while it may advertise the place: it owns the place, or the
+# place's owner still grants it (the grant's removal makes the campaign and its reports 404).
+_STILL_ALLOWED = """(EXISTS (SELECT 1 FROM places p
+                WHERE p.id = c.place_id AND p.owner_id = c.owner_id)
+    OR EXISTS (SELECT 1 FROM place_advertisers g
+               WHERE g.place_id = c.place_id AND g.advertiser_id = c.owner_id))"""
 
 
 @dataclass(slots=True)

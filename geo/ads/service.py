@@ -4,6 +4,7 @@ The dashboard (reports) calls these functions; the HTTP routes in `api.py` are t
 """
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +22,7 @@ from geo.core.types import rfc3339
 from geo.places import service as places
 
 MAX_AREA_KM2 = 5_000.0  # about the Tokyo metropolis (2,194 km2) twice over
+DEFAULT_MIN_TARGET_M = 500  # GEO_ADS_MIN_TARGET_RADIUS_M's default
 
 
 def _bad(field: str, message: str) -> Unprocessable:
@@ -39,8 +41,26 @@ async def may_advertise(session: AsyncSession, *, actor: Actor, place_id: int) -
     return False
 
 
-async def create_campaign(session: AsyncSession, *, actor: Actor, data: CampaignCreate) -> dict:
+async def advertisable_places(
+    session: AsyncSession, *, actor: Actor, limit: int = 500
+) -> list[dict[str, str]]:
+    """The places the actor may advertise (owned by a business, granted to an advertiser)."""
+    if actor.kind not in ("business", "advertiser"):
+        return []
+    rows = await CampaignRepository(session).advertisable_places(actor.id, limit)
+    return [{"id": str(i), "name": name} for i, name in rows]
+
+
+async def create_campaign(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    data: CampaignCreate,
+    min_target_m: int = DEFAULT_MIN_TARGET_M,
+) -> dict:
     """Create a campaign for a place the actor may advertise.
+
+    `min_target_m`: the smallest radius accepted (a polygon must cover at least that circle).
 
     Raises:
         Unprocessable: a field is invalid (each named in `errors`), or the place does not exist.
@@ -59,7 +79,7 @@ async def create_campaign(session: AsyncSession, *, actor: Actor, data: Campaign
         )
     values = _values(data.model_dump(exclude_none=True))
     values |= {"owner_id": actor.id, "place_id": place_id}
-    await _validate(session, values, creating=True)
+    await _validate(session, values, creating=True, min_target_m=min_target_m)
     row = await CampaignRepository(session).insert(values)
     return campaign_json(row)
 
@@ -92,6 +112,7 @@ async def update_campaign(
     campaign_id: int,
     data: CampaignUpdate,
     redis: RedisClient | None = None,
+    min_target_m: int = DEFAULT_MIN_TARGET_M,
 ) -> dict:
     """Pause, resume, end or edit a campaign; the merged result is validated as a whole.
 
@@ -107,7 +128,9 @@ async def update_campaign(
         if value is None:
             raise _bad(name, "may not be null")
     values = _row_values(row) | _values(edit)
-    await _validate(session, values, creating=False)
+    # Only a target being set now must meet today's minimum; an untouched one stays valid.
+    floor = min_target_m if "target" in edit else 0
+    await _validate(session, values, creating=False, min_target_m=floor)
     updated = await CampaignRepository(session).update(campaign_id, values)
     if redis is not None and _tightened(row, updated):
         await budget.revoke_lease(session, redis, campaign_id=campaign_id)
@@ -175,8 +198,18 @@ def _row_values(row: CampaignRow) -> dict[str, Any]:
     return values
 
 
-async def _validate(session: AsyncSession, values: dict[str, Any], *, creating: bool) -> None:
+async def _validate(
+    session: AsyncSession, values: dict[str, Any], *, creating: bool, min_target_m: int
+) -> None:
     errors: list[dict[str, str]] = []
+    radius = values.get("target_radius_m")
+    if radius is not None and radius < min_target_m:
+        errors.append(
+            {
+                "field": "body.target.radius_m",
+                "message": f"too small to be anonymous: at least {min_target_m} m",
+            }
+        )
     if values["ends_at"] <= values["starts_at"]:
         errors.append({"field": "body.ends_at", "message": "must be after starts_at"})
     elif creating and values["ends_at"] <= datetime.now(UTC):
@@ -198,12 +231,14 @@ async def _validate(session: AsyncSession, values: dict[str, Any], *, creating: 
                 }
             )
     if values.get("target_area") is not None:
-        errors += await _area_errors(session, values["target_area"])
+        errors += await _area_errors(session, values["target_area"], min_target_m)
     if errors:
         raise Unprocessable("Invalid campaign.", errors=errors)
 
 
-async def _area_errors(session: AsyncSession, geojson: str) -> list[dict[str, str]]:
+async def _area_errors(
+    session: AsyncSession, geojson: str, min_target_m: int
+) -> list[dict[str, str]]:
     check = await CampaignRepository(session).check_area(geojson)
     if not check.valid:
         return [{"field": "body.target.area", "message": f"invalid polygon: {check.reason}"}]
@@ -216,6 +251,13 @@ async def _area_errors(session: AsyncSession, geojson: str) -> list[dict[str, st
         ]
     if check.area_km2 <= 0:
         return [{"field": "body.target.area", "message": "has no area"}]
+    least_km2 = math.pi * (min_target_m / 1000) ** 2
+    if check.area_km2 < least_km2:
+        message = (
+            f"too small to be anonymous: {check.area_km2:.3f} km2, at least {least_km2:.3f} km2 "
+            f"(a {min_target_m} m circle)"
+        )
+        return [{"field": "body.target.area", "message": message}]
     return []
 
 
@@ -262,9 +304,20 @@ async def budget_left(session: AsyncSession, redis: RedisClient, *, campaign_id:
 
 
 async def grant_advertiser(
-    session: AsyncSession, *, actor: Actor, place_id: int, advertiser_id: int, granted: bool
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    place_id: int,
+    advertiser_id: int,
+    granted: bool,
+    redis: RedisClient | None = None,
 ) -> None:
-    """The owner of a place lets an advertiser account run campaigns for it (or stops it)."""
+    """The owner of a place lets an advertiser account run campaigns for it (or stops it).
+
+    Stopping bites at once: the advertiser's campaigns at the place are paused under their row
+    locks and, with `redis`, the budget Redis holds for them is handed back to PostgreSQL (as a
+    pause through the API does); from then on they and their reports answer 404 to it.
+    """
     await places.get_place(session, place_id)
     if await places.place_owner(session, place_id) != actor.id:
         raise Forbidden("Only the place's owner may grant advertisers.")
@@ -275,3 +328,6 @@ async def grant_advertiser(
         await repo.grant(place_id, advertiser_id)
     else:
         await repo.revoke(place_id, advertiser_id)
+        for campaign_id in await repo.pause_at_place(place_id, advertiser_id):
+            if redis is not None:
+                await budget.revoke_lease(session, redis, campaign_id=campaign_id)

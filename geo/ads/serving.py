@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.ads.decision import AdsEngine
 from geo.core.auth import Actor
 from geo.core.metrics import AD_DECISION_SECONDS, AD_DECISIONS
+from geo.emergencies import areas as emergency_areas
 
 log = logging.getLogger("geo.ads.serving")
 
@@ -36,6 +37,9 @@ async def _decide(
     if not request.app.state.settings.ads_enabled:
         return []
     try:
+        if await emergency_areas.ads_stand_down(request.app.state, lat=lat, lon=lon):
+            AD_DECISIONS.labels("emergency").inc()
+            return []  # ads stand down inside an active emergency's area
         with AD_DECISION_SECONDS.time():
             return await engine_for(request).decide(
                 viewer_id=actor.id, lat=lat, lon=lon, context_categories=categories

@@ -168,8 +168,13 @@ async def delete_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int
         if await repo.visible(viewer_id=actor.id, checkin_id=checkin_id):
             raise Forbidden("Only the author may delete a check-in.")
         raise NotFound("No such check-in.")
+    await record_deleted(session, checkin_id, facts)
+
+
+async def record_deleted(session: AsyncSession, checkin_id: int, facts: DeliveryFacts) -> None:
+    """Record a deleted check-in's retraction for the fan-out (in the deleting transaction)."""
     # The row is gone, so the event carries what the fan-out needs to find its copies.
-    await repo.add_outbox_event(
+    await CheckinRepository(session).add_outbox_event(
         "checkin.deleted",
         {
             "checkin_id": str(checkin_id),

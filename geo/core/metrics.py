@@ -34,6 +34,12 @@ AD_DECISIONS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+AD_INVALID = Counter(
+    "geo_ad_invalid_total",
+    "Ad requests refused as invalid traffic (nothing charged or counted), by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
 AD_DECISION_SECONDS = Histogram(
     "geo_ad_decision_seconds",
     "Time to decide (and charge) the ads of one request.",

@@ -8,7 +8,6 @@ import importlib
 from datetime import datetime
 from typing import Any
 
-from fastapi import Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,15 +47,6 @@ def ads_service() -> Any | None:
         return importlib.import_module("geo.ads.service")
     except ImportError:
         return None
-
-
-async def budget_left(
-    request: Request, session: AsyncSession, *, campaign_id: int
-) -> dict[str, Any] | None:
-    ads = ads_service()
-    if ads is None or not hasattr(ads, "budget_left"):
-        return None
-    return dict(await ads.budget_left(session, request.app.state.redis, campaign_id=campaign_id))
 
 
 def campaign_body(form: dict[str, str]) -> dict[str, Any]:
@@ -107,8 +97,14 @@ def field_errors(errors: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+async def places_for(session: AsyncSession, *, actor: Actor) -> list[dict[str, str]]:
+    """The places the form offers: those the actor may advertise, by name."""
+    ads = ads_service()
+    return [] if ads is None else list(await ads.advertisable_places(session, actor=actor))
+
+
 async def create(
-    session: AsyncSession, *, actor: Actor, form: dict[str, str]
+    session: AsyncSession, *, actor: Actor, form: dict[str, str], min_target_m: int
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """(the campaign, {}) or (None, {field: message})."""
     ads = ads_service()
@@ -117,7 +113,10 @@ async def create(
     schemas = importlib.import_module("geo.ads.schemas")
     try:
         data = schemas.CampaignCreate.model_validate(campaign_body(form))
-        return await ads.create_campaign(session, actor=actor, data=data), {}
+        campaign = await ads.create_campaign(
+            session, actor=actor, data=data, min_target_m=min_target_m
+        )
+        return campaign, {}
     except ValidationError as exc:
         return None, field_errors(
             [

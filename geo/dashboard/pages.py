@@ -12,17 +12,21 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
-from geo.accounts import service as accounts
+from geo.accounts import sessions
+from geo.accounts.throttle import get_throttle
 from geo.core.db import SessionDep
-from geo.core.errors import NotFound, Unauthorized
+from geo.core.errors import NotFound, TooManyRequests, Unauthorized
 from geo.core.ids import IdPath, parse_id
 from geo.dashboard import buying, charts
 from geo.dashboard.session import (
     COOKIE,
+    MAX_AGE_S,
     PRE_COOKIE,
     check_csrf,
     csrf_for,
     current_actor,
+    delete_cookie,
+    session_id,
     set_cookie,
 )
 from geo.places import service as places
@@ -61,10 +65,20 @@ async def sign_in(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
+    throttle = get_throttle(request)
     try:
         if not (0 < len(handle) <= 30 and 0 < len(password) <= 200):
             raise Unauthorized()
-        token = await accounts.sign_in(session, handle=handle, password=password)
+        sid = await sessions.open_session(
+            session,
+            request.app.state.redis,
+            handle=handle,
+            password=password,
+            settings=request.app.state.settings,
+            throttle=throttle,
+            address=throttle.address_of(request),
+            ttl_s=MAX_AGE_S,
+        )
     except Unauthorized:
         return render(
             request,
@@ -72,16 +86,29 @@ async def sign_in(
             {"error": "Wrong handle or password.", "handle": handle[:30]},
             status=401,
         )
+    except TooManyRequests as exc:
+        response = render(
+            request, "sign_in.html", {"error": exc.detail, "handle": handle[:30]}, status=429
+        )
+        response.headers.update(exc.headers)
+        return response
     response = RedirectResponse("/dashboard", status_code=303)
-    set_cookie(request, response, COOKIE, {"token": token, "csrf": csrf_for(request)[0]})
+    set_cookie(request, response, COOKIE, {"sid": sid, "csrf": csrf_for(request)[0]})
     return response
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+async def sign_out(
+    request: Request, session: SessionDep, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """Ends the server-side session and the token behind it, not only the cookie."""
     check_csrf(request, csrf)
+    sid = session_id(request)
+    if sid is not None:
+        state = request.app.state
+        await sessions.close_session(session, state.redis, state.settings, sid)
     response = RedirectResponse("/dashboard", status_code=303)
-    response.delete_cookie(COOKIE, path="/dashboard")
+    delete_cookie(request, response, COOKIE)
     return response
 
 
@@ -106,6 +133,9 @@ async def new_campaign(
     actor = await current_actor(request, session)
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)
+    places_offered = await buying.places_for(session, actor=actor)
+    if not place_id and places_offered:
+        place_id = places_offered[0]["id"]
     return render(
         request,
         "new_campaign.html",
@@ -118,10 +148,16 @@ async def new_campaign(
                 "place_id": place_id,
             },
             "errors": {},
+            "places": places_offered,
+            "min_radius_m": _min_radius(request),
             "preview": await _preview(session, place_id, radius_m),
             "available": buying.ads_service() is not None,
         },
     )
+
+
+def _min_radius(request: Request) -> int:
+    return int(request.app.state.settings.ads_min_target_radius_m)
 
 
 @router.post("/campaigns")
@@ -133,7 +169,9 @@ async def create_campaign(request: Request, session: SessionDep) -> Response:
     check_csrf(request, str(raw.get("csrf", "")))
     form = {name: str(raw.get(name, ""))[:2000] for name in buying.FORM_FIELDS}
     campaign, errors = (
-        (None, {}) if raw.get("preview") else await buying.create(session, actor=actor, form=form)
+        (None, {})
+        if raw.get("preview")
+        else await buying.create(session, actor=actor, form=form, min_target_m=_min_radius(request))
     )
     if campaign is not None:
         return RedirectResponse(f"/dashboard/campaigns/{campaign['id']}", status_code=303)
@@ -145,6 +183,8 @@ async def create_campaign(request: Request, session: SessionDep) -> Response:
             "actor": actor,
             "form": form,
             "errors": errors,
+            "places": await buying.places_for(session, actor=actor),
+            "min_radius_m": _min_radius(request),
             "preview": await _preview(session, form["place_id"], min(max(radius, 50), 20_000)),
             "available": buying.ads_service() is not None,
         },
@@ -183,12 +223,17 @@ async def campaign_page(
         return RedirectResponse("/dashboard", status_code=303)
     cid = parse_id(campaign_id)
     params = report_params(request, start, end, granularity)  # type: ignore[arg-type]
-    report = await reports.build_report(session, actor=actor, campaign_id=cid, params=params)
-    campaign = await reports.campaign_for(session, actor=actor, campaign_id=cid)
-    cells = await reports.map_cells(
-        session, campaign=campaign, start=report["start"], end=report["end"], k=params.k
-    )
-    budget = await buying.budget_left(request, session, campaign_id=cid)
+    try:
+        report = await reports.build_report(session, actor=actor, campaign_id=cid, params=params)
+        campaign = await reports.campaign_for(session, actor=actor, campaign_id=cid)
+        cells = await reports.map_cells(
+            session, campaign=campaign, start=report["start"], end=report["end"], params=params
+        )
+    except TooManyRequests as exc:
+        page = render(request, "budget_spent.html", {"actor": actor, "detail": exc.detail}, 429)
+        page.headers.update(exc.headers)
+        return page
+    budget = report["budget"]
     query = (
         f"from={report['start']:%Y-%m-%dT%H:%M:%SZ}&to={report['end']:%Y-%m-%dT%H:%M:%SZ}"
         f"&granularity={granularity}"

@@ -1,7 +1,10 @@
 """The dashboard's session cookie and CSRF tokens, signed with settings.secret_key.
 
-The cookie holds a bearer token issued at sign-in (so revocation and the account rules are the
-API's own) and a CSRF token that every form posts back. It is HttpOnly and SameSite=Lax.
+The cookie holds a server-side session id (geo/accounts/sessions.py: Redis maps it to a token
+issued at sign-in) and a CSRF token that every form posts back, never a bearer token. It is
+HttpOnly and SameSite=Lax; served over TLS (directly or at a trusted proxy, see
+GEO_TRUST_PROXY_HEADERS) it is `Secure` and named `__Host-...` (which also pins it to this host
+and to Path=/, so no sibling domain or path can plant or read it).
 """
 
 import hmac
@@ -12,8 +15,8 @@ from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.responses import Response
 
-from geo.accounts import service as accounts
-from geo.core.auth import Actor
+from geo.accounts import sessions
+from geo.core.auth import Actor, is_tls
 from geo.core.errors import Forbidden
 
 COOKIE = "geo_session"
@@ -25,8 +28,17 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(request.app.state.settings.secret_key, salt="geo.dashboard")
 
 
+def _tls(request: Request) -> bool:
+    return is_tls(request, trust_proxy_headers=request.app.state.settings.trust_proxy_headers)
+
+
+def cookie_name(request: Request, name: str) -> str:
+    """`name` as this request's cookie is called: `__Host-name` over TLS."""
+    return f"__Host-{name}" if _tls(request) else name
+
+
 def read_cookie(request: Request, name: str) -> dict[str, Any] | None:
-    raw = request.cookies.get(name)
+    raw = request.cookies.get(cookie_name(request, name))
     if not raw or len(raw) > 4096:
         return None
     try:
@@ -37,14 +49,27 @@ def read_cookie(request: Request, name: str) -> dict[str, Any] | None:
 
 
 def set_cookie(request: Request, response: Response, name: str, value: dict[str, Any]) -> None:
+    tls = _tls(request)
     response.set_cookie(
-        name,
+        cookie_name(request, name),
         _serializer(request).dumps(value),
         max_age=MAX_AGE_S,
         httponly=True,
         samesite="lax",
-        path="/dashboard",
-        secure=request.url.scheme == "https",
+        # `__Host-` requires Path=/ and Secure; over plain HTTP keep it to the dashboard.
+        path="/" if tls else "/dashboard",
+        secure=tls,
+    )
+
+
+def delete_cookie(request: Request, response: Response, name: str) -> None:
+    tls = _tls(request)
+    response.delete_cookie(
+        cookie_name(request, name),
+        path="/" if tls else "/dashboard",
+        secure=tls,
+        httponly=True,
+        samesite="lax",
     )
 
 
@@ -63,9 +88,15 @@ def check_csrf(request: Request, submitted: str | None) -> None:
         raise Forbidden("The form expired or did not come from this site; reload and try again.")
 
 
-async def current_actor(request: Request, session: Any) -> Actor | None:
+def session_id(request: Request) -> str | None:
     value = read_cookie(request, COOKIE)
-    token = value.get("token") if value else None
-    if not isinstance(token, str):
+    sid = value.get("sid") if value else None
+    return sid if isinstance(sid, str) and len(sid) <= 100 else None
+
+
+async def current_actor(request: Request, session: Any) -> Actor | None:
+    sid = session_id(request)
+    if sid is None:
         return None
-    return await accounts.actor_for_token(session, token)
+    state = request.app.state
+    return await sessions.session_actor(session, state.redis, state.settings, sid)

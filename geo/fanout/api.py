@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
@@ -8,22 +8,31 @@ from geo.accounts.auth import CurrentActor, current_actor
 from geo.ads.schemas import AdRead
 from geo.ads.serving import ads_for_timeline
 from geo.checkins import service as checkins
-from geo.checkins.schemas import CheckinPage
+from geo.checkins.schemas import CheckinPage, CheckinRead
 from geo.core.db import SessionDep
 from geo.core.openapi import problems
 from geo.core.pagination import PageDep, next_cursor
 from geo.core.redis import RedisDep
 from geo.core.responses import json_response
+from geo.emergencies.schemas import SafetyRead
 from geo.fanout.feed_store import FeedStore
 from geo.fanout.live import home_events
 from geo.fanout.pages import visible_page
+from geo.fanout.safety import render_home
 
 router = APIRouter(prefix="/v1", tags=["timelines"], dependencies=[Depends(current_actor)])
 Lat = Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False)]
 Lon = Annotated[float | None, Query(ge=-180, le=180, allow_inf_nan=False)]
 
 
+class TimelineCheckin(CheckinRead):
+    kind: Literal["checkin"] = "checkin"
+
+
 class TimelinePage(CheckinPage):
+    items: list[  # type: ignore[assignment]
+        Annotated[TimelineCheckin | SafetyRead, Field(discriminator="kind")]
+    ]
     ads: list[AdRead] = Field([], description="Ads for the reader's position (lat/lon), if given.")
 
 
@@ -40,7 +49,7 @@ async def read_home_timeline(
     feeds = FeedStore(redis)
     items, cursor = await visible_page(
         lambda n, before: feeds.read_home(actor.id, limit=n, before=before),
-        lambda ids: checkins.render_visible(session, actor=actor, ids=ids),
+        lambda ids: render_home(session, actor=actor, ids=ids),
         limit=page.limit,
         before=page.before,
     )
@@ -70,14 +79,14 @@ async def read_public_timeline(
         feeds = FeedStore(redis)
         items, cursor = await visible_page(
             lambda n, before: feeds.read_public(limit=n, before=before),
-            lambda ids: checkins.render_visible(session, actor=actor, ids=ids),
+            lambda ids: render_home(session, actor=actor, ids=ids),
             limit=page.limit,
             before=page.before,
         )
         return json_response({"items": items, "next": cursor, "ads": []})
     # Local: a spatial query on the position the public may know (the cell centre for area/city
     # check-ins), so it never reveals more than the author allowed nor depends on traffic elsewhere.
-    items = await checkins.local_public(
+    local = await checkins.local_public(
         session,
         actor=actor,
         lat=lat,
@@ -86,6 +95,7 @@ async def read_public_timeline(
         limit=page.limit,
         before=page.before,
     )
+    items = [{**item, "kind": "checkin"} for item in local]
     ads = await ads_for_timeline(request, actor=actor, lat=lat, lon=lon)
     cursor = next_cursor([int(i["id"]) for i in items], page.limit)
     return json_response({"items": items, "ads": ads, "next": cursor})
@@ -96,8 +106,9 @@ async def read_public_timeline(
     responses={
         **problems(401),
         200: {
-            "description": "Server-Sent Events: `event: checkin`, data = a check-in;"
-            " `event: delete`, data = `{id}` of one taken out",
+            "description": "Server-Sent Events: `event: checkin`, data = a home item (`kind`:"
+            " `checkin` or `safety`); `event: delete`, data = `{id}` of one taken out;"
+            " `event: emergency`, data = an emergency declared where you last checked in",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
     },

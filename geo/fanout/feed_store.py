@@ -60,6 +60,10 @@ class FeedStore:
                     pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
                 await pipe.execute()
 
+    async def drop_home(self, account_id: int) -> None:
+        """Forget an erased account's home timeline."""
+        await self.redis.delete(keys.home(account_id))
+
     async def home_ids(self, account_id: int) -> list[int]:
         """Every id in one home timeline (at most HOME_CAP)."""
         return [int(m) for m in await self.redis.zrange(keys.home(account_id), 0, -1)]
@@ -73,6 +77,15 @@ class FeedStore:
             for checkin_id in checkin_ids:
                 pipe.spublish(keys.live_home(account_id), keys.retraction(checkin_id))
             await pipe.execute()
+
+    async def announce_emergency(self, emergency_id: int, accounts: list[int]) -> None:
+        """Alert these accounts' open home streams to a newly declared emergency."""
+        message = keys.emergency_alert(emergency_id)
+        for start in range(0, len(accounts), BATCH):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for account_id in accounts[start : start + BATCH]:
+                    pipe.spublish(keys.live_home(account_id), message)
+                await pipe.execute()
 
     async def push_public(self, checkin_id: int) -> None:
         await self.push_many([(checkin_id, [], True)])

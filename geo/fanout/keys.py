@@ -11,6 +11,9 @@
 - `fanout:{events}:bulk`: the chunk entries of split big deliveries (same group GROUP, read only
   with room left after the main stream, so a big account never holds up everyone else); trimmed
   to about STREAM_CAP entries.
+- `fanout:{events}:priority`: the priority lane (safety reports, emergency alerts): the relay
+  moves its outbox rows first and workers read it before anything else (same group GROUP);
+  trimmed to about STREAM_CAP entries.
 - `fanout:{events}:split:<checkin id>`: set once a big delivery was split into chunk entries (so a
   redelivered split adds none); expires after a week.
 """
@@ -21,6 +24,7 @@ HOME_CAP = 800
 PUBLIC_CAP = 5000
 STREAM = "fanout:{events}"
 BULK = "fanout:{events}:bulk"
+PRIORITY = "fanout:{events}:priority"
 STREAM_CAP = 100_000
 GROUP = "fanout"
 
@@ -31,6 +35,11 @@ def home(account_id: int) -> str:
 
 def live_home(account_id: int) -> str:
     return f"live:{{u{account_id}}}:home"
+
+
+def emergency_alert(emergency_id: int) -> str:
+    """The live message alerting a home stream to a newly declared emergency."""
+    return f"e{emergency_id}"
 
 
 def retraction(checkin_id: int) -> str:

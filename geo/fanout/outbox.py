@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.fanout.repository import OutboxRepository
 
 ACCESS_REVOKED = "access.revoked"
+ACCOUNT_ERASED = "account.erased"
 
 
 async def record_access_revoked(
@@ -23,3 +24,23 @@ async def record_access_revoked(
             ACCESS_REVOKED,
             {"author_id": str(author_id), "viewer_ids": [str(v) for v in sorted(set(viewer_ids))]},
         )
+
+
+async def record_account_erased(session: AsyncSession, *, account_id: int) -> None:
+    """The account was erased: the fan-out drops its own home timeline (what it had received)."""
+    await OutboxRepository(session).add(ACCOUNT_ERASED, {"account_id": str(account_id)})
+
+
+# The priority lane: the relay moves these first, to their own stream that workers read first
+# (safety reports and emergency alerts must not queue behind ordinary check-ins). The partial
+# index `ix_outbox_unsent_priority` (migration 0006_safety) lists the same topics.
+SAFETY_CREATED = "safety.created"
+EMERGENCY_DECLARED = "emergency.declared"
+EMERGENCY_CHANGED = "emergency.changed"
+PRIORITY_TOPICS = (SAFETY_CREATED, EMERGENCY_DECLARED, EMERGENCY_CHANGED)
+
+
+async def record_emergency(session: AsyncSession, *, topic: str, emergency_id: int) -> None:
+    """An emergency was declared (alert the people last seen inside) or its end moved (the ads
+    re-read the active areas)."""
+    await OutboxRepository(session).add(topic, {"emergency_id": str(emergency_id)})

@@ -23,6 +23,21 @@ class OutboxRepository:
         ).all()
         return [(r[0], r[1], r[2]) for r in rows]
 
+    async def claim_unsent_priority(
+        self, topics: tuple[str, ...], limit: int
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        """The priority lane's unsent rows (partial index `ix_outbox_unsent_priority`)."""
+        rows = (
+            await self.session.execute(
+                text("""
+            SELECT id, topic, payload FROM outbox
+            WHERE sent_at IS NULL AND topic = ANY(CAST(:topics AS text[]))
+            ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"""),
+                {"n": limit, "topics": list(topics)},
+            )
+        ).all()
+        return [(r[0], r[1], r[2]) for r in rows]
+
     async def mark_sent(self, ids: list[int]) -> None:
         await self.session.execute(
             text("UPDATE outbox SET sent_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"),

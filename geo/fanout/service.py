@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.checkins import service as checkins
 from geo.core.redis import RedisClient
-from geo.fanout import keys
+from geo.fanout import keys, safety
 from geo.fanout.feed_store import FeedStore
-from geo.fanout.outbox import ACCESS_REVOKED
+from geo.fanout.outbox import ACCESS_REVOKED, ACCOUNT_ERASED, PRIORITY_TOPICS
 from geo.fanout.repository import OutboxRepository
 from geo.fanout.stream import CHUNK, DELIVER_TOPIC, split_delivery
 from geo.social import service as social
@@ -24,13 +24,16 @@ async def relay_outbox(session: AsyncSession, redis: RedisClient, *, limit: int 
     A crash between XADD and the commit resends those rows; delivery is idempotent.
     """
     outbox = OutboxRepository(session)
-    rows = await outbox.claim_unsent(limit)
+    # The priority lane first: a backlog of ordinary check-ins must not hold up a safety report.
+    rows = await outbox.claim_unsent_priority(PRIORITY_TOPICS, limit)
+    claimed = {r[0] for r in rows}
+    rows += [r for r in await outbox.claim_unsent(limit) if r[0] not in claimed]
     if not rows:
         return 0
     async with redis.pipeline(transaction=False) as pipe:
         for _, topic, payload in rows:
             pipe.xadd(
-                keys.STREAM,
+                keys.PRIORITY if topic in PRIORITY_TOPICS else keys.STREAM,
                 {"topic": topic, "payload": json.dumps(payload)},
                 maxlen=keys.STREAM_CAP,
                 approximate=True,
@@ -78,6 +81,10 @@ async def handle_event(
             author_id=int(payload["author_id"]),
             viewer_ids=[int(v) for v in payload["viewer_ids"]],
         )
+    elif topic == ACCOUNT_ERASED:
+        await FeedStore(redis).drop_home(int(payload["account_id"]))
+    elif topic in PRIORITY_TOPICS:
+        await safety.handle_priority(session, redis, topic, payload)
     else:
         log.warning("fan-out: unknown topic %r ignored", topic)
 
@@ -189,8 +196,12 @@ async def revoke(
     longer receive (and any deleted ones), telling their open streams. Idempotent."""
     feeds = FeedStore(redis)
     for viewer_id in viewer_ids:
+        reports, others = await safety.split_home_ids(session, await feeds.home_ids(viewer_id))
         stale = await checkins.not_for_home(
-            session, viewer_id=viewer_id, author_id=author_id, ids=await feeds.home_ids(viewer_id)
+            session, viewer_id=viewer_id, author_id=author_id, ids=others
+        )
+        stale += await safety.not_for_home(
+            session, viewer_id=viewer_id, author_id=author_id, ids=reports
         )
         await feeds.remove_from_home(viewer_id, stale)
 

@@ -25,7 +25,7 @@ BULK_BESIDE, BULK_ALONE = 1, 4
 
 
 async def ensure_group(redis: RedisClient) -> None:
-    for stream in (keys.STREAM, keys.BULK):
+    for stream in (keys.STREAM, keys.BULK, keys.PRIORITY):
         try:
             await redis.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
         except ResponseError as exc:
@@ -56,7 +56,9 @@ async def _take(
 async def consume_once(
     db: Database, redis: RedisClient, consumer: str, *, block_ms: int = 1000, count: int = 100
 ) -> int:
-    """Handle one batch: main-stream events, then a few chunks of big deliveries."""
+    """Handle one batch: the priority lane, main-stream events, then a few chunks of big
+    deliveries."""
+    priority = await consume_priority_once(db, redis, consumer, block_ms=None)
     main = await _take(redis, keys.STREAM, consumer, count)
     bulk = await _take(redis, keys.BULK, consumer, BULK_BESIDE if main else BULK_ALONE)
     if not main and not bulk:
@@ -74,7 +76,26 @@ async def consume_once(
     for stream, entries in ((keys.STREAM, main), (keys.BULK, bulk)):
         if entries:
             await redis.xack(stream, keys.GROUP, *[entry_id for entry_id, _ in entries])
-    return len(main) + len(bulk)
+    return priority + len(main) + len(bulk)
+
+
+async def consume_priority_once(
+    db: Database, redis: RedisClient, consumer: str, *, block_ms: int | None = 1000
+) -> int:
+    """Handle the priority lane's waiting entries (safety reports, emergency alerts) in their own
+    transaction, so they never wait for a batch of ordinary check-ins."""
+    entries = await _take(redis, keys.PRIORITY, consumer, 100, block_ms=block_ms)
+    events = [
+        (fields[b"topic"].decode(), json.loads(fields[b"payload"]))
+        for _, fields in entries
+        if fields
+    ]
+    if events:
+        async with db.sessionmaker() as session, session.begin():
+            await service.handle_batch(session, redis, events)
+    if entries:
+        await redis.xack(keys.PRIORITY, keys.GROUP, *[entry_id for entry_id, _ in entries])
+    return len(entries)
 
 
 async def drain(db: Database, redis: RedisClient, consumer: str = "inline") -> int:
@@ -104,6 +125,16 @@ async def run_forever(db: Database, redis: RedisClient, *, poll_s: float = 0.05)
                 log.exception("relay failed; retrying")
                 await asyncio.sleep(1)
 
+    async def priority_loop() -> None:
+        # Its own loop (and consumer name), blocked on the priority stream alone: a safety report
+        # is taken while the other loop is busy with a batch of ordinary check-ins.
+        while True:
+            try:
+                await consume_priority_once(db, redis, f"{consumer}-priority")
+            except Exception:
+                log.exception("priority batch failed; it stays pending and is retried")
+                await asyncio.sleep(1)
+
     async def consume_loop() -> None:
         while True:
             try:
@@ -112,4 +143,4 @@ async def run_forever(db: Database, redis: RedisClient, *, poll_s: float = 0.05)
                 log.exception("fan-out batch failed; it stays pending and is retried")
                 await asyncio.sleep(1)
 
-    await asyncio.gather(relay_loop(), consume_loop())
+    await asyncio.gather(relay_loop(), priority_loop(), consume_loop())

@@ -58,13 +58,18 @@ def report_params(
         granularity=granularity,
         k=settings.report_k,
         attribution_days=settings.report_attribution_days,
+        secret=settings.secret_key,
+        epsilon=settings.report_epsilon,
+        epsilon_per_day=settings.report_epsilon_per_day,
     )
 
 
 ParamsDep = Annotated[service.ReportParams, Depends(report_params)]
 
 
-@router.get("/campaigns/{campaign_id}/report", response_model=Report, responses=problems(401, 404))
+@router.get(
+    "/campaigns/{campaign_id}/report", response_model=Report, responses=problems(401, 404, 429)
+)
 async def read_report(
     campaign_id: IdPath, params: ParamsDep, actor: CurrentActor, session: SessionDep
 ) -> dict[str, Any]:
@@ -78,7 +83,7 @@ async def read_report(
     response_class=Response,
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-        **problems(401, 404),
+        **problems(401, 404, 429),
     },
 )
 async def read_report_csv(

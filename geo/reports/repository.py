@@ -1,7 +1,7 @@
 """All SQL of reports: the rollup recompute, rollup reads, attribution probes, the release log."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -13,8 +13,15 @@ from geo.reports.bands import BAND_SQL
 # error past the explicit range; below 2^12*5/64 = 320 accounts a sketch stores the hashes (exact).
 HLL_PARAMS = "12, 5, -1, 1"
 HOUR = timedelta(hours=1)
-# The published cells of a campaign and range; band -1 rows are the rollup's per-hour unions.
-_PUBLISHED = "campaign_id = :c AND hour >= :f AND hour < :t AND band >= 0 AND accounts >= :k"
+# Only what the author made public at the venue itself feeds an advertiser's figure: circle-only
+# check-ins and public ones coarsened to an area or a city never count.
+_PUBLIC = "ch.public AND ch.public_precision = 'exact'"
+# The cells the service published (:ph, :pb: their hours and bands), of a campaign and range;
+# band -1 rows are the rollup's per-hour unions.
+_IS_PUBLISHED = (
+    "(hour, band) IN (SELECT * FROM unnest(CAST(:ph AS timestamptz[]), CAST(:pb AS int[])))"
+)
+_PUBLISHED = f"campaign_id = :c AND hour >= :f AND hour < :t AND band >= 0 AND {_IS_PUBLISHED}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,9 @@ class CampaignRow:
     target_radius_m: int | None
     status: str
     budget_total: int
+    budget_daily: int
+    cap_count: int
+    cap_hours: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,20 +54,52 @@ class Cells:
     reach: int
 
 
+@dataclass(frozen=True, slots=True)
+class Spend:
+    total_milli_yen: int
+    today_milli_yen: int
+
+
 class ReportRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def cell_accounts(
+        self, campaign_id: int, start: datetime, end: datetime
+    ) -> list[tuple[datetime, int, int]]:
+        """(hour, band, accounts) of every cell of the range: the service decides which publish."""
+        rows = await self.session.execute(
+            text("""
+            SELECT hour, band, accounts FROM report_hourly
+            WHERE campaign_id = :c AND hour >= :f AND hour < :t AND band >= 0"""),
+            {"c": campaign_id, "f": start, "t": end},
+        )
+        return [(h, int(b), int(a)) for h, b, a in rows]
+
     async def published_figures(
-        self, campaign_id: int, start: datetime, end: datetime, *, unit: str, tz: str, k: int
+        self,
+        campaign_id: int,
+        start: datetime,
+        end: datetime,
+        *,
+        unit: str,
+        tz: str,
+        published: list[tuple[datetime, int]],
     ) -> dict[tuple[str, Any], Cells]:
-        """Sums and reach of the published cells (>= k accounts): per bucket, band and in total.
+        """Sums and reach of the published cells: per bucket, band and in total.
 
         Estimating a sketch's cardinality is the costly step, so it is done as few times as
         possible: an hour whose bands are all published takes the hour's union stored by the
         rollup (band -1), and the total unites the five band sketches.
         """
-        params = {"c": campaign_id, "f": start, "t": end, "tz": tz, "k": k}
+        params = {
+            "c": campaign_id,
+            "f": start,
+            "t": end,
+            "tz": tz,
+            "ph": [h for h, _ in published],
+            "pb": [b for _, b in published],
+        }
         out = await (self._hour_buckets(params) if unit == "hour" else self._day_buckets(params))
         rows = await self.session.execute(
             text(f"""
@@ -90,14 +132,17 @@ class ReportRepository:
     async def _hour_buckets(self, params: dict[str, Any]) -> dict[tuple[str, Any], Cells]:
         rows = (
             await self.session.execute(
-                text("""
-            SELECT hour, sum(impressions) FILTER (WHERE band >= 0 AND accounts >= :k),
-                   sum(clicks) FILTER (WHERE band >= 0 AND accounts >= :k),
-                   sum(spend_milli_yen) FILTER (WHERE band >= 0 AND accounts >= :k),
-                   bool_and(accounts >= :k) FILTER (WHERE band >= 0),
+                text(f"""
+            SELECT hour, sum(impressions) FILTER (WHERE band >= 0 AND pub),
+                   sum(clicks) FILTER (WHERE band >= 0 AND pub),
+                   sum(spend_milli_yen) FILTER (WHERE band >= 0 AND pub),
+                   bool_and(pub) FILTER (WHERE band >= 0),
                    max(accounts) FILTER (WHERE band = -1)
-            FROM report_hourly
-            WHERE campaign_id = :c AND hour >= :f AND hour < :t GROUP BY hour"""),
+            FROM (SELECT hour, band, impressions, clicks, spend_milli_yen, accounts,
+                         {_IS_PUBLISHED} AS pub
+                  FROM report_hourly
+                  WHERE campaign_id = :c AND hour >= :f AND hour < :t) AS cells
+            GROUP BY hour"""),
                 params,
             )
         ).all()
@@ -120,6 +165,20 @@ class ReportRepository:
             if i is not None
         }
 
+    async def spend_before(self, campaign_id: int, day_start: datetime, end: datetime) -> Spend:
+        """Milli-yen charged before `end` (a finished hour), in all and since `day_start`, from
+        the rollup's whole-hour rows (band -1): every cell, published or not, as billed."""
+        row = (
+            await self.session.execute(
+                text("""
+            SELECT coalesce(sum(spend_milli_yen), 0)::bigint,
+                   coalesce(sum(spend_milli_yen) FILTER (WHERE hour >= :d), 0)::bigint
+            FROM report_hourly WHERE campaign_id = :c AND band = -1 AND hour < :t"""),
+                {"c": campaign_id, "d": day_start, "t": end},
+            )
+        ).one()
+        return Spend(int(row[0]), int(row[1]))
+
     async def holdout_accounts(self, campaign_id: int, start: datetime, end: datetime) -> int:
         value = await self.session.scalar(
             text("""
@@ -130,19 +189,36 @@ class ReportRepository:
         return int(value or 0)
 
     async def visits(
-        self, campaign: CampaignRow, start: datetime, end: datetime, window: timedelta
+        self,
+        campaign: CampaignRow,
+        start: datetime,
+        end: datetime,
+        window: timedelta,
+        *,
+        clip: int,
     ) -> tuple[int, int]:
-        """Check-ins in [start, end) at the place by accounts shown the ad `window` before."""
+        """(visits, visitors): check-ins in [start, end) at the place by accounts shown the ad
+        `window` before, at most `clip` per author (so one person moves visits by `clip` at most).
+        """
         row = (
             await self.session.execute(
-                text("""
-            SELECT count(*), count(DISTINCT ch.author_id) FROM checkins ch
-            WHERE ch.place_id = :p AND ch.created_at >= :f AND ch.created_at < :t
+                text(f"""
+            SELECT coalesce(sum(least(n, :clip)), 0), count(*) FROM (
+            SELECT ch.author_id, count(*) AS n FROM checkins ch
+            WHERE ch.place_id = :p AND ch.created_at >= :f AND ch.created_at < :t AND {_PUBLIC}
               AND EXISTS (SELECT 1 FROM ad_impressions i
                           WHERE i.campaign_id = :c AND i.viewer_id = ch.author_id
                             AND i.served_at < ch.created_at
-                            AND i.served_at >= ch.created_at - CAST(:w AS interval))"""),
-                {"p": campaign.place_id, "c": campaign.id, "f": start, "t": end, "w": window},
+                            AND i.served_at >= ch.created_at - CAST(:w AS interval))
+            GROUP BY ch.author_id) AS per_author"""),
+                {
+                    "p": campaign.place_id,
+                    "c": campaign.id,
+                    "f": start,
+                    "t": end,
+                    "w": window,
+                    "clip": clip,
+                },
             )
         ).one()
         return int(row[0]), int(row[1])
@@ -161,7 +237,7 @@ class ReportRepository:
         value = await self.session.scalar(
             text(f"""
             SELECT count(DISTINCT ch.author_id) FROM checkins ch
-            WHERE ch.place_id = :p AND ch.created_at > CAST(:f AS timestamptz)
+            WHERE ch.place_id = :p AND {_PUBLIC} AND ch.created_at > CAST(:f AS timestamptz)
               AND ch.created_at < CAST(:t AS timestamptz) + CAST(:w AS interval)
               AND EXISTS (SELECT 1 FROM {table} e
                           WHERE e.campaign_id = :c AND e.viewer_id = ch.author_id
@@ -173,51 +249,82 @@ class ReportRepository:
         return int(value or 0)
 
     async def cells(
-        self, campaign_id: int, start: datetime, end: datetime, k: int
+        self, campaign_id: int, start: datetime, end: datetime
     ) -> list[tuple[int, int, int]]:
-        """(H3 cell, impressions, accounts) of the cells seen by at least k accounts."""
+        """(H3 cell, impressions, accounts) of every map cell of the range (the service decides
+        which clear the floor)."""
         rows = await self.session.execute(
             text("""
             SELECT cell, sum(impressions)::bigint,
                    hll_cardinality(hll_union_agg(viewers))::bigint AS accounts
             FROM report_cells WHERE campaign_id = :c AND hour >= :f AND hour < :t
-            GROUP BY cell HAVING hll_cardinality(hll_union_agg(viewers)) >= :k"""),
-            {"c": campaign_id, "f": start, "t": end, "k": k},
+            GROUP BY cell"""),
+            {"c": campaign_id, "f": start, "t": end},
         )
         return [(int(c), int(i), int(a)) for c, i, a in rows]
 
-    async def lock_releases(self, campaign_id: int) -> None:
-        # Two concurrent reports of one campaign must not both pass the differencing check.
+    async def lock_access(self, owner_id: int) -> None:
+        # Two concurrent reports of one owner must not both pass the data access budget.
         await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(7305, hashtext(CAST(:c AS text)))"),
-            {"c": str(campaign_id)},
+            text("SELECT pg_advisory_xact_lock(7305, hashtext(CAST(:o AS text)))"),
+            {"o": str(owner_id)},
         )
 
-    async def prior_releases(
-        self, campaign_id: int, metrics: list[str], start: datetime, end: datetime
-    ) -> list[tuple[str, datetime, datetime, int]]:
+    async def released_before(self, campaign_id: int, figures: list[str]) -> set[str]:
+        """Which of these figures were released before (their values are fixed: free again)."""
         rows = await self.session.execute(
-            text("""
-            SELECT metric, from_hour, to_hour, value FROM report_releases
-            WHERE campaign_id = :c AND metric = ANY(:m) AND from_hour < :t AND to_hour > :f"""),
-            {"c": campaign_id, "m": metrics, "f": start, "t": end},
+            text("""SELECT figure FROM report_access
+                    WHERE campaign_id = :c AND figure = ANY(:f)"""),
+            {"c": campaign_id, "f": figures},
         )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return {r[0] for r in rows}
 
-    async def record_releases(
-        self, campaign_id: int, released: list[tuple[str, datetime, datetime, int]]
-    ) -> None:
-        if not released:
+    async def epsilon_spent(self, owner_id: int, day: date) -> float:
+        """Epsilon spent on `day` by the figures of all the owner's campaigns together."""
+        value = await self.session.scalar(
+            text("""SELECT coalesce(sum(a.epsilon), 0) FROM report_access a
+                    JOIN campaigns c ON c.id = a.campaign_id
+                    WHERE c.owner_id = :o AND a.day = :d"""),
+            {"o": owner_id, "d": day},
+        )
+        return float(value or 0)
+
+    async def record_access(self, campaign_id: int, day: date, figures: dict[str, float]) -> None:
+        if not figures:
             return
-        metrics, froms, tos, values = (list(x) for x in zip(*released, strict=True))
         await self.session.execute(
             text("""
-            INSERT INTO report_releases (campaign_id, metric, from_hour, to_hour, value)
-            SELECT :c, * FROM unnest(CAST(:m AS text[]), CAST(:f AS timestamptz[]),
-                                     CAST(:t AS timestamptz[]), CAST(:v AS bigint[]))
+            INSERT INTO report_access (campaign_id, figure, day, epsilon)
+            SELECT :c, f, :d, e FROM unnest(CAST(:f AS text[]), CAST(:e AS real[])) AS u(f, e)
             ON CONFLICT DO NOTHING"""),
-            {"c": campaign_id, "m": metrics, "f": froms, "t": tos, "v": values},
+            {"c": campaign_id, "d": day, "f": list(figures), "e": list(figures.values())},
         )
+
+    async def clickers(
+        self, campaign_id: int, start: datetime, end: datetime, *, unit: str, tz: str
+    ) -> dict[tuple[str, Any], int]:
+        """Distinct accounts who clicked, by the hour their impression was served: per bucket,
+        band and in total (the floor of clicks and CTR)."""
+        rows = await self.session.execute(
+            text(f"""
+            SELECT bucket, band, GROUPING(bucket), GROUPING(band), count(DISTINCT viewer)
+            FROM (SELECT date_trunc(:u, i.served_at, :tz) AS bucket, {BAND_SQL} AS band,
+                         k.viewer_id AS viewer
+                  FROM ad_clicks k JOIN ad_impressions i ON i.id = k.impression_id
+                  WHERE k.campaign_id = :c AND i.campaign_id = :c
+                    AND i.served_at >= :f AND i.served_at < :t) AS clicked
+            GROUP BY GROUPING SETS ((bucket), (band), ())"""),
+            {"c": campaign_id, "f": start, "t": end, "u": unit, "tz": tz},
+        )
+        out: dict[tuple[str, Any], int] = {}
+        for bucket, band, no_bucket, no_band, n in rows:
+            if not no_bucket:
+                out[("bucket", bucket)] = int(n)
+            elif not no_band:
+                out[("band", int(band))] = int(n)
+            else:
+                out[("total", None)] = int(n)
+        return out
 
 
 class RollupRepository:

@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from geo.core.types import UtcDatetime
+from geo.emergencies.schemas import AdsPause
 
 Granularity = Literal["hour", "day"]
 
@@ -48,6 +49,16 @@ class Lift(BaseModel):
     reason: str | None = None
 
 
+class BudgetAsOf(BaseModel):
+    """Money as of the last finished hour (the engine's live state is never shown)."""
+
+    as_of: UtcDatetime = Field(description="The end of the last finished hour.")
+    spent_total_milli_yen: int
+    spent_today_milli_yen: int = Field(description="In the campaign's local day of that hour.")
+    total_left_yen: int
+    today_left_yen: int
+
+
 class Report(Figures):
     campaign_id: str
     start: UtcDatetime = Field(description="The range actually reported (snapped to hours).")
@@ -55,6 +66,7 @@ class Report(Figures):
     granularity: Granularity
     timezone: str
     k: int = Field(description="Figures over fewer than k unique accounts are withheld.")
+    epsilon: float = Field(description="The noise's epsilon per figure (differential privacy).")
     attribution_days: int
     visits: int | None = None
     visitors: int | None = None
@@ -63,3 +75,7 @@ class Report(Figures):
     series: list[SeriesPoint]
     by_distance: list[DistanceBand]
     lift: Lift
+    budget: BudgetAsOf
+    pauses: list[AdsPause] = Field(
+        [], description="When ads stood down in part of the target for an emergency."
+    )

@@ -1,18 +1,20 @@
-"""Report rules: who may see a campaign's report, and what it may say (see `privacy`)."""
+"""Report rules: who may see a campaign's report, and what it may say (see `noise`, `access`)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.ads import service as ads
 from geo.core.auth import Actor
+from geo.emergencies import areas as emergency_areas
 from geo.places import service as places
-from geo.reports import timerange
+from geo.reports import access, timerange
 from geo.reports.bands import BANDS, band_label
 from geo.reports.lift import lift_summary
-from geo.reports.privacy import DifferencingGuard
+from geo.reports.noise import Noise, events_sensitivity, figure_key
 from geo.reports.repository import CampaignRow, Cells, ReportRepository
 
 TOTALS = (
@@ -37,6 +39,9 @@ class ReportParams:
     granularity: str
     k: int
     attribution_days: int
+    secret: str  # seeds the noise (GEO_SECRET_KEY)
+    epsilon: float  # per released figure
+    epsilon_per_day: float  # the campaign's data access budget per UTC day
 
 
 async def campaign_for(session: AsyncSession, *, actor: Actor, campaign_id: int) -> CampaignRow:
@@ -57,6 +62,18 @@ async def campaign_for(session: AsyncSession, *, actor: Actor, campaign_id: int)
         target_radius_m=data["target"].get("radius_m"),
         status=data["status"],
         budget_total=data["budget"]["total"],
+        budget_daily=data["budget"]["daily"],
+        cap_count=data["frequency_cap"]["count"],
+        cap_hours=data["frequency_cap"]["hours"],
+    )
+
+
+async def _pauses(
+    session: AsyncSession, actor: Actor, campaign: CampaignRow, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    data = await ads.get_campaign(session, actor=actor, campaign_id=campaign.id)
+    return await emergency_areas.pauses(
+        session, target=data["target"], lat=campaign.lat, lon=campaign.lon, start=start, end=end
     )
 
 
@@ -68,28 +85,48 @@ def _parse(value: str | datetime) -> datetime:
     )
 
 
-def _figures(cells: Cells | None, reach: int | None) -> dict[str, Any]:
-    """A series point, band or total from its published cells (none: all withheld)."""
-    if cells is None:
-        names = ["impressions", "reach", "frequency", "clicks", "ctr", "spend", "spend_milli_yen"]
-        return {**dict.fromkeys(names), "suppressed": True, "withheld": names}
-    milli = cells.spend_milli_yen
-    return {
-        "impressions": cells.impressions,
-        "clicks": cells.clicks,
-        "ctr": round(cells.clicks / cells.impressions, 6),
-        "spend": (milli + 500) // 1000,
-        "spend_milli_yen": milli,
-        "reach": reach,
-        "frequency": round(cells.impressions / reach, 4) if reach else None,
-        "suppressed": reach is None,
-        "withheld": ["reach", "frequency"] if reach is None else [],
-    }
+WITHHELD = ["impressions", "reach", "frequency", "clicks", "ctr", "spend", "spend_milli_yen"]
+# Visits count events, so one person could add many: each counts at most this many per range.
+VISITS_CLIP = 5
 
 
-def _reach(figures: dict[tuple[str, Any], Cells], key: tuple[str, Any]) -> int | None:
-    cells = figures.get(key)
-    return cells.reach if cells else None
+@dataclass
+class Release:
+    """One report's releases: every count noised once (by figure), the floor on noisy values."""
+
+    noise: Noise
+    campaign: CampaignRow
+    cells: dict[tuple[str, Any], Cells]
+    clickers: dict[tuple[str, Any], int]
+
+    def figures(self, key: tuple[str, Any], name: str, start: datetime, end: datetime) -> dict:
+        """A series point, band or total from its published cells (none: all withheld)."""
+        cells = self.cells.get(key)
+        if cells is None:
+            return {**dict.fromkeys(WITHHELD), "suppressed": True, "withheld": list(WITHHELD)}
+        events = events_sensitivity(self.campaign.cap_count, self.campaign.cap_hours, start, end)
+        release = self.noise.release
+        impressions = release(f"impressions{name}", start, end, cells.impressions, events)
+        reach = release(f"reach{name}", start, end, cells.reach)
+        # Clicks and CTR need k distinct clickers (noisy too), not only k clicks.
+        clickers = release(f"clickers{name}", start, end, self.clickers.get(key, 0))
+        clicks = (
+            self.noise.noisy_spent(f"clicks{name}", start, end, cells.clicks, events)
+            if clickers is not None
+            else None
+        )
+        milli = cells.spend_milli_yen  # money, billed exactly (see README: what is released)
+        out = {
+            "impressions": impressions,
+            "reach": reach,
+            "frequency": round(impressions / reach, 4) if impressions and reach else None,
+            "clicks": clicks,
+            "ctr": round(clicks / impressions, 6) if clicks is not None and impressions else None,
+            "spend": (milli + 500) // 1000,
+            "spend_milli_yen": milli,
+        }
+        withheld = [name for name in WITHHELD if out[name] is None]
+        return {**out, "suppressed": bool(withheld), "withheld": withheld}
 
 
 async def build_report(
@@ -100,7 +137,8 @@ async def build_report(
     params: ReportParams,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The campaign's report over a range, every figure under the k-floor withheld."""
+    """The campaign's report over a range: every count noised, those under the k-floor withheld,
+    the campaign's data access budget charged for figures not released before (429 past it)."""
     campaign = await campaign_for(session, actor=actor, campaign_id=campaign_id)
     now = now or datetime.now(UTC)
     start, end = timerange.snap_range(
@@ -110,28 +148,33 @@ async def build_report(
         granularity=params.granularity,
     )
     repo = ReportRepository(session)
-    await repo.lock_releases(campaign.id)
+    await repo.lock_access(campaign.owner_id)
+    noise = Noise(params.secret, campaign.id, params.epsilon, params.k)
     unit = params.granularity
     tz = campaign.timezone if unit == "day" else "UTC"
-    figures = await repo.published_figures(campaign.id, start, end, unit=unit, tz=tz, k=params.k)
-    metrics = [
-        "reach",
-        "visits",
-        "visitors",
-        "converters",
-        "holdout_accounts",
-        "holdout_converters",
-        *(f"reach:band{b}" for b in BANDS),
+    published = [
+        (hour, band)
+        for hour, band, accounts in await repo.cell_accounts(campaign.id, start, end)
+        if noise.passes(cell_key(hour, band), accounts)
     ]
-    guard = DifferencingGuard(params.k, await repo.prior_releases(campaign.id, metrics, start, end))
-
-    total_reach = _reach(figures, ("total", None))
-    total_reach = total_reach if guard.allow("reach", start, end, total_reach) else None
-    report = _figures(figures.get(("total", None)), total_reach)
-    report["series"] = _series(figures, guard, start, end, unit, campaign.timezone)
-    report["by_distance"] = _bands(figures, guard, start, end)
-    report.update(await _attribution(repo, campaign, guard, start, end, params, total_reach))
-    await repo.record_releases(campaign.id, guard.released)
+    release = Release(
+        noise,
+        campaign,
+        await repo.published_figures(
+            campaign.id, start, end, unit=unit, tz=tz, published=published
+        ),
+        await repo.clickers(campaign.id, start, end, unit=unit, tz=tz),
+    )
+    report = release.figures(("total", None), "", start, end)
+    report["series"] = [
+        {**release.figures(("bucket", b.key), "", b.start, b.end), "start": b.start, "end": b.end}
+        for b in timerange.buckets(start, end, granularity=unit, tz=campaign.timezone)
+    ]
+    report["by_distance"] = [_band(release, band, start, end) for band in BANDS]
+    report.update(await _attribution(repo, campaign, noise, start, end, params, report["reach"]))
+    await access.charge(repo, campaign, noise.released, per_day=params.epsilon_per_day, now=now)
+    # Pauses run to the end asked for (or now), not the hour the figures are snapped to.
+    report["pauses"] = await _pauses(session, actor, campaign, start, max(end, params.end or now))
     report["withheld"] = [name for name in TOTALS if report.get(name) is None]
     report["suppressed"] = bool(report["withheld"])
     report.update(
@@ -141,70 +184,49 @@ async def build_report(
         granularity=unit,
         timezone=campaign.timezone,
         k=params.k,
+        epsilon=params.epsilon,
         attribution_days=params.attribution_days,
+        budget=await _budget_of(session, campaign, now),
     )
     return report
 
 
-def _series(
-    figures: dict[tuple[str, Any], Cells],
-    guard: DifferencingGuard,
-    start: datetime,
-    end: datetime,
-    unit: str,
-    tz: str,
-) -> list[dict[str, Any]]:
-    points = []
-    for bucket in timerange.buckets(start, end, granularity=unit, tz=tz):
-        value = _reach(figures, ("bucket", bucket.key))
-        allowed = value if guard.allow("reach", bucket.start, bucket.end, value) else None
-        point = _figures(figures.get(("bucket", bucket.key)), allowed)
-        points.append({**point, "start": bucket.start, "end": bucket.end})
-    return points
+def cell_key(hour: datetime, band: int) -> str:
+    return figure_key(f"cell:band{band}", hour, hour + timedelta(hours=1))
 
 
-def _bands(
-    figures: dict[tuple[str, Any], Cells], guard: DifferencingGuard, start: datetime, end: datetime
-) -> list[dict[str, Any]]:
-    rows = []
-    for band in BANDS:
-        value = _reach(figures, ("band", band))
-        allowed = value if guard.allow(f"reach:band{band}", start, end, value) else None
-        lower, upper = band_label(band)
-        rows.append(
-            {
-                **_figures(figures.get(("band", band)), allowed),
-                "band": band,
-                "from_m": lower,
-                "to_m": upper,
-            }
-        )
-    return rows
+def _band(release: Release, band: int, start: datetime, end: datetime) -> dict[str, Any]:
+    lower, upper = band_label(band)
+    figures = release.figures(("band", band), f":band{band}", start, end)
+    return {**figures, "band": band, "from_m": lower, "to_m": upper}
 
 
 async def _attribution(
     repo: ReportRepository,
     campaign: CampaignRow,
-    guard: DifferencingGuard,
+    noise: Noise,
     start: datetime,
     end: datetime,
     params: ReportParams,
     exposed: int | None,
 ) -> dict[str, Any]:
     window = timedelta(days=params.attribution_days)
-
-    def allow(metric: str, value: int) -> int | None:
-        return value if guard.allow(metric, start, end, value) else None
-
-    visits, visitors = await repo.visits(campaign, start, end, window)
-    visitors_out = allow("visitors", visitors)
-    visits_out = allow("visits", visits) if visitors_out is not None else None
-    converters = allow(
-        "converters", await repo.converters(campaign, start, end, window, holdout=False)
+    visits, visitors = await repo.visits(campaign, start, end, window, clip=VISITS_CLIP)
+    visitors_out = noise.release("visitors", start, end, visitors)
+    visits_out = noise.release("visits", start, end, visits, VISITS_CLIP)
+    if visitors_out is None:  # visits are about the visitors: fewer than k of them, no visits
+        visits_out = None
+    converters = noise.release(
+        "converters", start, end, await repo.converters(campaign, start, end, window, holdout=False)
     )
-    held_out = allow("holdout_accounts", await repo.holdout_accounts(campaign.id, start, end))
-    held_out_visitors = allow(
-        "holdout_converters", await repo.converters(campaign, start, end, window, holdout=True)
+    held_out = noise.release(
+        "holdout_accounts", start, end, await repo.holdout_accounts(campaign.id, start, end)
+    )
+    held_out_visitors = noise.release(
+        "holdout_converters",
+        start,
+        end,
+        await repo.converters(campaign, start, end, window, holdout=True),
     )
     lift = lift_summary(
         exposed=exposed,
@@ -237,11 +259,60 @@ async def campaigns_of(session: AsyncSession, *, actor: Actor) -> list[dict[str,
 
 
 async def map_cells(
-    session: AsyncSession, *, campaign: CampaignRow, start: datetime, end: datetime, k: int
+    session: AsyncSession,
+    *,
+    campaign: CampaignRow,
+    start: datetime,
+    end: datetime,
+    params: ReportParams,
+    now: datetime | None = None,
 ) -> list[tuple[int, int]]:
-    """H3 cells seen by at least k accounts with an intensity class 1..5 (no exact counts)."""
-    cells = await ReportRepository(session).cells(campaign.id, start, end, k)
+    """H3 cells over the floor with an intensity class 1..5 (no counts). Each hexagon's accounts
+    are noised like any figure and its decision costs from the data access budget once."""
+    repo = ReportRepository(session)
+    await repo.lock_access(campaign.owner_id)
+    noise = Noise(params.secret, campaign.id, params.epsilon, params.k)
+    cells = [
+        (cell, impressions)
+        for cell, impressions, accounts in await repo.cells(campaign.id, start, end)
+        if noise.release(f"hex:{cell}", start, end, accounts) is not None
+    ]
+    now = now or datetime.now(UTC)
+    await access.charge(repo, campaign, noise.released, per_day=params.epsilon_per_day, now=now)
     if not cells:
         return []
     ranked = sorted(cells, key=lambda c: c[1])
-    return [(cell, 1 + (5 * rank) // len(ranked)) for rank, (cell, _, _) in enumerate(ranked)]
+    return [(cell, 1 + (5 * rank) // len(ranked)) for rank, (cell, _) in enumerate(ranked)]
+
+
+async def budget_as_of_hour(
+    session: AsyncSession, *, actor: Actor, campaign_id: int, now: datetime | None = None
+) -> dict[str, Any]:
+    """Spend and budget left as of the last finished hour (owner only, 404 otherwise).
+
+    The engine's exact state (the Redis lease, which moves with every impression) stays
+    internal: read every few seconds it would tell the advertiser each time someone entered the
+    target. Whole finished hours are what the reports show too.
+    """
+    campaign = await campaign_for(session, actor=actor, campaign_id=campaign_id)
+    return await _budget_of(session, campaign, now or datetime.now(UTC))
+
+
+async def _budget_of(session: AsyncSession, campaign: CampaignRow, now: datetime) -> dict[str, Any]:
+    as_of = timerange.floor_hour(now)
+    zone = ZoneInfo(campaign.timezone)
+    # "Today" is the local day of the last finished hour (the hour that ended at `as_of`).
+    last = (as_of - timedelta(hours=1)).astimezone(zone)
+    day_start = datetime(last.year, last.month, last.day, tzinfo=zone)
+    spend = await ReportRepository(session).spend_before(
+        campaign.id, day_start.astimezone(UTC), as_of
+    )
+    total_left = campaign.budget_total * 1000 - spend.total_milli_yen
+    today_left = min(total_left, campaign.budget_daily * 1000 - spend.today_milli_yen)
+    return {
+        "as_of": as_of,
+        "spent_total_milli_yen": spend.total_milli_yen,
+        "spent_today_milli_yen": spend.today_milli_yen,
+        "total_left_yen": max(0, total_left) // 1000,
+        "today_left_yen": max(0, today_left) // 1000,
+    }

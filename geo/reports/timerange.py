@@ -71,6 +71,16 @@ def buckets(start: datetime, end: datetime, *, granularity: str, tz: str) -> lis
     while day.astimezone(UTC) < end:
         following = (day + timedelta(days=1, hours=3)).replace(hour=0)  # DST-safe next midnight
         key = day.astimezone(UTC)
-        out.append(Bucket(max(key, start), min(following.astimezone(UTC), end), key))
+        # A day holds the UTC hours that start in it: in a zone with a half- or quarter-hour
+        # offset (Asia/Kolkata, Asia/Kathmandu) it runs from the first whole hour after its
+        # local midnight. The bucket says so, so its range is exactly what it counts.
+        first, last = ceil_hour(key), ceil_hour(following.astimezone(UTC))
+        if first < end and last > start:
+            out.append(Bucket(max(first, start), min(last, end), key))
         day = following
     return out
+
+
+def ceil_hour(moment: datetime) -> datetime:
+    floor = floor_hour(moment)
+    return floor if floor == moment else floor + HOUR

@@ -196,3 +196,8 @@ async def followers_of_many(
 
 async def blocked_either_way(session: AsyncSession, a: int, b: int) -> bool:
     return await SocialRepository(session).blocked_either_way(a, b)
+
+
+async def all_friends(session: AsyncSession, *, account_id: int) -> list[int]:
+    """Every friend of an account (a safety report's default audience)."""
+    return await SocialRepository(session).friends_page(account_id, limit=1_000_000, before=None)

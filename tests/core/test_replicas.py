@@ -55,6 +55,8 @@ async def client(servers) -> AsyncIterator[httpx.AsyncClient]:
         replica_check_s=0.1,
         run_workers_in_process=False,
         token_cache_seconds=0,
+        allow_dev_secret=True,  # the lifespan runs: it refuses the default secret otherwise
+        rate_limit_exempt="127.0.0.1",
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -39,7 +39,15 @@ def server(migrated_database):  # type: ignore[no-untyped-def]
             pytest.fail("chromium missing under CI (scripts/setup.sh installs it)")
         pytest.skip("chromium is not installed")
     url = TEST_DB_URL + "_browser"
-    with geo_server(url, GEO_REPORT_K="3", GEO_REPORT_ROLLUP_POLL_SECONDS="0.1") as base:
+    # Negligible noise (epsilon 1e9 per figure), so the page can be compared with the raw rows;
+    # the noise is proved in tests/reports/test_noise.py and test_privacy.py.
+    with geo_server(
+        url,
+        GEO_REPORT_K="3",
+        GEO_REPORT_ROLLUP_POLL_SECONDS="0.1",
+        GEO_REPORT_EPSILON="1e9",
+        GEO_REPORT_EPSILON_PER_DAY="1e15",
+    ) as base:
         yield base, url
 
 
@@ -75,9 +83,9 @@ def _serve_a_day(db_url: str, campaign_id: int, place_id: int, start: datetime) 
         )
         conn.execute(
             """
-            INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at)
+            INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at, public)
             SELECT v, %(p)s, (SELECT position FROM places WHERE id = %(p)s), 10,
-                   %(s)s + interval '5 hours 30 minutes'
+                   %(s)s + interval '5 hours 30 minutes', true
             FROM unnest(%(v)s::bigint[]) WITH ORDINALITY AS u(v, n) WHERE n %% 4 = 0""",
             {"p": place_id, "s": start, "v": viewers},
         )
@@ -147,7 +155,10 @@ def _walk_through(
     assert page.context.cookies()[0]["sameSite"] == "Lax"
 
     page.click("text=New campaign")
-    page.fill("#place_id", place["id"])
+    # The place is picked by name among those this account may advertise.
+    page.select_option("#place_id", label="Kissa Hanako")
+    assert page.input_value("#place_id") == place["id"]
+    assert "At least 500 m" in page.locator("#min-size").inner_text()
     page.fill("#name", "Autumn blend")
     page.fill("#radius_m", "800")
     page.click("button[name=preview]")
@@ -168,11 +179,15 @@ def _walk_through(
     page.screenshot(path=str(ARTIFACTS / "dashboard-form-errors.png"), full_page=True)
     page.fill("#headline", "New autumn blend, 50 m from the station")
     page.fill("#bid_cpm", "300")
+    page.fill("#radius_m", "100")
     page.click("#create")
     # The ads service's own rules come back beside their fields too.
     assert "exceed" in page.locator("#error-budget_daily").inner_text()
+    assert "too small to be anonymous" in page.locator("#error-radius_m").inner_text()
     assert not page.locator("#error-headline").count()
+    assert page.input_value("#place_id") == place["id"], "the chosen place stays chosen"
     page.fill("#budget_daily", "1000")
+    page.fill("#radius_m", "800")
     page.click("#create")
     page.wait_for_selector("h1:has-text('Autumn blend')")
     campaign_id = int(re.search(r"/campaigns/(\d+)", page.url).group(1))
@@ -203,3 +218,61 @@ def _walk_through(
     assert csv.startswith("start,end,impressions")
     assert len(csv.strip().split("\n")) == 7
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+
+def test_responder_reads_the_public_emergency_page(server):
+    """No account, no JavaScript: the area as an SVG map and k-floored counts by status."""
+    import hashlib
+
+    from playwright.sync_api import sync_playwright
+
+    base, db_url = server
+    with psycopg.connect(plain(db_url), autocommit=True) as conn:
+        operator = conn.execute(
+            "INSERT INTO accounts (handle, password_hash, kind) VALUES ('page_op', '!', "
+            "'operator') RETURNING id"
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO account_tokens (token_hash, account_id) VALUES (%s, %s)",
+            (hashlib.sha256(b"page-op-token").digest(), operator),
+        )
+    declared = httpx.post(
+        base + "/v1/emergencies",
+        headers={"Authorization": "Bearer page-op-token"},
+        json={
+            "name": "Minato <quake>",
+            "area": {"lat": 35.6586, "lon": 139.7454, "radius_m": 2000},
+        },
+    )
+    assert declared.status_code == 201, declared.text
+    emergency = declared.json()["id"]
+    with psycopg.connect(plain(db_url), autocommit=True) as conn:
+        # Four people safe (k = 3 here), one needing help (withheld: fewer than k).
+        conn.execute(
+            """
+            WITH people AS (
+                INSERT INTO accounts (handle, password_hash, kind)
+                SELECT 'page_member' || n, '!', 'member' FROM generate_series(1, 5) n
+                RETURNING id, handle)
+            INSERT INTO safety_reports (emergency_id, author_id, status)
+            SELECT %s, id, CASE WHEN handle = 'page_member5' THEN 'need_help' ELSE 'safe' END
+            FROM people""",
+            (emergency,),
+        )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 800, "height": 900}, java_script_enabled=False)
+        try:
+            page.goto(f"{base}/emergencies/{emergency}")
+            assert page.locator("h1").inner_text() == "Minato <quake>"
+            assert page.locator("svg path#area").is_visible()
+            box = page.locator("svg path#area").bounding_box()
+            assert box is not None
+            assert box["width"] > 100
+            safe = page.locator('td[data-status="safe"]').inner_text()
+            need = page.locator('td[data-status="need_help"]').inner_text()
+            assert safe == "4"
+            assert need == "fewer than 3"
+            page.screenshot(path=str(ARTIFACTS / "emergency-page.png"), full_page=True)
+        finally:
+            browser.close()

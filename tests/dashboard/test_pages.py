@@ -3,6 +3,7 @@
 import re
 
 import httpx
+from sqlalchemy import text
 
 from tests.conftest import make_account
 from tests.reports import factories
@@ -97,3 +98,44 @@ async def test_other_accounts_get_404_on_every_page(client, session, advertiser)
         assert (
             await anonymous.get(f"/dashboard/campaigns/{campaign}/report.csv")
         ).status_code == 404
+
+
+async def test_the_buying_form_offers_only_places_the_account_may_advertise(client, session):
+    owner = await make_account(client, kind="business")
+    rival = await make_account(client, kind="business")
+    advertiser = await make_account(client, kind="advertiser")
+    mine = await factories.make_place(session, owner_id=int(owner["id"]), name="Kissa Mine")
+    await factories.make_place(session, owner_id=int(rival["id"]), name="Kissa Rival")
+    granted = await factories.make_place(session, owner_id=int(rival["id"]), name="Kissa Granted")
+    await session.execute(
+        text("INSERT INTO place_advertisers (place_id, advertiser_id) VALUES (:p, :a)"),
+        {"p": granted, "a": int(advertiser["id"])},
+    )
+    await sign_in(client, owner)
+    form = (await client.get("/dashboard/campaigns/new")).text
+    assert f'<option value="{mine}"' in form
+    assert "Kissa Mine" in form
+    assert "Kissa Rival" not in form
+    assert "Kissa Granted" not in form
+    assert "At least 500 m" in form
+    client.cookies.clear()
+    await sign_in(client, advertiser)
+    form = (await client.get("/dashboard/campaigns/new")).text
+    assert "Kissa Granted" in form
+    assert "Kissa Mine" not in form
+    assert "Kissa Rival" not in form
+
+
+async def test_a_spent_data_access_budget_is_a_page_not_a_stack_trace(
+    app, client, session, advertiser
+):
+    app.state.settings = app.state.settings.model_copy(update={"report_epsilon_per_day": 1.0})
+    campaign, _, _ = await seed_ledger(
+        session, owner_id=int(advertiser["id"]), base=hours_ago(8), seed=3
+    )
+    await sign_in(client, advertiser)
+    page = await client.get(f"/dashboard/campaigns/{campaign}")
+    assert page.status_code == 429
+    assert int(page.headers["Retry-After"]) > 0
+    assert 'id="budget-spent"' in page.text
+    assert "data access budget" in page.text

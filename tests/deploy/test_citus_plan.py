@@ -43,7 +43,11 @@ def catalog(migrated_database: str) -> psycopg.Connection:
 
 
 def _tables(conn: psycopg.Connection) -> set[str]:
-    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    # Partitions (of the day-partitioned ledgers) are not tables of their own to Citus.
+    rows = conn.execute(
+        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        " AND relkind IN ('r', 'p') AND NOT relispartition"
+    ).fetchall()
     return {r[0] for r in rows} - NOT_OURS
 
 

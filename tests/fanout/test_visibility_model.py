@@ -1,8 +1,9 @@
-"""A hypothesis state machine drives accounts, friendships, circles, follows, blocks, check-ins
-and deletes through the HTTP API; with the workers drained, every home timeline (in Redis and as
-read), the public stream (global and local), every check-in, every account's and every place's
-check-in list must equal exactly what the plain model (visibility_model.py) allows, precision
-included. Derandomized and bounded so that it runs the same way, in seconds, in CI."""
+"""A hypothesis state machine drives accounts, friendships, circles, follows, blocks, check-ins,
+safety reports (in one declared emergency) and deletes through the HTTP API; with the workers
+drained, every home timeline (in Redis and as read), the public stream (global and local), every
+check-in, every account's and every place's check-in list must equal exactly what the plain model
+(visibility_model.py) allows, precision included. Derandomized and bounded so that it runs the same
+way, in seconds, in CI."""
 
 import asyncio
 import os
@@ -21,10 +22,11 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
+from geo.accounts import service as accounts
 from geo.fanout import keys
 from geo.fanout.worker import drain
 from tests.conftest import make_account
-from tests.fanout.visibility_model import Checkin, Model
+from tests.fanout.visibility_model import Checkin, Model, Safety
 
 ACCOUNTS = 4
 # Every check-in reports this point at accuracy 1000 m (allowance 2,100 m), so all places are
@@ -42,6 +44,7 @@ RESET = [
     f"DELETE FROM {table} WHERE {column} = ANY(CAST(:ids AS bigint[]))"
     for table, column in [
         ("checkins", "author_id"),
+        ("safety_reports", "author_id"),
         ("circles", "owner_id"),
         ("friendships", "a_id"),
         ("follows", "follower_id"),
@@ -59,6 +62,7 @@ class VisibilityMachine(RuleBasedStateMachine):
         super().__init__()
         self.app, self.client, self.redis, self.loop = app, client, redis, loop
         self.people, self.places = cast["people"], cast["places"]
+        self.emergency = cast["emergency"]
         self.model: Model
 
     def run(self, coro):  # type: ignore[no-untyped-def]
@@ -102,6 +106,9 @@ class VisibilityMachine(RuleBasedStateMachine):
         self.post_checkin(0, 1, own, True, "area")
         self.post_checkin(0, 2, [], True, "city")
         self.post_checkin(1, 0, [], True, "exact")
+        # ... and safety reports: to all friends and the public, and narrowed to a circle.
+        self.post_report(1, [], True, "safe")
+        self.post_report(0, own[:1], False, "need_help")
 
     async def reset(self) -> None:
         """Forget the previous example: its graph and check-ins (rows), and every Redis key."""
@@ -229,6 +236,7 @@ class VisibilityMachine(RuleBasedStateMachine):
             i
             for i in range(ACCOUNTS)
             if sum(c.author == self.id(i) for c in self.model.checkins.values())
+            + sum(r.author == self.id(i) for r in self.model.reports.values())
             < MAX_CHECKINS_PER_AUTHOR
         ]
 
@@ -289,6 +297,48 @@ class VisibilityMachine(RuleBasedStateMachine):
         assert made == self.model.view(self.id(author), checkin)
         self.run(drain(self.app.state.db, self.redis))
         self.model.add_checkin(checkin)
+
+    # -- safety reports (the author is inside the emergency by the reported point) ---------------
+    @precondition(lambda self: self.authors_with_room())
+    @rule(
+        data=st.data(),
+        public=st.booleans(),
+        narrow=st.booleans(),
+        status=st.sampled_from(["safe", "need_help"]),
+    )
+    def report_safety(self, data: st.DataObject, public: bool, narrow: bool, status: str) -> None:
+        author = data.draw(st.sampled_from(self.authors_with_room()))
+        own = self.model.circles_of(self.id(author))
+        circles = (
+            data.draw(st.lists(st.sampled_from(own), unique=True, min_size=1))
+            if narrow and own
+            else []
+        )
+        self.post_report(author, circles, public, status)
+
+    def post_report(self, author: int, circles: list[int], public: bool, status: str) -> None:
+        message = f"s{len(self.model.reports)}"
+        body: dict = {"status": status, "message": message, "lat": HERE[0], "lon": HERE[1]}
+        body["accuracy_m"] = 1000
+        if circles or public:
+            body["audience"] = {"circles": [str(c) for c in circles], "public": public}
+        made = self.call(
+            "POST", f"/v1/emergencies/{self.emergency}/safety", author, 201, json=body
+        ).json()
+        report = Safety(
+            int(made["id"]),
+            self.id(author),
+            tuple(circles) or None,
+            public,
+            status,
+            message,
+            made["created_at"],
+            self.emergency,
+            HERE,
+        )
+        assert made == self.model.report_view(self.id(author), report)
+        self.run(drain(self.app.state.db, self.redis))
+        self.model.add_report(report)
 
     @precondition(lambda self: any(not c.deleted for c in self.model.checkins.values()))
     @rule(data=st.data(), by_author=st.booleans(), other=account)
@@ -407,7 +457,7 @@ async def running_loop() -> asyncio.AbstractEventLoop:
 
 
 @pytest.fixture
-async def cast(client) -> dict:  # type: ignore[no-untyped-def]
+async def cast(app, client) -> dict:  # type: ignore[no-untyped-def]
     """The accounts and places every example reuses (signing up costs a password hash each)."""
     people = [await make_account(client, handle=f"vm{os.getpid()}_{i}") for i in range(ACCOUNTS)]
     places = []
@@ -423,7 +473,15 @@ async def cast(client) -> dict:  # type: ignore[no-untyped-def]
                 await client.get(f"/v1/places/{made.json()['id']}", headers=people[0]["headers"])
             ).json()
         )
-    return {"people": people, "places": places}
+    async with app.state.db.sessionmaker() as session, session.begin():
+        _, token = await accounts.create_operator(session, handle=f"vm{os.getpid()}_op")
+    declared = await client.post(
+        "/v1/emergencies",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"name": "model quake", "area": {"lat": HERE[0], "lon": HERE[1], "radius_m": 5000}},
+    )
+    assert declared.status_code == 201, declared.text
+    return {"people": people, "places": places, "emergency": int(declared.json()["id"])}
 
 
 def test_everyone_reads_exactly_what_the_rules_allow(app, client, redis, running_loop, cast):

@@ -30,6 +30,8 @@ def crash_env(migrated_database):  # type: ignore[no-untyped-def]
         "DATABASE_URL": url,
         "REDIS_URL": TEST_REDIS_URL,
         "GEO_LOG_LEVEL": "WARNING",
+        # `geo worker` refuses the public default secret unless told this is a test.
+        "GEO_ALLOW_DEV_SECRET": "true",
     }
     subprocess.run([BIN / "geo", "migrate"], env=env, check=True, capture_output=True)
     return env

@@ -11,6 +11,9 @@ timeline holds: the rules of API.md written out directly, with no SQL and no Red
 - home(v): delivered when created to the author, circle members (friends, not blocked) and, when
   public, followers (not blocked); an item leaves it when deleted or as soon as v no longer
   receives it (unfriend, circle removal or delete, unfollow, block).
+- safety reports: like check-ins, except that the private audience is all of the author's
+  friends unless circles are named; the reported point is exact for the private audience and an
+  `area` cell centre for the public. Timeline items carry `kind` ("checkin" or "safety").
 """
 
 from dataclasses import dataclass, field
@@ -37,6 +40,19 @@ class Checkin:
 
 
 @dataclass
+class Safety:
+    id: int
+    author: int
+    circles: tuple[int, ...] | None  # None: all the author's friends
+    public: bool
+    status: str
+    message: str
+    created_at: str
+    emergency: int
+    at: tuple[float, float]
+
+
+@dataclass
 class Model:
     handles: dict[int, str]
     places: list[dict[str, Any]]
@@ -47,6 +63,7 @@ class Model:
     blocks: set[tuple[int, int]] = field(default_factory=set)  # (blocker, blocked)
     checkins: dict[int, Checkin] = field(default_factory=dict)
     home: dict[int, set[int]] = field(default_factory=dict)
+    reports: dict[int, Safety] = field(default_factory=dict)
 
     @property
     def accounts(self) -> list[int]:
@@ -141,7 +158,80 @@ class Model:
     def settle(self) -> None:
         """What the fan-out has done once drained: every home holds only what its owner receives."""
         for v, held in self.home.items():
-            self.home[v] = {cid for cid in held if self.receives(v, self.checkins[cid])}
+            self.home[v] = {
+                i
+                for i in held
+                if (
+                    self.receives_report(v, self.reports[i])
+                    if i in self.reports
+                    else self.receives(v, self.checkins[i])
+                )
+            }
+
+    # -- safety reports ---------------------------------------------------------------------------
+    def private_report(self, v: int, r: Safety) -> bool:
+        return self.are_friends(r.author, v) and (
+            r.circles is None
+            or any(
+                cid in self.circles
+                and self.circles[cid][0] == r.author
+                and v in self.circles[cid][1]
+                for cid in r.circles
+            )
+        )
+
+    def visible_report(self, v: int, r: Safety) -> bool:
+        return v == r.author or (
+            not self.blocked_either(v, r.author) and (r.public or self.private_report(v, r))
+        )
+
+    def receives_report(self, v: int, r: Safety) -> bool:
+        return v == r.author or (
+            not self.blocked_either(v, r.author)
+            and (self.private_report(v, r) or (r.public and (v, r.author) in self.follows))
+        )
+
+    def add_report(self, r: Safety) -> None:
+        self.reports[r.id] = r
+        for v in self.accounts:
+            if self.receives_report(v, r):
+                self.home.setdefault(v, set()).add(r.id)
+
+    def report_view(self, v: int, r: Safety) -> dict[str, Any]:
+        private = v == r.author or self.private_report(v, r)
+        lat, lon = r.at
+        if private:
+            place = {"precision": "exact", "lat": round(lat, 6), "lon": round(lon, 6)}
+        else:
+            cell = h3.latlng_to_cell(lat, lon, RESOLUTION["area"])
+            clat, clon = h3.cell_to_latlng(cell)
+            place = {
+                "precision": "area",
+                "cell": cell,
+                "lat": round(clat, 6),
+                "lon": round(clon, 6),
+            }
+        return {
+            "id": str(r.id),
+            "kind": "safety",
+            "emergency_id": str(r.emergency),
+            "account": {"id": str(r.author), "handle": self.handles[r.author]},
+            "status": r.status,
+            "message": r.message,
+            "created_at": r.created_at,
+            "audience": "circle" if private else "public",
+            "place": place,
+        }
+
+    def _timeline(self, v: int, ids: set[int]) -> list[dict[str, Any]]:
+        """Check-ins and safety reports among `ids` that v may see, newest first, with `kind`."""
+        items = [{**i, "kind": "checkin"} for i in self._newest_first(v, ids - set(self.reports))]
+        items += [
+            self.report_view(v, self.reports[i])
+            for i in ids & set(self.reports)
+            if self.visible_report(v, self.reports[i])
+        ]
+        return sorted(items, key=lambda i: -int(i["id"]))
 
     def add_checkin(self, c: Checkin) -> None:
         self.checkins[c.id] = c
@@ -174,10 +264,12 @@ class Model:
         return [self.view(v, c) for c in sorted(chosen, key=lambda c: -c.id) if self.visible(v, c)]
 
     def home_items(self, v: int) -> list[dict[str, Any]]:
-        return self._newest_first(v, self.home.get(v, set()))
+        return self._timeline(v, self.home.get(v, set()))
 
     def public_ids(self) -> set[int]:
-        return {c.id for c in self.checkins.values() if c.public and not c.deleted}
+        return {c.id for c in self.checkins.values() if c.public and not c.deleted} | {
+            r.id for r in self.reports.values() if r.public
+        }
 
     def public_position(self, c: Checkin) -> tuple[float, float]:
         place = self.places[c.place]
@@ -188,15 +280,18 @@ class Model:
         )
 
     def public_items(self, v: int, near: tuple[float, float, float] | None = None) -> list[dict]:
-        ids = self.public_ids()
-        if near is not None:
-            lat, lon, radius = near
-            ids = {
-                cid
-                for cid in ids
-                if haversine_m(lat, lon, *self.public_position(self.checkins[cid])) <= radius
-            }
-        return self._newest_first(v, ids)
+        if near is None:
+            return self._timeline(v, self.public_ids())
+        # The local stream holds check-ins, placed at their public position.
+        lat, lon, radius = near
+        ids = {
+            c.id
+            for c in self.checkins.values()
+            if c.public
+            and not c.deleted
+            and haversine_m(lat, lon, *self.public_position(c)) <= radius
+        }
+        return self._timeline(v, ids)
 
     def sees_exact(self, v: int, c: Checkin) -> bool:
         return self.visible(v, c) and (

@@ -11,8 +11,12 @@ from tests.reports.truth import random_ledger
 
 @pytest.fixture
 def small_k(app):  # type: ignore[no-untyped-def]
-    """Reports with k=3, so a handful of test accounts can pass the floor."""
-    app.state.settings = app.state.settings.model_copy(update={"report_k": 3})
+    """Reports with k=3, so a handful of test accounts can pass the floor, and negligible noise
+    (epsilon 1e9 per figure), so figures can be compared with the raw ledger exactly. The noise
+    itself is proved in test_noise.py."""
+    app.state.settings = app.state.settings.model_copy(
+        update={"report_k": 3, "report_epsilon": 1e9, "report_epsilon_per_day": 1e15}
+    )
     return 3
 
 

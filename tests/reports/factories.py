@@ -142,13 +142,25 @@ async def add_holdouts(
 
 
 async def add_checkins(
-    session: AsyncSession, *, place_id: int, rows: list[tuple[int, datetime]]
+    session: AsyncSession,
+    *,
+    place_id: int,
+    rows: list[tuple[int, datetime]],
+    public: bool = True,
+    precision: str = "exact",
 ) -> None:
-    """rows: (author_id, created_at) at the place."""
+    """rows: (author_id, created_at) at the place; public at `exact` precision unless told."""
     await session.execute(
         text("""
-        INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at)
-        SELECT a, :p, (SELECT position FROM places WHERE id = :p), 10, t
+        INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at, public,
+                              public_precision)
+        SELECT a, :p, (SELECT position FROM places WHERE id = :p), 10, t, :pub, :prec
         FROM unnest(CAST(:a AS bigint[]), CAST(:t AS timestamptz[])) AS r(a, t)"""),
-        {"p": place_id, "a": [r[0] for r in rows], "t": [r[1] for r in rows]},
+        {
+            "p": place_id,
+            "a": [r[0] for r in rows],
+            "t": [r[1] for r in rows],
+            "pub": public,
+            "prec": precision,
+        },
     )

@@ -1,7 +1,12 @@
-"""Attempts to single someone out: small cells, subtracting ranges, the running hour."""
+"""Attempts to single someone out over HTTP: small groups, asking again, many ranges, twins,
+half-hour zones, private check-ins, one clicker. The noise itself is attacked in test_noise.py."""
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+
+from geo.core.auth import Actor
+from geo.reports import service as reports
 from geo.reports.rollup import rollup_pending
 from tests.reports import factories
 from tests.reports.factories import hours_ago
@@ -28,9 +33,9 @@ async def _report(client, owner, campaign, start, end, granularity="hour"):  # t
     return response.json()
 
 
-async def test_nineteen_accounts_are_withheld_everywhere(client, session, advertiser):
+async def test_a_few_accounts_are_withheld_everywhere(client, session, advertiser):
     campaign, place = await _campaign(session, advertiser)
-    viewers = await factories.make_accounts(session, 19, prefix="few")
+    viewers = await factories.make_accounts(session, 5, prefix="few")
     hour = hours_ago(5)
     await factories.add_impressions(
         session,
@@ -61,80 +66,169 @@ async def test_nineteen_accounts_are_withheld_everywhere(client, session, advert
     assert row[9] == "true"
 
 
-async def test_twenty_accounts_are_shown(client, session, advertiser):
+async def _crowd(session, campaign, n, at, prefix):  # type: ignore[no-untyped-def]
+    viewers = await factories.make_accounts(session, n, prefix=prefix)
+    await factories.add_impressions(
+        session, campaign_id=campaign, rows=[(v, at, 50.0) for v in viewers]
+    )
+    return viewers
+
+
+async def test_figures_are_noised_and_asking_again_returns_the_same(client, session, advertiser):
     campaign, _ = await _campaign(session, advertiser)
-    viewers = await factories.make_accounts(session, 20, prefix="twenty")
-    hour = hours_ago(5)
-    await factories.add_impressions(
+    a = hours_ago(10)
+    for h in range(6):
+        await _crowd(session, campaign, 60 + 7 * h, a + h * HOUR + timedelta(minutes=5), f"n{h}x")
+    await rollup_pending(session, limit=10_000)
+    first = await _report(client, advertiser, campaign, a, a + 6 * HOUR)
+    truth = [60 + 7 * h for h in range(6)]
+    reach = [p["reach"] for p in first["series"]]
+    assert None not in reach
+    assert reach != truth, "every count carries noise"
+    assert max(abs(r - t) for r, t in zip(reach, truth, strict=True)) < 25
+    spent = await session.scalar(text("SELECT count(*) FROM report_access"))
+    for _ in range(5):
+        again = await _report(client, advertiser, campaign, a, a + 6 * HOUR)
+        assert again == first, "the same figures, the same noise: nothing to average"
+    assert await session.scalar(text("SELECT count(*) FROM report_access")) == spent, "and free"
+
+
+async def test_the_data_access_budget_stops_many_ranges_and_covers_twin_campaigns(
+    app, client, session, advertiser
+):
+    app.state.settings = app.state.settings.model_copy(update={"report_epsilon_per_day": 40.0})
+    campaign, place = await _campaign(session, advertiser)
+    twin = await factories.make_campaign(
+        session, owner_id=int(advertiser["id"]), place_id=place, name="Twin"
+    )
+    a = hours_ago(30)
+    for h in range(24):
+        for target in (campaign, twin):  # the twin is the same campaign again
+            at = a + h * HOUR + timedelta(minutes=1)
+            await _crowd(session, target, 30, at, f"b{h}x{target % 1000}x")
+    await rollup_pending(session, limit=10_000)
+    answered, refused, refused_params = 0, None, {}
+    for end in range(1, 25):  # [a, a+1h), [a, a+2h), ...: each a new set of figures
+        params = {"from": _iso(a), "to": _iso(a + end * HOUR), "granularity": "day"}
+        response = await client.get(
+            f"/v1/campaigns/{campaign}/report", headers=advertiser["headers"], params=params
+        )
+        if response.status_code == 429:
+            refused, refused_params = response, params
+            break
+        assert response.status_code == 200, response.text
+        answered += 1
+    assert refused is not None, "the budget ran out"
+    assert answered >= 1
+    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.headers["content-type"] == "application/problem+json"
+    # What was answered before is still answered (its noise, and so its value, is fixed)...
+    await _report(client, advertiser, campaign, a, a + HOUR, granularity="day")
+    # ...but the twin draws on the same owner's budget: the refused question, asked of the
+    # twin (same data, so same cost, well under a fresh 40), is refused too.
+    twin_report = await client.get(
+        f"/v1/campaigns/{twin}/report", headers=advertiser["headers"], params=refused_params
+    )
+    assert twin_report.status_code == 429
+
+
+async def test_days_in_half_and_quarter_hour_zones_are_whole_utc_hours(client, session, advertiser):
+    """A day bucket used to be labelled 18:30-18:30 UTC while counting 18:00-18:00, so a day
+    and an hour range that neither contained the other differenced to one hour's accounts.
+    Now a day says exactly which hours it counts, and asking for those hours is the same
+    figure, with the same noise."""
+    for zone in ("Asia/Kolkata", "Asia/Kathmandu"):
+        campaign, _ = await _campaign(session, advertiser)
+        await session.execute(
+            text("UPDATE campaigns SET timezone = :z WHERE id = :c"), {"z": zone, "c": campaign}
+        )
+        a = hours_ago(40)
+        for h in range(36):
+            await _crowd(
+                session, campaign, 25, a + h * HOUR + timedelta(minutes=1), f"z{zone[5:9]}{h}x"
+            )
+        await rollup_pending(session, limit=10_000)
+        days = await _report(client, advertiser, campaign, a, a + 36 * HOUR, granularity="day")
+        assert days["timezone"] == zone
+        for point in days["series"]:
+            start = datetime.fromisoformat(point["start"].replace("Z", "+00:00"))
+            end = datetime.fromisoformat(point["end"].replace("Z", "+00:00"))
+            assert (start.minute, end.minute) == (0, 0), point
+            hours = await _report(client, advertiser, campaign, start, end, granularity="hour")
+            assert hours["reach"] == point["reach"], (zone, point["start"])
+
+
+async def test_only_public_exact_check_ins_count(client, session, advertiser, small_k):
+    campaign, place = await _campaign(session, advertiser)
+    a = hours_ago(10)
+    viewers = await _crowd(session, campaign, 30, a + timedelta(minutes=1), "pub")
+    later = a + 2 * HOUR
+    await factories.add_checkins(session, place_id=place, rows=[(v, later) for v in viewers[:10]])
+    await factories.add_checkins(
+        session, place_id=place, rows=[(v, later) for v in viewers[10:20]], public=False
+    )
+    await factories.add_checkins(
         session,
-        campaign_id=campaign,
-        rows=[(v, hour + timedelta(minutes=3), 50.0) for v in viewers],
+        place_id=place,
+        rows=[(v, later) for v in viewers[20:]],
+        public=True,
+        precision="area",
     )
     await rollup_pending(session, limit=10_000)
-    report = await _report(client, advertiser, campaign, hour, hour + HOUR)
-    assert (report["impressions"], report["reach"]) == (20, 20)
-    assert report["series"][0]["reach"] == 20
+    report = await _report(client, advertiser, campaign, a, a + 4 * HOUR)
+    assert (report["visits"], report["visitors"], report["converters"]) == (10, 10, 10)
 
 
-async def test_a_small_hour_never_enters_a_sum(client, session, advertiser):
-    """[A, A+1h) and [A, A+2h) differ by one person's hour: the sums must not tell."""
+async def test_one_clicker_never_shows_clicks(client, session, advertiser):
     campaign, _ = await _campaign(session, advertiser)
-    crowd = await factories.make_accounts(session, 25, prefix="crowd")
-    loner = (await factories.make_accounts(session, 1, prefix="loner"))[0]
-    a = hours_ago(8)
-    await factories.add_impressions(
-        session, campaign_id=campaign, rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd]
-    )
-    await factories.add_impressions(
-        session, campaign_id=campaign, rows=[(loner, a + HOUR + timedelta(minutes=5), 50.0)] * 3
-    )
+    a = hours_ago(6)
+    viewers = await factories.make_accounts(session, 40, prefix="clk")
+    rows = [(v, a + timedelta(minutes=1), 50.0) for v in viewers] + [
+        (viewers[0], a + timedelta(minutes=m), 50.0) for m in (10, 20)
+    ]
+    ids = await factories.add_impressions(session, campaign_id=campaign, rows=rows)
+    for impression, (viewer, served, _) in zip(ids, rows, strict=True):
+        if viewer == viewers[0]:
+            await factories.add_click(
+                session,
+                impression_id=impression,
+                campaign_id=campaign,
+                viewer_id=viewer,
+                clicked_at=served + timedelta(minutes=1),
+            )
     await rollup_pending(session, limit=10_000)
-    one = await _report(client, advertiser, campaign, a, a + HOUR)
-    two = await _report(client, advertiser, campaign, a, a + 2 * HOUR)
-    for name in ("impressions", "reach", "clicks", "spend_milli_yen"):
-        assert one[name] == two[name], name
-    assert two["series"][1]["suppressed"] is True
+    report = await _report(client, advertiser, campaign, a, a + HOUR)
+    assert report["impressions"] is not None
+    assert report["clicks"] is None
+    assert report["ctr"] is None
+    assert "clicks" in report["withheld"]
 
 
-async def test_subtracting_nested_ranges_cannot_isolate_one_person(client, session, advertiser):
-    """Hour B has 20 accounts (shown) but only one new since hour A: reach must not grow by one."""
+async def test_the_map_has_the_same_floor(app, session, advertiser):
     campaign, _ = await _campaign(session, advertiser)
-    crowd = await factories.make_accounts(session, 25, prefix="nest")
-    newcomer = (await factories.make_accounts(session, 1, prefix="newcomer"))[0]
-    a = hours_ago(8)
-    await factories.add_impressions(
-        session, campaign_id=campaign, rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd]
-    )
-    await factories.add_impressions(
-        session,
-        campaign_id=campaign,
-        rows=[(v, a + HOUR + timedelta(minutes=2), 50.0) for v in [*crowd[:19], newcomer]],
-    )
+    a = hours_ago(6)
+    await _crowd(session, campaign, 4, a + timedelta(minutes=1), "mapfew")
+    await _crowd(session, campaign, 60, a + HOUR + timedelta(minutes=1), "mapmany")
     await rollup_pending(session, limit=10_000)
-    first = await _report(client, advertiser, campaign, a, a + HOUR)
-    assert first["reach"] == 25
-    second = await _report(client, advertiser, campaign, a, a + 2 * HOUR, granularity="day")
-    assert second["reach"] is None
-    assert "reach" in second["withheld"]
-    # Asked the other way round (wide first), the narrow one is withheld instead.
-    campaign2, _ = await _campaign(session, advertiser)
-    await factories.add_impressions(
-        session, campaign_id=campaign2, rows=[(v, a + timedelta(minutes=1), 50.0) for v in crowd]
+    actor = Actor(int(advertiser["id"]), advertiser["handle"], "business")
+    row = await reports.campaign_for(session, actor=actor, campaign_id=campaign)
+    settings = app.state.settings
+    params = reports.ReportParams(
+        start=None,
+        end=None,
+        granularity="hour",
+        k=settings.report_k,
+        attribution_days=7,
+        secret=settings.secret_key,
+        epsilon=settings.report_epsilon,
+        epsilon_per_day=settings.report_epsilon_per_day,
     )
-    await factories.add_impressions(
-        session,
-        campaign_id=campaign2,
-        rows=[(v, a + HOUR + timedelta(minutes=2), 50.0) for v in [*crowd[:19], newcomer]],
+    few = await reports.map_cells(session, campaign=row, start=a, end=a + HOUR, params=params)
+    many = await reports.map_cells(
+        session, campaign=row, start=a + HOUR, end=a + 2 * HOUR, params=params
     )
-    await rollup_pending(session, limit=10_000)
-    wide = await _report(client, advertiser, campaign2, a, a + 2 * HOUR, granularity="day")
-    narrow = await _report(client, advertiser, campaign2, a, a + HOUR, granularity="day")
-    assert wide["reach"] == 26
-    assert narrow["reach"] is None
-    # Within one answer too: the series point of hour A (25) nests in the total (26).
-    third = await _report(client, advertiser, campaign2, a, a + 2 * HOUR)
-    assert third["reach"] == 26
-    assert third["series"][0]["reach"] is None
+    assert few == []
+    assert len(many) == 1, "all sixty stood in one hexagon"
 
 
 async def test_ranges_snap_to_finished_hours(client, session, advertiser):
@@ -161,28 +255,3 @@ async def test_bad_ranges_are_422(client, session, advertiser):
         response = await client.get(url, headers=advertiser["headers"], params=params)
         assert response.status_code == 422, (params, response.text)
         assert response.headers["content-type"] == "application/problem+json"
-
-
-async def test_a_band_cannot_be_subtracted_from_the_total(client, session, advertiser):
-    """25 near and 1 far: total 26 and near band 25 would single out the far one."""
-    campaign, _ = await _campaign(session, advertiser)
-    near = await factories.make_accounts(session, 25, prefix="near")
-    a = hours_ago(8)
-    await factories.add_impressions(
-        session, campaign_id=campaign, rows=[(v, a + timedelta(minutes=1), 50.0) for v in near]
-    )
-    # The far one shares an hour and band with 19 others, so that cell is shown.
-    await factories.add_impressions(
-        session,
-        campaign_id=campaign,
-        rows=[(v, a + timedelta(minutes=9), 700.0) for v in [*near[:19], near[0] + 10**12]],
-    )
-    await rollup_pending(session, limit=10_000)
-    report = await _report(client, advertiser, campaign, a, a + HOUR)
-    bands = {b["band"]: b for b in report["by_distance"]}
-    assert report["reach"] == 26
-    assert bands[0]["reach"] is None
-    assert bands[0]["impressions"] == 25
-    # Band 2's complement (6 accounts seen only near) is under k too; its sums stay.
-    assert bands[2]["reach"] is None
-    assert bands[2]["impressions"] == 20

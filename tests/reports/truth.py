@@ -1,6 +1,7 @@
 """Ground truth: every report figure recomputed in plain Python from the raw ledger rows."""
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -8,6 +9,7 @@ from geo.reports.bands import BAND_EDGES_M
 
 HOUR = timedelta(hours=1)
 WINDOW = timedelta(days=7)
+VISITS_CLIP = 5  # the README's stated clip of visits per person and range
 
 
 def band_of(distance: float) -> int:
@@ -52,9 +54,15 @@ class Ledger:
             return {"impressions": None, "reach": None, "clicks": None, "spend_milli_yen": None}
         viewers = set().union(*(c["viewers"] for c in chosen))
         imps = sum(c["imps"] for c in chosen)
+        # Clicks need k distinct clickers among the impressions served in the range (any cell).
+        clickers = {
+            v
+            for i, v, at, dist in self.impressions
+            if i in self.clicks and lo <= at < hi and (band is None or band_of(dist) == band)
+        }
         return {
             "impressions": imps,
-            "clicks": sum(c["clicks"] for c in chosen),
+            "clicks": sum(c["clicks"] for c in chosen) if len(clickers) >= k else None,
             "spend_milli_yen": imps * self.cost,
             "reach": len(viewers) if len(viewers) >= k else None,
         }
@@ -66,7 +74,9 @@ class Ledger:
             if start <= t < end
             and any(v == a and t - WINDOW <= s < t for _, v, s, _ in self.impressions)
         ]
-        return len(hits), len({a for a, _ in hits})
+        per_author = Counter(a for a, _ in hits)
+        # At most VISITS_CLIP per person count, so one person moves visits by that much at most.
+        return sum(min(n, VISITS_CLIP) for n in per_author.values()), len(per_author)
 
     def converters(self, start: datetime, end: datetime, *, holdout: bool) -> int:
         exposures = (

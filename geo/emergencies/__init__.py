@@ -1,0 +1,1 @@
+"""Emergencies: declared disaster areas, safety check-ins, the friends' board and alerts."""
