@@ -170,7 +170,9 @@ def cmd_import_friends(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_operator_create(args: argparse.Namespace, settings: Settings) -> int:
     from geo.emergencies.operators import create_operator
 
-    token = _run_with_servers(settings, lambda db, _redis: create_operator(db, args.handle))
+    token = _run_with_servers(
+        settings, lambda db, _redis: create_operator(db, args.handle, settings)
+    )
     print(token)
     return 0
 

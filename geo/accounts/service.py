@@ -1,5 +1,7 @@
 """Account rules: sign-up, sign-in (both rate-limited), token lookup."""
 
+import secrets
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.accounts import tokens
@@ -82,12 +84,15 @@ async def accounts_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Ac
     return {a.id: a for a in await AccountRepository(session).by_ids(ids)}
 
 
-async def create_operator(session: AsyncSession, *, handle: str) -> tuple[Account, str]:
+async def create_operator(
+    session: AsyncSession, *, handle: str, settings: Settings
+) -> tuple[Account, str]:
     """An `operator` account (declares emergencies), made on the server only: it gets a random
     password nobody knows and signs in with the token returned here."""
     account = await AccountRepository(session).insert_if_handle_free(
-        handle=handle, password_hash=await hash_password(new_token()), kind="operator"
+        handle=handle, password_hash=await hash_password(secrets.token_urlsafe(32)), kind="operator"
     )
     if account is None:
         raise Conflict(f"The handle {handle!r} is taken.")
-    return account, await issue_token(session, account_id=account.id)
+    issued = await tokens.issue(session, settings, account_id=account.id)
+    return account, issued.token

@@ -4,6 +4,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.accounts import service as accounts
+from geo.core.config import Settings
 
 TOKYO_TOWER = (35.6586, 139.7454)
 # About 2.2 km by 2.2 km around Tokyo Tower.
@@ -22,9 +23,11 @@ AROUND_TOWER = {
 _count = iter(range(1, 10**6))
 
 
-async def make_operator(session: AsyncSession) -> dict:
+async def make_operator(session: AsyncSession, settings: Settings | None = None) -> dict:
     """An operator as `geo operator create` makes one (the API refuses the kind)."""
-    account, token = await accounts.create_operator(session, handle=f"op_{next(_count)}")
+    account, token = await accounts.create_operator(
+        session, handle=f"op_{next(_count)}", settings=settings or Settings(allow_dev_secret=True)
+    )
     await session.flush()
     return {"id": str(account.id), "headers": {"Authorization": f"Bearer {token}"}}
 

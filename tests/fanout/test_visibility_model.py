@@ -474,7 +474,9 @@ async def cast(app, client) -> dict:  # type: ignore[no-untyped-def]
             ).json()
         )
     async with app.state.db.sessionmaker() as session, session.begin():
-        _, token = await accounts.create_operator(session, handle=f"vm{os.getpid()}_op")
+        _, token = await accounts.create_operator(
+            session, handle=f"vm{os.getpid()}_op", settings=app.state.settings
+        )
     declared = await client.post(
         "/v1/emergencies",
         headers={"Authorization": f"Bearer {token}"},
