@@ -62,7 +62,14 @@ async def list_account_checkins(
     return json_response({"items": items, "next": next_cursor(ids, page.limit)})
 
 
-@router.get("/places/{place_id}/checkins", response_model=CheckinPage, responses=problems(401, 404))
+@router.get(
+    "/places/{place_id}/checkins",
+    response_model=CheckinPage,
+    responses=problems(401, 404),
+    description="Recent check-ins at the place that this viewer sees at `exact` precision (their "
+    "own, their circles', and public ones the author published at the venue): a check-in public "
+    "only at `area` or `city` precision is never listed under its venue.",
+)
 async def list_place_checkins(
     place_id: IdPath, actor: CurrentActor, session: SessionDep, page: PageDep
 ) -> Response:

@@ -12,6 +12,7 @@ from geo.fanout.repository import outbox_insert_for_checkin
 from geo.places.repository import PLACE_COLUMNS, PlaceRow
 
 POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
+PUBLIC_POINT = POINT.replace(":lon", ":plon").replace(":lat", ":plat")  # NULL in, NULL out
 
 # The viewer :v sees check-in c when they wrote it, or, with no block either way, when it is public
 # or they are in one of its circles (owned by the author) and still the author's friend.
@@ -29,8 +30,29 @@ VISIBLE = f"(c.author_id = :v OR ({NOT_BLOCKED} AND (c.public OR {IN_CIRCLE})))"
 FOLLOWS = """EXISTS (SELECT 1 FROM follows fo
                      WHERE fo.follower_id = :v AND fo.followee_id = c.author_id)"""
 HOME = f"(c.author_id = :v OR ({NOT_BLOCKED} AND ({IN_CIRCLE} OR (c.public AND {FOLLOWS}))))"
+# :v sees c at `exact` precision: its author, a circle member, or anyone when it is public at the
+# venue. Lists keyed by the venue or an exact position keep to these, so a viewer who may know only
+# the area or the city never learns the venue from one.
+EXACT = f"(c.author_id = :v OR {IN_CIRCLE} OR (c.public AND c.public_precision = 'exact'))"
 COLUMNS = f"""c.id, c.author_id, c.place_id, c.message, c.circle_ids, c.public,
     c.public_precision, c.created_at, c.author_id = :v OR {IN_CIRCLE} AS via_circle"""
+
+
+def _public_near(column: str) -> str:
+    """The local public stream over one resolution's cells: per covering cell, the newest rows
+    whose public position is in the disc (an index range on (cell, id)), merged by id."""
+    return f"""
+    SELECT {COLUMNS} FROM unnest(CAST(:cells AS bigint[])) AS k(cell)
+    CROSS JOIN LATERAL (
+        SELECT * FROM checkins c
+        WHERE c.{column} = k.cell AND c.{column} IS NOT NULL  -- (the partial index's predicate)
+          AND c.id < COALESCE(CAST(:before AS bigint), 9223372036854775807)
+          AND ST_DWithin(c.public_position, {POINT}, :r, false) AND {VISIBLE}
+        ORDER BY c.id DESC LIMIT :limit) c
+    ORDER BY c.id DESC LIMIT :limit"""
+
+
+PUBLIC_NEAR = {7: _public_near("public_cell7"), 5: _public_near("public_cell5")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +104,10 @@ PLAUSIBILITY_SQL = f"""
 INSERT_WITH_EVENT_SQL = f"""
     WITH made AS (
         INSERT INTO checkins (author_id, place_id, position, accuracy_m, message,
-                              circle_ids, public, public_precision)
-        VALUES (:a, :p, {POINT}, :acc, :m, CAST(:circles AS bigint[]), :pub, :prec)
+                              circle_ids, public, public_precision, public_position,
+                              public_cell7, public_cell5)
+        VALUES (:a, :p, {POINT}, :acc, :m, CAST(:circles AS bigint[]), :pub, :prec,
+                {PUBLIC_POINT}, CAST(:c7 AS bigint), CAST(:c5 AS bigint))
         RETURNING id, created_at),
     event AS ({outbox_insert_for_checkin("made", ":topic")})
     SELECT id, created_at FROM made"""
@@ -159,10 +183,13 @@ class CheckinRepository:
         circle_ids: list[int],
         public: bool,
         public_precision: str,
+        public_point: tuple[float, float] | None,
+        public_cells: tuple[int, int] | None,
         topic: str,
     ) -> tuple[int, datetime]:
         """Insert the check-in and its outbox event in one prepared statement; returns id and
-        created_at."""
+        created_at. `public_point` (lat, lon): where the public stream may place it (None: not
+        public); `public_cells`: its H3 cells at resolutions 7 and 5."""
         sql, names = native_sql(INSERT_WITH_EVENT_SQL)
         params = {
             "a": author_id,
@@ -174,6 +201,10 @@ class CheckinRepository:
             "circles": circle_ids,
             "pub": public,
             "prec": public_precision,
+            "plat": public_point[0] if public_point else None,
+            "plon": public_point[1] if public_point else None,
+            "c7": public_cells[0] if public_cells else None,
+            "c5": public_cells[1] if public_cells else None,
             "topic": topic,
         }
         async with driver_connection(self.session) as conn:
@@ -205,7 +236,10 @@ class CheckinRepository:
         limit: int,
         before: int | None,
     ) -> list[CheckinRow]:
-        where = "c.author_id = :author" if author_id is not None else "c.place_id = :place"
+        # A list keyed by the venue shows only what this viewer sees at the venue's precision.
+        where = (
+            "c.author_id = :author" if author_id is not None else f"c.place_id = :place AND {EXACT}"
+        )
         rows = (
             await self.session.execute(
                 text(f"""
@@ -216,6 +250,41 @@ class CheckinRepository:
                     "v": viewer_id,
                     "author": author_id,
                     "place": place_id,
+                    "before": before,
+                    "limit": limit,
+                },
+            )
+        ).all()
+        return [CheckinRow(*r) for r in rows]
+
+    async def public_near(
+        self,
+        *,
+        viewer_id: int,
+        lat: float,
+        lon: float,
+        radius_m: float,
+        resolution: int,
+        cells: list[int],
+        limit: int,
+        before: int | None,
+    ) -> list[CheckinRow]:
+        """The local public stream: public check-ins whose *public* position (venue for `exact`,
+        cell centre for `area`/`city`) lies within radius_m of the point, newest first; `cells`
+        (at `resolution`) must cover the disc.
+
+        Hot path (bench/local_stream.py): one short index range per cell, whatever the region
+        holds. Distances on the sphere (the same mean radius as `plausibility.haversine_m`), not
+        the spheroid: clients can reproduce them."""
+        rows = (
+            await self.session.execute(
+                text(PUBLIC_NEAR[resolution]),
+                {
+                    "v": viewer_id,
+                    "lat": lat,
+                    "lon": lon,
+                    "r": radius_m,
+                    "cells": cells,
                     "before": before,
                     "limit": limit,
                 },

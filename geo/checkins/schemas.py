@@ -22,7 +22,12 @@ class CheckinCreate(BaseModel):
     accuracy_m: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
     message: Annotated[UserText, Field(max_length=MAX_MESSAGE)] | None = None
     audience: Audience = Audience()
-    public_precision: Precision = "exact"
+    public_precision: Precision = Field(
+        "area",
+        description="What the public audience may know of the place: `exact` (the venue), `area` "
+        "(its neighbourhood cell) or `city`. Private by default: `area` unless `exact` is asked "
+        "for. Circle members and the author always see the venue.",
+    )
 
 
 class CheckinAccount(BaseModel):

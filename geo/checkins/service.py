@@ -1,6 +1,7 @@
 """Check-in rules: plausibility, rate, idempotency, audiences and the view each viewer gets."""
 
 import hashlib
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,8 @@ from geo.social import service as social
 
 AREA_RESOLUTION = 7  # H3 cells of ~5 km²: a neighbourhood
 CITY_RESOLUTION = 5  # ~250 km²: a city and its surroundings
+WIDE_RADIUS_M = 3000  # the local stream reads city-resolution cells beyond this radius
+EDGE_SLACK = 0.7  # H3 cells vary in size: assume edges as short as 70 % of the average
 
 
 async def check_rate(redis: RedisClient, author_id: int) -> None:
@@ -126,6 +129,8 @@ async def _create(
         circle_ids=circle_ids,
         public=data.audience.public,
         public_precision=data.public_precision,
+        public_point=(point := _public_point_of(facts, data)),
+        public_cells=public_cells(*point) if point else None,
         topic="checkin.created",
     )
     # The author's own view (exact place), built from what was just written and the place read
@@ -146,6 +151,12 @@ async def _create(
             session, [row], handles={actor.id: actor.handle}, known_places={place_id: facts.place}
         )
     )[0]
+
+
+def _public_point_of(facts: Any, data: CheckinCreate) -> tuple[float, float] | None:
+    if not data.audience.public or facts.place is None:
+        return None
+    return public_point(facts.place.lat, facts.place.lon, data.public_precision)
 
 
 async def get_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int) -> dict[str, Any]:
@@ -233,6 +244,71 @@ async def list_checkins(
         viewer_id=actor.id, author_id=author_id, place_id=place_id, limit=limit, before=before
     )
     return await render(session, rows), [r.id for r in rows]
+
+
+async def local_public(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    limit: int,
+    before: int | None,
+) -> list[dict[str, Any]]:
+    """The local public stream for this viewer: public check-ins whose public position (see
+    `public_point`) is within radius_m of the point, newest first, rendered for them."""
+    resolution, cells = covering_cells(lat, lon, radius_m)
+    rows = await CheckinRepository(session).public_near(
+        viewer_id=actor.id,
+        lat=lat,
+        lon=lon,
+        radius_m=radius_m,
+        resolution=resolution,
+        cells=cells,
+        limit=limit,
+        before=before,
+    )
+    return await render(session, rows)
+
+
+def public_cells(lat: float, lon: float) -> tuple[int, int]:
+    """The H3 cells (resolutions 7 and 5, as integers) of a public position, for its index."""
+    return (
+        h3.str_to_int(h3.latlng_to_cell(lat, lon, AREA_RESOLUTION)),
+        h3.str_to_int(h3.latlng_to_cell(lat, lon, CITY_RESOLUTION)),
+    )
+
+
+def covering_cells(lat: float, lon: float, radius_m: float) -> tuple[int, list[int]]:
+    """A resolution and the cells at it that hold every point within radius_m of (lat, lon).
+
+    A point d metres away lies in a cell whose centre is at most d + 2 edges from the reader's
+    cell centre, and grid steps are at least 1.5 edges long: the k-ring below covers it with
+    EDGE_SLACK for cells smaller than the average; cells whose centre is farther than the radius
+    plus a circumradius (with slack) are dropped. Coarse cells for a wide radius keep the number
+    of index ranges read small (under 100)."""
+    resolution = AREA_RESOLUTION if radius_m <= WIDE_RADIUS_M else CITY_RESOLUTION
+    edge = h3.average_hexagon_edge_length(resolution, unit="m")
+    k = math.ceil((radius_m + 2 * edge) / (1.5 * edge * EDGE_SLACK))
+    disk = h3.grid_disk(h3.latlng_to_cell(lat, lon, resolution), k)
+    reach = radius_m + edge / EDGE_SLACK
+    return resolution, [
+        h3.str_to_int(cell)
+        for cell in disk
+        if plausibility.haversine_m(lat, lon, *h3.cell_to_latlng(cell)) <= reach
+    ]
+
+
+def public_point(lat: float, lon: float, precision: str) -> tuple[float, float]:
+    """Where the public may know a check-in to be: the venue (`exact`) or its cell's centre.
+
+    The stored, indexed position the local public stream searches: the same cell centre as the
+    public view (`_place_view`), so a spatial query can never reveal more than the view does."""
+    if precision == "exact":
+        return lat, lon
+    resolution = AREA_RESOLUTION if precision == "area" else CITY_RESOLUTION
+    return h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, resolution))
 
 
 async def render(

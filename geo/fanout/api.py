@@ -7,7 +7,7 @@ from starlette.responses import Response, StreamingResponse
 from geo.accounts.auth import CurrentActor, current_actor
 from geo.ads.schemas import AdRead
 from geo.ads.serving import ads_for_timeline
-from geo.checkins.plausibility import haversine_m
+from geo.checkins import service as checkins
 from geo.checkins.schemas import CheckinPage, CheckinRead
 from geo.core.db import SessionDep
 from geo.core.openapi import problems
@@ -18,10 +18,10 @@ from geo.emergencies.schemas import SafetyRead
 from geo.fanout import stream_slots
 from geo.fanout.feed_store import FeedStore
 from geo.fanout.live import home_events
+from geo.fanout.pages import visible_page
 from geo.fanout.safety import render_home
 
 router = APIRouter(prefix="/v1", tags=["timelines"], dependencies=[Depends(current_actor)])
-LOCAL_SCAN = 500
 Lat = Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False)]
 Lon = Annotated[float | None, Query(ge=-180, le=180, allow_inf_nan=False)]
 
@@ -47,13 +47,25 @@ async def read_home_timeline(
     lat: Lat = None,
     lon: Lon = None,
 ) -> Response:
-    ids = await FeedStore(redis).read_home(actor.id, limit=page.limit, before=page.before)
-    items = await render_home(session, actor=actor, ids=ids)
+    feeds = FeedStore(redis)
+    items, cursor = await visible_page(
+        lambda n, before: feeds.read_home(actor.id, limit=n, before=before),
+        lambda ids: render_home(session, actor=actor, ids=ids),
+        limit=page.limit,
+        before=page.before,
+    )
     ads = await ads_for_timeline(request, actor=actor, lat=lat, lon=lon)
-    return json_response({"items": items, "next": next_cursor(ids, page.limit), "ads": ads})
+    return json_response({"items": items, "next": cursor, "ads": ads})
 
 
-@router.get("/timelines/public", response_model=TimelinePage, responses=problems(401))
+@router.get(
+    "/timelines/public",
+    response_model=TimelinePage,
+    responses=problems(401),
+    description="Public check-ins, newest first. With `lat` and `lon`: the local stream, those "
+    "whose public position (the venue for `exact`, the H3 cell centre for `area` and `city`) lies "
+    "within `radius_m`; `next` pages within it.",
+)
 async def read_public_timeline(
     request: Request,
     actor: CurrentActor,
@@ -64,25 +76,30 @@ async def read_public_timeline(
     lon: Lon = None,
     radius_m: Annotated[float, Query(ge=1, le=50_000, allow_inf_nan=False)] = 5000,
 ) -> Response:
-    feeds = FeedStore(redis)
     if lat is None or lon is None:
-        ids = await feeds.read_public(limit=page.limit, before=page.before)
-        items = await render_home(session, actor=actor, ids=ids)
-        return json_response({"items": items, "next": next_cursor(ids, page.limit), "ads": []})
-    # Local: filter on the position of the view this reader gets (a cell centre for area/city
-    # check-ins), so a local query never reveals more than the author allowed.
-    ids = await feeds.read_public(limit=LOCAL_SCAN, before=page.before)
-    items = [
-        item
-        for item in await render_home(session, actor=actor, ids=ids)
-        if item.get("place")
-        and haversine_m(lat, lon, item["place"]["lat"], item["place"]["lon"]) <= radius_m
-    ]
-    items = items[: page.limit]
-    ads = await ads_for_timeline(request, actor=actor, lat=lat, lon=lon)
-    return json_response(
-        {"items": items, "ads": ads, "next": next_cursor([int(i["id"]) for i in items], page.limit)}
+        feeds = FeedStore(redis)
+        items, cursor = await visible_page(
+            lambda n, before: feeds.read_public(limit=n, before=before),
+            lambda ids: render_home(session, actor=actor, ids=ids),
+            limit=page.limit,
+            before=page.before,
+        )
+        return json_response({"items": items, "next": cursor, "ads": []})
+    # Local: a spatial query on the position the public may know (the cell centre for area/city
+    # check-ins), so it never reveals more than the author allowed nor depends on traffic elsewhere.
+    local = await checkins.local_public(
+        session,
+        actor=actor,
+        lat=lat,
+        lon=lon,
+        radius_m=radius_m,
+        limit=page.limit,
+        before=page.before,
     )
+    items = [{**item, "kind": "checkin"} for item in local]
+    ads = await ads_for_timeline(request, actor=actor, lat=lat, lon=lon)
+    cursor = next_cursor([int(i["id"]) for i in items], page.limit)
+    return json_response({"items": items, "ads": ads, "next": cursor})
 
 
 @router.get(

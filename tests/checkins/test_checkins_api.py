@@ -93,11 +93,32 @@ async def test_both_audiences_each_get_their_precision(client, world):
     raw = public_view.text
     for secret in ("Tokyo Tower", world["place"]["id"], str(LAT), str(LON)):
         assert secret not in raw
-    listed = await client.get(
-        f"/v1/places/{world['place']['id']}/checkins", headers=world["stranger"]["headers"]
+    # The venue's list is keyed by the venue: a viewer who may know only the area is not in it
+    # (else walking the cell's places would find the check-in); the circle member is.
+    path = f"/v1/places/{world['place']['id']}/checkins"
+    listed = await client.get(path, headers=world["stranger"]["headers"])
+    assert listed.status_code == 200
+    assert listed.json() == {"items": [], "next": None}
+    by_friend = (await client.get(path, headers=world["friend"]["headers"])).json()
+    assert [i["id"] for i in by_friend["items"]] == [checkin_id]
+
+
+async def test_public_precision_defaults_to_area(client, world):
+    made = await _checkin(client, world["author"], world["place"], audience={"public": True})
+    assert made.status_code == 201, made.text
+    seen = await client.get(
+        f"/v1/checkins/{made.json()['id']}", headers=world["stranger"]["headers"]
     )
-    assert "Tokyo Tower" not in listed.text
-    assert len(listed.json()["items"]) == 1
+    assert seen.json()["place"]["precision"] == "area"
+    for secret in ("Tokyo Tower", world["place"]["id"]):
+        assert secret not in seen.text
+    exact = await _checkin(
+        client, world["author"], world["place"], audience={"public": True}, public_precision="exact"
+    )
+    seen = await client.get(
+        f"/v1/checkins/{exact.json()['id']}", headers=world["stranger"]["headers"]
+    )
+    assert seen.json()["place"]["name"] == "Tokyo Tower"
 
 
 async def test_block_hides_public_checkins(client, world):

@@ -8,6 +8,7 @@ way, in seconds, in CI."""
 import asyncio
 import os
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -33,6 +34,10 @@ ACCOUNTS = 4
 HERE = (35.6586, 139.7454)
 PLACES = [HERE, (HERE[0] + 0.012, HERE[1]), (HERE[0], HERE[1] + 0.015)]
 LOCAL_QUERIES = [(*HERE, 600.0), (*PLACES[1], 3000.0)]
+# At each venue's exact point, with a shrinking radius: only a check-in public at `exact` stays in
+# the smallest ones (an `area`/`city` one sits at its cell centre, hundreds of metres away).
+SHRINKING_RADII = [400.0, 20.0]
+PAGE = 3  # small, so that paging crosses hidden items
 MAX_CHECKINS_PER_AUTHOR = 10  # the per-minute rate limit
 MAX_CIRCLES = 5  # few enough that the rules changing a circle often pick one that matters
 RESET = [
@@ -369,20 +374,62 @@ class VisibilityMachine(RuleBasedStateMachine):
             self.check_viewer(i)
 
     def items(self, who: int, path: str, **params: object) -> list[dict]:
-        return self.call("GET", path, who, 200, params={"limit": 100, **params}).json()["items"]
+        body = self.call("GET", path, who, 200, params={"limit": 100, **params}).json()
+        for item in body["items"]:
+            self.reveals_no_more(item)
+        return body["items"]
+
+    def reveals_no_more(self, item: dict) -> None:
+        """A coarse view carries nothing of the venue: no id, name or coordinates."""
+        if item.get("kind") == "safety" or item["place"]["precision"] == "exact":
+            return  # (a safety report's place is compared with the model's view as a whole)
+        venue = self.model.places[self.model.checkins[int(item["id"])].place]
+        raw = orjson.dumps(item).decode()
+        for secret in (venue["id"], venue["name"], str(venue["lat"]), str(venue["lon"])):
+            assert secret not in raw, (secret, item)
+
+    def paged(self, who: int, path: str, **params: object) -> list[dict]:
+        """Every item, PAGE at a time: each `next` is the id of the last item returned (never a
+        hidden one), and a page is short only at the end."""
+        got: list[dict] = []
+        cursor = None
+        while True:
+            query = {**params, "limit": PAGE, **({"before": cursor} if cursor else {})}
+            body = self.call("GET", path, who, 200, params=query).json()
+            got += body["items"]
+            if len(body["items"]) < PAGE:
+                assert body["next"] is None, (path, body)
+                return got
+            assert body["next"] == body["items"][-1]["id"], (path, body)
+            cursor = body["next"]
 
     def check_viewer(self, i: int) -> None:
         v, m = self.id(i), self.model
         assert self.items(i, "/v1/timelines/home") == m.home_items(v)
+        assert self.paged(i, "/v1/timelines/home") == m.home_items(v)
         assert self.items(i, "/v1/timelines/public") == m.public_items(v)
+        assert self.paged(i, "/v1/timelines/public") == m.public_items(v)
         for lat, lon, radius in LOCAL_QUERIES:
             assert self.items(
                 i, "/v1/timelines/public", lat=lat, lon=lon, radius_m=radius
             ) == m.public_items(v, (lat, lon, radius))
+        lat, lon, radius = LOCAL_QUERIES[1]
+        assert self.paged(
+            i, "/v1/timelines/public", lat=lat, lon=lon, radius_m=radius
+        ) == m.public_items(v, (lat, lon, radius))
+        for place in m.places:
+            for radius in SHRINKING_RADII:
+                near = (place["lat"], place["lon"], radius)
+                assert self.items(
+                    i, "/v1/timelines/public", lat=near[0], lon=near[1], radius_m=radius
+                ) == m.public_items(v, near)
         for author in m.accounts:
             assert self.items(i, f"/v1/accounts/{author}/checkins") == m.author_items(v, author)
         for index, place in enumerate(m.places):
-            assert self.items(i, f"/v1/places/{place['id']}/checkins") == m.place_items(v, index)
+            path = f"/v1/places/{place['id']}/checkins"
+            assert self.items(i, path) == m.place_items(v, index)
+        # Cursors of the SQL lists too, on the list keyed by the venue (hidden rows most often).
+        assert self.paged(i, f"/v1/places/{m.places[0]['id']}/checkins") == m.place_items(v, 0)
         for c in m.checkins.values():
             self.check_one(i, c)
 

@@ -5,6 +5,9 @@ timeline holds: the rules of API.md written out directly, with no SQL and no Red
   circle of the author's that v is in while still the author's friend.
 - the view: `circle` (exact place) for the author and circle members, else `public` at the
   author's public precision (an H3 cell centre for `area`/`city`, never the venue).
+- lists keyed by the venue (a place's check-ins) hold only what v sees at `exact` precision.
+- the local public stream: public check-ins whose *public* position (the venue for `exact`, the
+  cell centre for `area`/`city`) is within the radius, whoever reads it.
 - home(v): delivered when created to the author, circle members (friends, not blocked) and, when
   public, followers (not blocked); an item leaves it when deleted or as soon as v no longer
   receives it (unfriend, circle removal or delete, unfollow, block).
@@ -268,19 +271,37 @@ class Model:
             r.id for r in self.reports.values() if r.public
         }
 
+    def public_position(self, c: Checkin) -> tuple[float, float]:
+        place = self.places[c.place]
+        if c.precision == "exact":
+            return place["lat"], place["lon"]
+        return h3.cell_to_latlng(
+            h3.latlng_to_cell(place["lat"], place["lon"], RESOLUTION[c.precision])
+        )
+
     def public_items(self, v: int, near: tuple[float, float, float] | None = None) -> list[dict]:
-        items = self._timeline(v, self.public_ids())
         if near is None:
-            return items
+            return self._timeline(v, self.public_ids())
+        # The local stream holds check-ins, placed at their public position.
         lat, lon, radius = near
-        return [
-            i
-            for i in items
-            if haversine_m(lat, lon, i["place"]["lat"], i["place"]["lon"]) <= radius
-        ]
+        ids = {
+            c.id
+            for c in self.checkins.values()
+            if c.public
+            and not c.deleted
+            and haversine_m(lat, lon, *self.public_position(c)) <= radius
+        }
+        return self._timeline(v, ids)
+
+    def sees_exact(self, v: int, c: Checkin) -> bool:
+        return self.visible(v, c) and (
+            v == c.author or self.in_circle(v, c) or (c.public and c.precision == "exact")
+        )
 
     def author_items(self, v: int, author: int) -> list[dict[str, Any]]:
         return self._newest_first(v, [c.id for c in self.checkins.values() if c.author == author])
 
     def place_items(self, v: int, place: int) -> list[dict[str, Any]]:
-        return self._newest_first(v, [c.id for c in self.checkins.values() if c.place == place])
+        return self._newest_first(
+            v, [c.id for c in self.checkins.values() if c.place == place and self.sees_exact(v, c)]
+        )
