@@ -83,9 +83,10 @@ def _serve_a_day(db_url: str, campaign_id: int, place_id: int, start: datetime) 
         )
         conn.execute(
             """
-            INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at, public)
+            INSERT INTO checkins (author_id, place_id, position, accuracy_m, created_at, public,
+                                  public_precision)
             SELECT v, %(p)s, (SELECT position FROM places WHERE id = %(p)s), 10,
-                   %(s)s + interval '5 hours 30 minutes', true
+                   %(s)s + interval '5 hours 30 minutes', true, 'exact'
             FROM unnest(%(v)s::bigint[]) WITH ORDINALITY AS u(v, n) WHERE n %% 4 = 0""",
             {"p": place_id, "s": start, "v": viewers},
         )
@@ -233,7 +234,8 @@ def test_responder_reads_the_public_emergency_page(server):
             "'operator') RETURNING id"
         ).fetchone()[0]
         conn.execute(
-            "INSERT INTO account_tokens (token_hash, account_id) VALUES (%s, %s)",
+            "INSERT INTO account_tokens (token_hash, account_id, expires_at)"
+            " VALUES (%s, %s, now() + interval '1 day')",
             (hashlib.sha256(b"page-op-token").digest(), operator),
         )
     declared = httpx.post(
