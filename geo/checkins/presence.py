@@ -8,8 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.checkins.presence_repository import PresenceRepository
 from geo.checkins.repository import CheckinRepository, CheckinRow, LastPosition
-from geo.checkins.service import render
-from geo.core.errors import Conflict, Unprocessable
+from geo.checkins.service import claim_idempotency_or_replay, render
 from geo.core.ids import id_floor_for
 
 
@@ -46,17 +45,11 @@ async def last_inside(session: AsyncSession, *, area: str, since: datetime) -> l
 async def claim_or_replay(
     session: AsyncSession, *, account_id: int, key: str, request_hash: bytes
 ) -> tuple[int, dict[str, Any]] | None:
-    """Own an Idempotency-Key (None), or the first answer given under it; another body: 422."""
-    repo = CheckinRepository(session)
-    await repo.release_stale_key(account_id=account_id, key=key)
-    if await repo.claim_idempotency_key(account_id=account_id, key=key, request_hash=request_hash):
-        return None
-    stored = await repo.stored_answer(account_id=account_id, key=key)
-    if stored is None or stored[1] is None:
-        raise Conflict("A request with this Idempotency-Key is still in flight; retry.")
-    if stored[0] != request_hash:
-        raise Unprocessable("This Idempotency-Key was used with another body.")
-    return stored[1], stored[2] or {}
+    """Own an Idempotency-Key (None), or the first answer given under it; another body: 422.
+    The same store and rules as check-ins (`service.claim_idempotency_or_replay`)."""
+    return await claim_idempotency_or_replay(
+        CheckinRepository(session), account_id, key, request_hash
+    )
 
 
 async def store_answer(

@@ -61,7 +61,9 @@ async def create_checkin(
     """
     repo = CheckinRepository(session)
     if idempotency_key is not None:
-        replay = await _claim_or_replay(repo, actor.id, idempotency_key, _request_hash(data))
+        replay = await claim_idempotency_or_replay(
+            repo, actor.id, idempotency_key, _request_hash(data)
+        )
         if replay is not None:
             return replay
     body = await _create(session, redis, repo, actor=actor, data=data)
@@ -70,7 +72,7 @@ async def create_checkin(
     return 201, body
 
 
-async def _claim_or_replay(
+async def claim_idempotency_or_replay(
     repo: CheckinRepository, account_id: int, key: str, request_hash: bytes
 ) -> tuple[int, dict[str, Any]] | None:
     await repo.release_stale_key(account_id=account_id, key=key)
