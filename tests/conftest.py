@@ -6,7 +6,6 @@ Under CI=true a missing server fails the run; locally it skips.
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from itertools import count
 
 import httpx
 import psycopg
@@ -19,6 +18,8 @@ from geo.cli import alembic_config
 from geo.core.config import Settings, driver_url
 from geo.core.db import Database
 from geo.core.redis import RedisClient, create_redis
+from tests.accounts.factories import make_account
+from tests.checkins.factories import make_world
 from tests.redis_cluster import LocalCluster
 
 BASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/geo")
@@ -151,23 +152,6 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-un
         yield c
 
 
-_handles = count(1)
-
-
-async def make_account(
-    client: httpx.AsyncClient, *, kind: str = "member", handle: str | None = None
-) -> dict:
-    """Sign up through the API; returns the account with its token and auth headers."""
-    handle = handle or f"user{os.getpid()}_{next(_handles)}"
-    response = await client.post(
-        "/v1/accounts", json={"handle": handle, "password": "correct horse", "kind": kind}
-    )
-    assert response.status_code == 201, response.text
-    body = response.json()
-    body["headers"] = {"Authorization": f"Bearer {body['token']}"}
-    return body
-
-
 @pytest.fixture
 async def member(client: httpx.AsyncClient) -> dict:
     return await make_account(client)
@@ -176,3 +160,25 @@ async def member(client: httpx.AsyncClient) -> dict:
 @pytest.fixture
 async def business(client: httpx.AsyncClient) -> dict:
     return await make_account(client, kind="business")
+
+
+@pytest.fixture
+async def advertiser(client: httpx.AsyncClient) -> dict:
+    return await make_account(client, kind="business")
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient) -> dict:
+    """An author, a friend in the author's circle, a follower-to-be, a stranger, a place."""
+    return await make_world(client)
+
+
+@pytest.fixture
+def small_k(app):  # type: ignore[no-untyped-def]
+    """Reports with k=3, so a handful of test accounts can pass the floor, and negligible noise
+    (epsilon 1e9 per figure), so figures can be compared with the raw ledger exactly. The noise
+    itself is proved in tests/reports/test_noise.py."""
+    app.state.settings = app.state.settings.model_copy(
+        update={"report_k": 3, "report_epsilon": 1e9, "report_epsilon_per_day": 1e15}
+    )
+    return 3
