@@ -1,7 +1,9 @@
 """Fixtures on the real servers: PostGIS (a test database built by the migrations) and Redis.
 
 Each test runs inside an outer transaction that is rolled back, and on a flushed Redis database.
-Under CI=true a missing server fails the run; locally it skips.
+Tests that must commit use `commit_database` (a database of their own, derived from the test
+database's name), so the shared test database never keeps their rows. Under any truthy CI
+(`1`, `true`, `yes`, any case) a missing server fails the run; locally it skips.
 """
 
 import os
@@ -27,8 +29,16 @@ TEST_DB_URL = os.environ.get("GEO_TEST_DATABASE_URL", BASE_URL.rsplit("/", 1)[0]
 TEST_REDIS_URL = os.environ.get("GEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+COMMIT_DB_URL = TEST_DB_URL + "_commit"
+TRUTHY = frozenset({"1", "true", "yes", "on"})
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in TRUTHY
+
+
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
+    if under_ci():
         pytest.fail(f"required server unavailable under CI: {reason}")
     pytest.skip(reason)
 
@@ -65,6 +75,28 @@ def migrated_database(settings: Settings) -> str:
         _unavailable(f"PostgreSQL unreachable: {exc}")
     command.upgrade(alembic_config(settings), "heads")
     return TEST_DB_URL
+
+
+@pytest.fixture(scope="session")
+def commit_database(settings: Settings) -> str:
+    """A migrated database for tests that commit (concurrency across pooled connections, the CLI,
+    importers): what they leave stays out of the rolled-back test database and dies with the
+    session. Its name is derived from GEO_TEST_DATABASE_URL, so each checkout has its own."""
+    try:
+        recreate_database(COMMIT_DB_URL)
+    except psycopg.OperationalError as exc:
+        _unavailable(f"PostgreSQL unreachable: {exc}")
+    command.upgrade(
+        alembic_config(settings.model_copy(update={"database_url": COMMIT_DB_URL})), "heads"
+    )
+    return COMMIT_DB_URL
+
+
+@pytest.fixture(scope="session")
+async def commit_engine(commit_database: str):  # type: ignore[no-untyped-def]
+    engine = create_async_engine(driver_url(commit_database, "asyncpg"), pool_size=5)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Money is exact under concurrency and after Redis loses its data (committed rows, real servers).
 
-These tests commit (several engines share PostgreSQL like separate API processes would), so they
-clean up after themselves.
+These tests commit (several engines share PostgreSQL like separate API processes would), so they run
+on the session's commit database, and each removes its campaign so the next one's ads engines index
+only their own.
 """
 
 import asyncio
@@ -23,9 +24,9 @@ PRICE = 100  # milli-yen: bid_cpm 100 with the reserve at 100
 
 
 @pytest.fixture
-async def committed(engine, redis, settings):  # type: ignore[no-untyped-def]
+async def committed(commit_engine, redis, settings):  # type: ignore[no-untyped-def]
     """A business, its place and a campaign factory, committed; all removed afterwards."""
-    db = Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+    db = Database(commit_engine, async_sessionmaker(commit_engine, expire_on_commit=False))
     async with db.sessionmaker() as s, s.begin():
         owner = (
             await s.execute(

@@ -177,24 +177,25 @@ async def test_idempotent_retry_returns_first_answer(client, world, session):
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "field"),
     [
-        {"place_id": "999999"},
-        {"place_id": "abc"},
-        {"lat": "NaN"},
-        {"lon": "Infinity"},
-        {"lat": 91},
-        {"message": "x" * 10_000},
-        {"accuracy_m": -1},
-        {"accuracy_m": "far"},
-        {"audience": {"circles": "all"}},
-        {"public_precision": "street"},
-        {"audience": {"circles": ["99999999999999999999"]}},
+        ({"place_id": "999999"}, "body.place_id"),
+        ({"place_id": "abc"}, "body.place_id"),
+        ({"lat": "NaN"}, "body.lat"),
+        ({"lon": "Infinity"}, "body.lon"),
+        ({"lat": 91}, "body.lat"),
+        ({"message": "x" * 10_000}, "body.message"),
+        ({"accuracy_m": -1}, "body.accuracy_m"),
+        ({"accuracy_m": "far"}, "body.accuracy_m"),
+        ({"audience": {"circles": "all"}}, "body.audience.circles"),
+        ({"public_precision": "street"}, "body.public_precision"),
+        ({"audience": {"circles": ["99999999999999999999"]}}, "body.audience.circles.0"),
     ],
 )
-async def test_bad_checkins_store_nothing(client, world, session, overrides):
+async def test_bad_checkins_store_nothing(client, world, session, overrides, field):
     response = await post_checkin(client, world["author"], world["place"], **overrides)
-    assert 400 <= response.status_code < 500, response.text
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
     assert response.headers["content-type"] == "application/problem+json"
     assert (await session.execute(text("SELECT count(*) FROM checkins"))).scalar_one() == 0
 
@@ -208,5 +209,6 @@ async def test_nan_literal_position_is_refused(client, world, session):
         content=body,
         headers={**world["author"]["headers"], "Content-Type": "application/json"},
     )
-    assert response.status_code in (400, 422)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["type"] == "finite_number"
     assert (await session.execute(text("SELECT count(*) FROM checkins"))).scalar_one() == 0
