@@ -1,3 +1,6 @@
+import time
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import text
 
@@ -143,21 +146,40 @@ async def test_plausibility(client, world, session):
     assert "km/h" in jump.json()["detail"]
 
 
+def _start_of_next_minute() -> datetime:
+    """A minute boundary a few seconds ahead: close to the servers' clocks (tokens, rows)."""
+    return datetime.fromtimestamp((int(time.time()) // 60 + 1) * 60, UTC)
+
+
 @pytest.mark.redis_cluster
-async def test_rate_limit(client, world):
+async def test_rate_limit(client, world, time_machine):
+    # The clock stands still 1 s into a minute: the eleven posts share one window however slow.
+    time_machine.move_to(_start_of_next_minute() + timedelta(seconds=1), tick=False)
     statuses = [
         (await post_checkin(client, world["author"], world["place"])).status_code for _ in range(11)
     ]
-    assert statuses[:10] == [201] * 10
-    assert statuses[10] == 429
+    assert statuses == [201] * 10 + [429]
 
 
 @pytest.mark.redis_cluster
-async def test_rate_limit_answer_has_retry_after(client, world):
+async def test_rate_limit_answer_has_retry_after(client, world, time_machine):
+    time_machine.move_to(_start_of_next_minute() + timedelta(seconds=1), tick=False)
     for _ in range(10):
         await post_checkin(client, world["author"], world["place"])
     limited = await post_checkin(client, world["author"], world["place"])
-    assert 1 <= int(limited.headers["retry-after"]) <= 61
+    assert limited.status_code == 429
+    assert limited.json()["type"] == "/problems/rate-limited"
+    assert limited.headers["retry-after"] == "60", "59 s left in the window, rounded up, plus 1"
+
+
+@pytest.mark.redis_cluster
+async def test_rate_limit_window_is_the_clock_minute(client, world, time_machine):
+    boundary = _start_of_next_minute()
+    time_machine.move_to(boundary - timedelta(seconds=2), tick=False)
+    for _ in range(10):
+        assert (await post_checkin(client, world["author"], world["place"])).status_code == 201
+    time_machine.move_to(boundary, tick=False)
+    assert (await post_checkin(client, world["author"], world["place"])).status_code == 201
 
 
 @pytest.mark.redis_cluster
