@@ -1,12 +1,13 @@
 """Fixtures on the real servers: PostGIS (a test database built by the migrations) and Redis.
 
 Each test runs inside an outer transaction that is rolled back, and on a flushed Redis database.
-Under CI=true a missing server fails the run; locally it skips.
+Tests that must commit use `commit_database` (a database of their own, derived from the test
+database's name), so the shared test database never keeps their rows. Under any truthy CI
+(`1`, `true`, `yes`, any case) a missing server fails the run; locally it skips.
 """
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from itertools import count
 
 import httpx
 import psycopg
@@ -19,6 +20,8 @@ from geo.cli import alembic_config
 from geo.core.config import Settings, driver_url
 from geo.core.db import Database
 from geo.core.redis import RedisClient, create_redis
+from tests.accounts.factories import make_account
+from tests.checkins.factories import make_world
 from tests.redis_cluster import LocalCluster
 
 BASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/geo")
@@ -26,8 +29,16 @@ TEST_DB_URL = os.environ.get("GEO_TEST_DATABASE_URL", BASE_URL.rsplit("/", 1)[0]
 TEST_REDIS_URL = os.environ.get("GEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+COMMIT_DB_URL = TEST_DB_URL + "_commit"
+TRUTHY = frozenset({"1", "true", "yes", "on"})
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in TRUTHY
+
+
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
+    if under_ci():
         pytest.fail(f"required server unavailable under CI: {reason}")
     pytest.skip(reason)
 
@@ -64,6 +75,28 @@ def migrated_database(settings: Settings) -> str:
         _unavailable(f"PostgreSQL unreachable: {exc}")
     command.upgrade(alembic_config(settings), "heads")
     return TEST_DB_URL
+
+
+@pytest.fixture(scope="session")
+def commit_database(settings: Settings) -> str:
+    """A migrated database for tests that commit (concurrency across pooled connections, the CLI,
+    importers): what they leave stays out of the rolled-back test database and dies with the
+    session. Its name is derived from GEO_TEST_DATABASE_URL, so each checkout has its own."""
+    try:
+        recreate_database(COMMIT_DB_URL)
+    except psycopg.OperationalError as exc:
+        _unavailable(f"PostgreSQL unreachable: {exc}")
+    command.upgrade(
+        alembic_config(settings.model_copy(update={"database_url": COMMIT_DB_URL})), "heads"
+    )
+    return COMMIT_DB_URL
+
+
+@pytest.fixture(scope="session")
+async def commit_engine(commit_database: str):  # type: ignore[no-untyped-def]
+    engine = create_async_engine(driver_url(commit_database, "asyncpg"), pool_size=5)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -151,23 +184,6 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-un
         yield c
 
 
-_handles = count(1)
-
-
-async def make_account(
-    client: httpx.AsyncClient, *, kind: str = "member", handle: str | None = None
-) -> dict:
-    """Sign up through the API; returns the account with its token and auth headers."""
-    handle = handle or f"user{os.getpid()}_{next(_handles)}"
-    response = await client.post(
-        "/v1/accounts", json={"handle": handle, "password": "correct horse", "kind": kind}
-    )
-    assert response.status_code == 201, response.text
-    body = response.json()
-    body["headers"] = {"Authorization": f"Bearer {body['token']}"}
-    return body
-
-
 @pytest.fixture
 async def member(client: httpx.AsyncClient) -> dict:
     return await make_account(client)
@@ -176,3 +192,25 @@ async def member(client: httpx.AsyncClient) -> dict:
 @pytest.fixture
 async def business(client: httpx.AsyncClient) -> dict:
     return await make_account(client, kind="business")
+
+
+@pytest.fixture
+async def advertiser(client: httpx.AsyncClient) -> dict:
+    return await make_account(client, kind="business")
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient) -> dict:
+    """An author, a friend in the author's circle, a follower-to-be, a stranger, a place."""
+    return await make_world(client)
+
+
+@pytest.fixture
+def small_k(app):  # type: ignore[no-untyped-def]
+    """Reports with k=3, so a handful of test accounts can pass the floor, and negligible noise
+    (epsilon 1e9 per figure), so figures can be compared with the raw ledger exactly. The noise
+    itself is proved in tests/reports/test_noise.py."""
+    app.state.settings = app.state.settings.model_copy(
+        update={"report_k": 3, "report_epsilon": 1e9, "report_epsilon_per_day": 1e15}
+    )
+    return 3

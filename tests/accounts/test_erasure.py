@@ -10,9 +10,9 @@ from geo.core.auth import Actor
 from geo.fanout import keys
 from geo.fanout.live import home_events
 from geo.fanout.worker import drain
-from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
+from tests.checkins.factories import post_checkin
 from tests.conftest import make_account
-from tests.fanout.test_retraction import _deleted
+from tests.fanout.factories import deleted_event
 from tests.reports import factories
 from tests.reports.factories import hours_ago
 
@@ -43,17 +43,19 @@ async def _scalar(session, sql: str, **params):  # type: ignore[no-untyped-def]
     return (await session.execute(text(sql), params)).scalar()
 
 
-async def test_erasure_end_to_end(app, client, redis, session, world):  # noqa: F811
+async def test_erasure_end_to_end(app, client, redis, session, world):
     author, friend, follower = world["author"], world["friend"], world["follower"]
     aid = int(author["id"])
     await client.post(f"/v1/follows/{author['id']}", headers=follower["headers"])
     await client.post(f"/v1/follows/{friend['id']}", headers=author["headers"])
     both = {"circles": [world["circle"]["id"]], "public": True}
     made = [
-        (await _checkin(client, author, world["place"], audience=both)).json()["id"]
+        (await post_checkin(client, author, world["place"], audience=both)).json()["id"]
         for _ in range(2)
     ]
-    by_friend = (await _checkin(client, friend, world["place"], audience={"public": True})).json()
+    by_friend = (
+        await post_checkin(client, friend, world["place"], audience={"public": True})
+    ).json()
     await drain(app.state.db, redis)
     assert by_friend["id"] in await _held(redis, keys.home(aid))  # A follows the friend
     assert set(made) <= await _held(redis, keys.home(int(friend["id"])))
@@ -109,9 +111,9 @@ async def test_erasure_end_to_end(app, client, redis, session, world):  # noqa: 
     events = set()
     for _ in range(4):  # both retractions, in some order
         events.add(await asyncio.wait_for(anext(friend_stream), 60))
-        if all(_deleted(c).encode() in events for c in made):
+        if all(deleted_event(c).encode() in events for c in made):
             break
-    assert all(_deleted(c).encode() in events for c in made)
+    assert all(deleted_event(c).encode() in events for c in made)
     # The graph: no friendship, circle membership, follow or block names the account.
     friends = (await client.get("/v1/friends", headers=friend["headers"])).json()
     assert friends["items"] == []
@@ -170,14 +172,14 @@ async def test_erasure_password_guesses_are_rate_limited(app, client):
     assert int(limited.headers["Retry-After"]) >= 1
 
 
-async def test_export_holds_the_persons_own_data(client, world):  # noqa: F811
+async def test_export_holds_the_persons_own_data(client, world):
     author, friend, follower = world["author"], world["friend"], world["follower"]
     await client.post(f"/v1/follows/{author['id']}", headers=follower["headers"])
     await client.post(f"/v1/follows/{friend['id']}", headers=author["headers"])
     stranger = world["stranger"]
     await client.post(f"/v1/blocks/{stranger['id']}", headers=author["headers"])
     made = (
-        await _checkin(
+        await post_checkin(
             client,
             author,
             world["place"],
@@ -185,7 +187,7 @@ async def test_export_holds_the_persons_own_data(client, world):  # noqa: F811
             public_precision="city",
         )
     ).json()
-    await _checkin(client, friend, world["place"], audience={"public": True})
+    await post_checkin(client, friend, world["place"], audience={"public": True})
     response = await client.get("/v1/me/export", headers=author["headers"])
     assert response.status_code == 200
     data = response.json()

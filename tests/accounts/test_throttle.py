@@ -4,6 +4,7 @@ the per-address limits only; forwarded addresses count only when a setting trust
 import pytest
 
 from tests.conftest import make_account
+from tests.dashboard.factories import sign_in as dashboard_sign_in
 
 WRONG = {"password": "not the password"}
 
@@ -106,8 +107,6 @@ async def test_forwarded_address_counts_only_behind_a_trusted_proxy(app, client,
 
 
 async def test_dashboard_sign_in_is_limited_too(app, client):
-    from tests.dashboard.test_pages import sign_in as dashboard_sign_in
-
     victim = await make_account(client)
     limit(app, rate_limit_sign_in_per_handle="2/5minutes", rate_limit_exempt="")
     for _ in range(2):

@@ -50,3 +50,11 @@ async def create_campaign(
     )
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def nearby_ads(client, viewer, lat=KIYOSUMI[0], lon=KIYOSUMI[1], **params) -> list[dict]:
+    response = await client.get(
+        "/v1/places/nearby", params={"lat": lat, "lon": lon, **params}, headers=viewer["headers"]
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["ads"]

@@ -1,11 +1,12 @@
 """Money is exact under concurrency and after Redis loses its data (committed rows, real servers).
 
-These tests commit (several engines share PostgreSQL like separate API processes would), so they
-clean up after themselves.
+These tests commit (several engines share PostgreSQL like separate API processes would), so they run
+on the session's commit database, and each removes its campaign so the next one's ads engines index
+only their own.
 """
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,12 +21,13 @@ from geo.core.db import Database
 
 LAT, LON = 35.6806, 139.7981
 PRICE = 100  # milli-yen: bid_cpm 100 with the reserve at 100
+TOKYO = ZoneInfo("Asia/Tokyo")  # the campaigns' timezone (the column's default)
 
 
 @pytest.fixture
-async def committed(engine, redis, settings):  # type: ignore[no-untyped-def]
+async def committed(commit_engine, redis, settings):  # type: ignore[no-untyped-def]
     """A business, its place and a campaign factory, committed; all removed afterwards."""
-    db = Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+    db = Database(commit_engine, async_sessionmaker(commit_engine, expire_on_commit=False))
     async with db.sessionmaker() as s, s.begin():
         owner = (
             await s.execute(
@@ -50,7 +52,7 @@ async def committed(engine, redis, settings):  # type: ignore[no-untyped-def]
                 headline, body, target_radius_m, target, bid_cpm, budget_total, budget_daily,
                 starts_at, ends_at, cap_count, cap_hours, holdout_share)
                 SELECT :o, :p, 'n', 'h', 'b', 500, ST_Buffer(position, 500), 100, :t, :d,
-                       now() - interval '1 hour', now() + interval '1 day', 5, 24, 0
+                       now() - interval '2 days', now() + interval '2 days', 5, 24, 0
                 FROM places WHERE id = :p RETURNING id"""),
                     {"o": owner, "p": place, "t": total, "d": daily},
                 )
@@ -144,16 +146,28 @@ async def test_redis_loss_mid_run_never_overspends(committed, redis, settings):
     assert count * PRICE < leased, "...which is why the lease, not the ledger, bounds spend"
 
 
-async def test_daily_pacing_spends_at_most_the_elapsed_share(committed, redis, settings):
+def tokyo_noon_today() -> datetime:
+    """Noon in Tokyo on Tokyo's current date: within half a day of the servers' clocks, which the
+    campaigns' two-day windows cover."""
+    today = datetime.now(TOKYO).date()
+    return datetime(today.year, today.month, today.day, 12, tzinfo=TOKYO)
+
+
+async def test_daily_pacing_spends_exactly_the_elapsed_share(
+    committed, redis, settings, time_machine
+):
+    # The clock stands at local noon: half the day has elapsed, so half the daily budget may go,
+    # whenever the test runs (near midnight the elapsed share was ~0 and proved nothing).
+    time_machine.move_to(tokyo_noon_today(), tick=False)
     db, make_campaign = committed
     campaign_id = await make_campaign(total=100, daily=10)
     engines = make_engines(db, redis, settings, 2, ads_pacing_margin=0.0)
     served = await serve(engines, range(1, 201))
-    now_local = datetime.now(UTC).astimezone(ZoneInfo("Asia/Tokyo"))
-    paced = budget_rules.paced_limit_milli(10, None, now_local, 0.0)
-    assert served * PRICE <= paced
+    paced = budget_rules.paced_limit_milli(10, None, tokyo_noon_today(), 0.0)
+    assert paced == 5_000
+    assert served * PRICE == paced, "everything paced is served, nothing more"
     _, _, leased = await ledger(db, campaign_id)
-    assert leased <= paced
+    assert leased == paced
 
 
 async def test_prime_leases_ahead_so_a_fresh_redis_serves_without_waiting(

@@ -8,18 +8,10 @@ from sqlalchemy import text
 from geo.ads import keys
 from geo.ads.signing import holdout_draw
 from geo.ads.worker import drain
-from tests.ads.factories import KIYOSUMI, business_with_place, create_campaign
+from tests.ads.factories import KIYOSUMI, business_with_place, create_campaign, nearby_ads
 from tests.conftest import make_account
 
 LAT, LON = KIYOSUMI
-
-
-async def nearby_ads(client, viewer, lat=LAT, lon=LON, **params) -> list[dict]:
-    response = await client.get(
-        "/v1/places/nearby", params={"lat": lat, "lon": lon, **params}, headers=viewer["headers"]
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["ads"]
 
 
 async def test_a_viewer_in_the_target_gets_the_ad_and_one_outside_never(client, member):

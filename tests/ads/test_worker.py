@@ -4,8 +4,7 @@ from sqlalchemy import text
 
 from geo.ads import keys
 from geo.ads.worker import drain, ensure_groups, read_batch, write_batch
-from tests.ads.factories import business_with_place, create_campaign
-from tests.ads.test_decision_api import nearby_ads
+from tests.ads.factories import business_with_place, create_campaign, nearby_ads
 
 
 async def _ledger_count(session) -> int:  # type: ignore[no-untyped-def]

@@ -1,55 +1,15 @@
+import time
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import make_account
+from tests.checkins.factories import LAT, LON, post_checkin
 from tests.places.factories import create_place
-from tests.social.test_social_api import befriend
-
-LAT, LON = 35.6586, 139.7454  # Tokyo Tower
-
-
-async def _place(client, headers) -> dict:
-    return (
-        await create_place(client, headers, name="Tokyo Tower", category="arts", lat=LAT, lon=LON)
-    ).json()
-
-
-async def _checkin(client, who: dict, place: dict, **overrides) -> object:
-    body = {
-        "place_id": place["id"],
-        "lat": LAT + 0.0002,
-        "lon": LON,
-        "accuracy_m": 20,
-        "message": "views!",
-        **overrides,
-    }
-    headers = dict(who["headers"])
-    if "key" in overrides:
-        headers["Idempotency-Key"] = body.pop("key")
-    return await client.post("/v1/checkins", json=body, headers=headers)
-
-
-@pytest.fixture
-async def world(client) -> dict:
-    author, friend, follower, stranger = [await make_account(client) for _ in range(4)]
-    await befriend(client, author, friend)
-    circle = (
-        await client.post(
-            "/v1/circles", json={"name": "c", "members": [friend["id"]]}, headers=author["headers"]
-        )
-    ).json()
-    return {
-        "author": author,
-        "friend": friend,
-        "stranger": stranger,
-        "follower": follower,
-        "circle": circle,
-        "place": await _place(client, author["headers"]),
-    }
 
 
 async def test_circle_only_checkin_is_seen_by_circle_and_author_only(client, world):
-    made = await _checkin(
+    made = await post_checkin(
         client,
         world["author"],
         world["place"],
@@ -71,7 +31,7 @@ async def test_circle_only_checkin_is_seen_by_circle_and_author_only(client, wor
 
 
 async def test_both_audiences_each_get_their_precision(client, world):
-    made = await _checkin(
+    made = await post_checkin(
         client,
         world["author"],
         world["place"],
@@ -104,7 +64,7 @@ async def test_both_audiences_each_get_their_precision(client, world):
 
 
 async def test_public_precision_defaults_to_area(client, world):
-    made = await _checkin(client, world["author"], world["place"], audience={"public": True})
+    made = await post_checkin(client, world["author"], world["place"], audience={"public": True})
     assert made.status_code == 201, made.text
     seen = await client.get(
         f"/v1/checkins/{made.json()['id']}", headers=world["stranger"]["headers"]
@@ -112,7 +72,7 @@ async def test_public_precision_defaults_to_area(client, world):
     assert seen.json()["place"]["precision"] == "area"
     for secret in ("Tokyo Tower", world["place"]["id"]):
         assert secret not in seen.text
-    exact = await _checkin(
+    exact = await post_checkin(
         client, world["author"], world["place"], audience={"public": True}, public_precision="exact"
     )
     seen = await client.get(
@@ -122,7 +82,7 @@ async def test_public_precision_defaults_to_area(client, world):
 
 
 async def test_block_hides_public_checkins(client, world):
-    made = await _checkin(client, world["author"], world["place"], audience={"public": True})
+    made = await post_checkin(client, world["author"], world["place"], audience={"public": True})
     path = f"/v1/checkins/{made.json()['id']}"
     assert (await client.get(path, headers=world["stranger"]["headers"])).status_code == 200
     await client.post(f"/v1/blocks/{world['stranger']['id']}", headers=world["author"]["headers"])
@@ -134,7 +94,7 @@ async def test_block_hides_public_checkins(client, world):
 
 
 async def test_empty_audience_is_author_only(client, world):
-    made = await _checkin(client, world["author"], world["place"])
+    made = await post_checkin(client, world["author"], world["place"])
     path = f"/v1/checkins/{made.json()['id']}"
     assert (await client.get(path, headers=world["author"]["headers"])).status_code == 200
     for who in ("friend", "stranger"):
@@ -142,7 +102,7 @@ async def test_empty_audience_is_author_only(client, world):
 
 
 async def test_delete_by_author_only(client, world):
-    made = await _checkin(client, world["author"], world["place"], audience={"public": True})
+    made = await post_checkin(client, world["author"], world["place"], audience={"public": True})
     path = f"/v1/checkins/{made.json()['id']}"
     assert (await client.delete(path, headers=world["stranger"]["headers"])).status_code == 403
     assert (await client.delete(path, headers=world["author"]["headers"])).status_code == 204
@@ -153,22 +113,22 @@ async def test_someone_elses_circle_is_404(client, world):
     other = (
         await client.post("/v1/circles", json={"name": "x"}, headers=world["friend"]["headers"])
     ).json()
-    made = await _checkin(
+    made = await post_checkin(
         client, world["author"], world["place"], audience={"circles": [other["id"]]}
     )
     assert made.status_code == 404
 
 
 async def test_plausibility(client, world, session):
-    far = await _checkin(client, world["author"], world["place"], lat=LAT + 0.01)  # ~1.1 km
+    far = await post_checkin(client, world["author"], world["place"], lat=LAT + 0.01)  # ~1.1 km
     assert far.status_code == 422
     assert far.json()["title"] == "Implausible location"
     # The same distance is fine when the phone says it is that imprecise (100 + 2 x 600 m).
     assert (
-        await _checkin(client, world["author"], world["place"], lat=LAT + 0.01, accuracy_m=600)
+        await post_checkin(client, world["author"], world["place"], lat=LAT + 0.01, accuracy_m=600)
     ).status_code == 201
     assert (
-        await _checkin(client, world["author"], world["place"], accuracy_m=5000)
+        await post_checkin(client, world["author"], world["place"], accuracy_m=5000)
     ).status_code == 422
     # Osaka a few seconds after Tokyo: ~400 km in seconds.
     osaka = (
@@ -181,35 +141,56 @@ async def test_plausibility(client, world, session):
             lon=135.5063,
         )
     ).json()
-    jump = await _checkin(client, world["author"], osaka, lat=34.6525, lon=135.5063)
+    jump = await post_checkin(client, world["author"], osaka, lat=34.6525, lon=135.5063)
     assert jump.status_code == 422
     assert "km/h" in jump.json()["detail"]
 
 
+def _start_of_next_minute() -> datetime:
+    """A minute boundary a few seconds ahead: close to the servers' clocks (tokens, rows)."""
+    return datetime.fromtimestamp((int(time.time()) // 60 + 1) * 60, UTC)
+
+
 @pytest.mark.redis_cluster
-async def test_rate_limit(client, world):
+async def test_rate_limit(client, world, time_machine):
+    # The clock stands still 1 s into a minute: the eleven posts share one window however slow.
+    time_machine.move_to(_start_of_next_minute() + timedelta(seconds=1), tick=False)
     statuses = [
-        (await _checkin(client, world["author"], world["place"])).status_code for _ in range(11)
+        (await post_checkin(client, world["author"], world["place"])).status_code for _ in range(11)
     ]
-    assert statuses[:10] == [201] * 10
-    assert statuses[10] == 429
+    assert statuses == [201] * 10 + [429]
 
 
 @pytest.mark.redis_cluster
-async def test_rate_limit_answer_has_retry_after(client, world):
+async def test_rate_limit_answer_has_retry_after(client, world, time_machine):
+    time_machine.move_to(_start_of_next_minute() + timedelta(seconds=1), tick=False)
     for _ in range(10):
-        await _checkin(client, world["author"], world["place"])
-    limited = await _checkin(client, world["author"], world["place"])
-    assert 1 <= int(limited.headers["retry-after"]) <= 61
+        await post_checkin(client, world["author"], world["place"])
+    limited = await post_checkin(client, world["author"], world["place"])
+    assert limited.status_code == 429
+    assert limited.json()["type"] == "/problems/rate-limited"
+    assert limited.headers["retry-after"] == "60", "59 s left in the window, rounded up, plus 1"
+
+
+@pytest.mark.redis_cluster
+async def test_rate_limit_window_is_the_clock_minute(client, world, time_machine):
+    boundary = _start_of_next_minute()
+    time_machine.move_to(boundary - timedelta(seconds=2), tick=False)
+    for _ in range(10):
+        assert (await post_checkin(client, world["author"], world["place"])).status_code == 201
+    time_machine.move_to(boundary, tick=False)
+    assert (await post_checkin(client, world["author"], world["place"])).status_code == 201
 
 
 @pytest.mark.redis_cluster
 async def test_idempotent_retry_returns_first_answer(client, world, session):
-    first = await _checkin(client, world["author"], world["place"], key="k-1")
-    again = await _checkin(client, world["author"], world["place"], key="k-1")
+    first = await post_checkin(client, world["author"], world["place"], key="k-1")
+    again = await post_checkin(client, world["author"], world["place"], key="k-1")
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
-    other = await _checkin(client, world["author"], world["place"], key="k-1", message="changed")
+    other = await post_checkin(
+        client, world["author"], world["place"], key="k-1", message="changed"
+    )
     assert other.status_code == 422
     count = (await session.execute(text("SELECT count(*) FROM checkins"))).scalar_one()
     assert count == 1
@@ -218,24 +199,25 @@ async def test_idempotent_retry_returns_first_answer(client, world, session):
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "field"),
     [
-        {"place_id": "999999"},
-        {"place_id": "abc"},
-        {"lat": "NaN"},
-        {"lon": "Infinity"},
-        {"lat": 91},
-        {"message": "x" * 10_000},
-        {"accuracy_m": -1},
-        {"accuracy_m": "far"},
-        {"audience": {"circles": "all"}},
-        {"public_precision": "street"},
-        {"audience": {"circles": ["99999999999999999999"]}},
+        ({"place_id": "999999"}, "body.place_id"),
+        ({"place_id": "abc"}, "body.place_id"),
+        ({"lat": "NaN"}, "body.lat"),
+        ({"lon": "Infinity"}, "body.lon"),
+        ({"lat": 91}, "body.lat"),
+        ({"message": "x" * 10_000}, "body.message"),
+        ({"accuracy_m": -1}, "body.accuracy_m"),
+        ({"accuracy_m": "far"}, "body.accuracy_m"),
+        ({"audience": {"circles": "all"}}, "body.audience.circles"),
+        ({"public_precision": "street"}, "body.public_precision"),
+        ({"audience": {"circles": ["99999999999999999999"]}}, "body.audience.circles.0"),
     ],
 )
-async def test_bad_checkins_store_nothing(client, world, session, overrides):
-    response = await _checkin(client, world["author"], world["place"], **overrides)
-    assert 400 <= response.status_code < 500, response.text
+async def test_bad_checkins_store_nothing(client, world, session, overrides, field):
+    response = await post_checkin(client, world["author"], world["place"], **overrides)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
     assert response.headers["content-type"] == "application/problem+json"
     assert (await session.execute(text("SELECT count(*) FROM checkins"))).scalar_one() == 0
 
@@ -249,5 +231,6 @@ async def test_nan_literal_position_is_refused(client, world, session):
         content=body,
         headers={**world["author"]["headers"], "Content-Type": "application/json"},
     )
-    assert response.status_code in (400, 422)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["type"] == "finite_number"
     assert (await session.execute(text("SELECT count(*) FROM checkins"))).scalar_one() == 0

@@ -6,25 +6,9 @@ import httpx
 from sqlalchemy import text
 
 from tests.conftest import make_account
+from tests.dashboard.factories import csrf_token, sign_in
 from tests.reports import factories
-from tests.reports.conftest import seed_ledger
-from tests.reports.factories import hours_ago
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, html[:500]
-    return match.group(1)
-
-
-async def sign_in(client: httpx.AsyncClient, account: dict) -> httpx.Response:
-    page = await client.get("/dashboard")
-    assert page.status_code == 200
-    assert "Sign in" in page.text
-    return await client.post(
-        "/dashboard/sign-in",
-        data={"handle": account["handle"], "password": "correct horse", "csrf": _csrf(page.text)},
-    )
+from tests.reports.factories import hours_ago, seed_ledger
 
 
 async def test_sign_in_sets_a_safe_cookie_and_lists_campaigns(client, session, advertiser):
@@ -42,11 +26,15 @@ async def test_sign_in_sets_a_safe_cookie_and_lists_campaigns(client, session, a
     assert "Morning beans" in listing.text
 
 
-async def test_wrong_password_and_missing_csrf(client, advertiser):
+async def test_wrong_password_and_missingcsrf_token(client, advertiser):
     page = await client.get("/dashboard")
     wrong = await client.post(
         "/dashboard/sign-in",
-        data={"handle": advertiser["handle"], "password": "wrong wrong", "csrf": _csrf(page.text)},
+        data={
+            "handle": advertiser["handle"],
+            "password": "wrong wrong",
+            "csrf": csrf_token(page.text),
+        },
     )
     assert wrong.status_code == 401
     assert "Wrong handle or password" in wrong.text
@@ -89,7 +77,7 @@ async def test_other_accounts_get_404_on_every_page(client, session, advertiser)
     page = await client.get("/dashboard")
     status = await client.post(
         f"/dashboard/campaigns/{campaign}/status",
-        data={"status": "paused", "csrf": _csrf(page.text)},
+        data={"status": "paused", "csrf": csrf_token(page.text)},
     )
     assert status.status_code == 404
     anonymous = httpx.AsyncClient(transport=client._transport, base_url="http://test")

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from geo.core.auth import hash_token
 from tests.conftest import make_account
-from tests.dashboard.test_pages import sign_in
+from tests.dashboard.factories import sign_in
 
 
 def cookie_payload(app, response: httpx.Response) -> tuple[str, dict]:  # type: ignore[no-untyped-def]

@@ -1,9 +1,9 @@
 import pytest
 
-from tests.checkins.test_checkins_api import _checkin, _place
+from tests.checkins.factories import post_checkin, tower_place
 from tests.conftest import make_account
 from tests.emergencies.factories import declare, make_operator
-from tests.social.test_social_api import befriend
+from tests.social.factories import befriend
 
 
 @pytest.fixture
@@ -21,8 +21,8 @@ async def quake(client, session) -> dict:
             headers=author["headers"],
         )
     ).json()
-    place = await _place(client, author["headers"])
-    made = await _checkin(client, author, place, audience={"circles": [circle["id"]]})
+    place = await tower_place(client, author["headers"])
+    made = await post_checkin(client, author, place, audience={"circles": [circle["id"]]})
     assert made.status_code == 201, made.text
     operator = await make_operator(session)
     return {

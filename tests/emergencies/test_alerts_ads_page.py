@@ -10,7 +10,7 @@ from geo.core.auth import Actor
 from geo.fanout.live import home_events
 from geo.fanout.worker import drain
 from tests.ads.factories import business_with_place, create_campaign
-from tests.checkins.test_checkins_api import _checkin, _place
+from tests.checkins.factories import post_checkin, tower_place
 from tests.conftest import make_account
 from tests.emergencies.factories import AROUND_TOWER, TOKYO_TOWER, declare, make_operator, report
 
@@ -33,8 +33,8 @@ def ads_for_fresh_walkers(app):  # type: ignore[no-untyped-def]
 
 async def test_an_open_stream_last_seen_inside_gets_the_alert(app, client, session, redis):
     viewer = await make_account(client)
-    place = await _place(client, viewer["headers"])
-    assert (await _checkin(client, viewer, place)).status_code == 201
+    place = await tower_place(client, viewer["headers"])
+    assert (await post_checkin(client, viewer, place)).status_code == 201
     await drain(app.state.db, redis)
     actor = Actor(id=int(viewer["id"]), handle=viewer["handle"], kind="member")
     stream = home_events(app.state.db, redis, actor, max_seconds=5, max_events=1)
@@ -50,7 +50,7 @@ async def test_an_open_stream_last_seen_inside_gets_the_alert(app, client, sessi
 
 async def test_only_those_whose_last_checkin_is_inside_are_alerted(client, session):
     inside, moved_on, never = [await make_account(client) for _ in range(3)]
-    tower = await _place(client, inside["headers"])
+    tower = await tower_place(client, inside["headers"])
     away = (
         await client.post(
             "/v1/places",
@@ -58,15 +58,15 @@ async def test_only_those_whose_last_checkin_is_inside_are_alerted(client, sessi
             headers=inside["headers"],
         )
     ).json()
-    assert (await _checkin(client, inside, tower)).status_code == 201
-    assert (await _checkin(client, moved_on, tower)).status_code == 201
+    assert (await post_checkin(client, inside, tower)).status_code == 201
+    assert (await post_checkin(client, moved_on, tower)).status_code == 201
     await session.execute(  # an old check-in, so the next one is a plausible trip
         __import__("sqlalchemy").text(
             "UPDATE checkins SET created_at = created_at - interval '1 day' WHERE author_id = :a"
         ),
         {"a": int(moved_on["id"])},
     )
-    moved = await _checkin(client, moved_on, away, lat=34.6873, lon=135.5262)
+    moved = await post_checkin(client, moved_on, away, lat=34.6873, lon=135.5262)
     assert moved.status_code == 201, moved.text
     from datetime import UTC, datetime, timedelta
 

@@ -1,9 +1,9 @@
 """The friends' board: only friends, only while active, never finer than each friend allows."""
 
-from tests.checkins.test_checkins_api import _checkin
+from tests.checkins.factories import post_checkin
 from tests.conftest import make_account
 from tests.emergencies.factories import TOKYO_TOWER, report
-from tests.social.test_social_api import befriend
+from tests.social.factories import befriend
 
 
 async def _board(client, who, emergency) -> object:
@@ -62,13 +62,13 @@ async def test_a_report_shows_its_status_to_its_audience_only(client, quake):
 async def test_a_public_checkin_at_area_precision_places_no_one(client, quake):
     walker = await make_account(client)
     await befriend(client, walker, quake["stranger"])
-    made = await _checkin(
+    made = await post_checkin(
         client, walker, quake["place"], audience={"public": True}, public_precision="area"
     )
     assert made.status_code == 201, made.text
     board = _by_handle(await _board(client, quake["stranger"], quake["emergency"]))
     assert walker["handle"] not in board
-    exact = await _checkin(
+    exact = await post_checkin(
         client, walker, quake["place"], audience={"public": True}, public_precision="exact"
     )
     assert exact.status_code == 201, exact.text

@@ -6,7 +6,7 @@ import sys
 
 import psycopg
 
-from tests.conftest import TEST_DB_URL, TEST_REDIS_URL, make_account, plain
+from tests.conftest import TEST_REDIS_URL, make_account, plain
 from tests.emergencies.factories import AROUND_TOWER, TOKYO_TOWER, declare, make_operator
 
 
@@ -19,9 +19,9 @@ async def test_sign_up_refuses_the_operator_kind(client):
     assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_geo_operator_create_prints_a_working_token(migrated_database):
+def test_geo_operator_create_prints_a_working_token(commit_database):
     handle = f"cli_op_{os.getpid()}"
-    env = {**os.environ, "DATABASE_URL": TEST_DB_URL, "REDIS_URL": TEST_REDIS_URL}
+    env = {**os.environ, "DATABASE_URL": commit_database, "REDIS_URL": TEST_REDIS_URL}
     done = subprocess.run(
         [sys.executable, "-m", "geo", "operator", "create", handle],
         env=env,
@@ -33,7 +33,7 @@ def test_geo_operator_create_prints_a_working_token(migrated_database):
         assert done.returncode == 0, done.stderr
         token = done.stdout.strip()
         assert len(token) > 20
-        with psycopg.connect(plain(TEST_DB_URL)) as conn:
+        with psycopg.connect(plain(commit_database)) as conn:
             kind = conn.execute(
                 "SELECT a.kind FROM accounts a JOIN account_tokens t ON t.account_id = a.id "
                 "WHERE a.handle = %s",
@@ -50,7 +50,7 @@ def test_geo_operator_create_prints_a_working_token(migrated_database):
         assert again.returncode != 0
         assert "taken" in again.stderr
     finally:
-        with psycopg.connect(plain(TEST_DB_URL)) as conn:
+        with psycopg.connect(plain(commit_database)) as conn:
             conn.execute("DELETE FROM accounts WHERE handle = %s", (handle,))
 
 

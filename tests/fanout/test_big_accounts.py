@@ -10,13 +10,13 @@ from sqlalchemy import text
 from geo.fanout import keys, service
 from geo.fanout.stream import CHUNK
 from geo.fanout.worker import consume_once, drain, ensure_group, relay_once
-from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
+from tests.checkins.factories import post_checkin
 
 FOLLOWERS = 20_000
 
 
 @pytest.fixture
-async def celebrity(client, session, world) -> dict:  # noqa: F811
+async def celebrity(client, session, world) -> dict:
     """world's author, followed by FOLLOWERS accounts made in bulk (no sign-up needed)."""
     author_id = int(world["author"]["id"])
     fans = (
@@ -57,10 +57,14 @@ async def test_normal_checkins_are_not_stuck_behind_the_big_one(app, client, red
     db, follower = app.state.db, int(celebrity["follower"]["id"])
     await drain(db, redis)  # events other tests committed must not take this test's steps
     big = (
-        await _checkin(client, celebrity["author"], celebrity["place"], audience={"public": True})
+        await post_checkin(
+            client, celebrity["author"], celebrity["place"], audience={"public": True}
+        )
     ).json()["id"]
     before = (
-        await _checkin(client, celebrity["friend"], celebrity["place"], audience={"public": True})
+        await post_checkin(
+            client, celebrity["friend"], celebrity["place"], audience={"public": True}
+        )
     ).json()["id"]
     await ensure_group(redis)
     assert await relay_once(db, redis) == 2
@@ -72,7 +76,9 @@ async def test_normal_checkins_are_not_stuck_behind_the_big_one(app, client, red
     assert await redis.xlen(keys.BULK) == chunks
     # A check-in posted after the split is delivered at the next step, ahead of most chunks.
     after = (
-        await _checkin(client, celebrity["follower"], celebrity["place"], audience={"public": True})
+        await post_checkin(
+            client, celebrity["follower"], celebrity["place"], audience={"public": True}
+        )
     ).json()["id"]
     await client.post(
         f"/v1/follows/{celebrity['follower']['id']}", headers=celebrity["stranger"]["headers"]
@@ -105,7 +111,9 @@ async def test_normal_checkins_are_not_stuck_behind_the_big_one(app, client, red
 
 async def test_a_redelivered_split_adds_no_chunks(app, client, redis, session, celebrity):
     big = (
-        await _checkin(client, celebrity["author"], celebrity["place"], audience={"public": True})
+        await post_checkin(
+            client, celebrity["author"], celebrity["place"], audience={"public": True}
+        )
     ).json()["id"]
     for _ in range(2):  # the second time stands for a worker that died before its XACK
         await service.handle_event(session, redis, "checkin.created", {"checkin_id": big})
@@ -119,7 +127,9 @@ async def test_a_redelivered_split_adds_no_chunks(app, client, redis, session, c
 
 async def test_chunks_of_a_deleted_checkin_deliver_nothing(app, client, redis, celebrity):
     big = (
-        await _checkin(client, celebrity["author"], celebrity["place"], audience={"public": True})
+        await post_checkin(
+            client, celebrity["author"], celebrity["place"], audience={"public": True}
+        )
     ).json()["id"]
     await ensure_group(redis)
     await relay_once(app.state.db, redis)

@@ -4,7 +4,7 @@ import pytest
 
 from geo.fanout import keys
 from geo.fanout.worker import drain
-from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
+from tests.checkins.factories import post_checkin
 
 pytestmark = pytest.mark.redis_cluster
 
@@ -13,10 +13,10 @@ async def _home(client, who) -> list[dict]:
     return (await client.get("/v1/timelines/home", headers=who["headers"])).json()["items"]
 
 
-async def test_both_audiences_are_delivered_each_with_its_view(app, client, redis, world):  # noqa: F811
+async def test_both_audiences_are_delivered_each_with_its_view(app, client, redis, world):
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["follower"]["headers"])
     made = (
-        await _checkin(
+        await post_checkin(
             client,
             world["author"],
             world["place"],
@@ -39,9 +39,9 @@ async def test_both_audiences_are_delivered_each_with_its_view(app, client, redi
     assert "Tokyo Tower" not in str(public)
 
 
-async def test_circle_only_stays_out_of_public_and_followers(app, client, redis, world):  # noqa: F811
+async def test_circle_only_stays_out_of_public_and_followers(app, client, redis, world):
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["follower"]["headers"])
-    await _checkin(
+    await post_checkin(
         client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
     )
     await drain(app.state.db, redis)
@@ -50,9 +50,9 @@ async def test_circle_only_stays_out_of_public_and_followers(app, client, redis,
     assert len(await _home(client, world["friend"])) == 1
 
 
-async def test_delete_retracts_everywhere(app, client, redis, world):  # noqa: F811
+async def test_delete_retracts_everywhere(app, client, redis, world):
     made = (
-        await _checkin(
+        await post_checkin(
             client,
             world["author"],
             world["place"],
@@ -67,11 +67,11 @@ async def test_delete_retracts_everywhere(app, client, redis, world):  # noqa: F
     assert await redis.zcard(keys.public_global()) == 0
 
 
-async def test_redelivery_changes_nothing(app, client, redis, world):  # noqa: F811
+async def test_redelivery_changes_nothing(app, client, redis, world):
     from geo.fanout import service
 
     made = (
-        await _checkin(
+        await post_checkin(
             client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
         )
     ).json()
@@ -83,8 +83,8 @@ async def test_redelivery_changes_nothing(app, client, redis, world):  # noqa: F
     assert await redis.zrange(friend_key, 0, -1, withscores=True) == before
 
 
-async def test_unfriend_and_block_take_effect_on_read(app, client, redis, world):  # noqa: F811
-    await _checkin(
+async def test_unfriend_and_block_take_effect_on_read(app, client, redis, world):
+    await post_checkin(
         client,
         world["author"],
         world["place"],
@@ -96,8 +96,8 @@ async def test_unfriend_and_block_take_effect_on_read(app, client, redis, world)
     assert await _home(client, world["friend"]) == []
 
 
-async def test_local_public_timeline_uses_the_allowed_precision(app, client, redis, world):  # noqa: F811
-    await _checkin(
+async def test_local_public_timeline_uses_the_allowed_precision(app, client, redis, world):
+    await post_checkin(
         client, world["author"], world["place"], public_precision="exact", audience={"public": True}
     )
     await drain(app.state.db, redis)
@@ -115,11 +115,13 @@ async def test_local_public_timeline_uses_the_allowed_precision(app, client, red
     assert far.json()["items"] == []
 
 
-async def test_home_timeline_pages_with_cursor(app, client, redis, world):  # noqa: F811
+async def test_home_timeline_pages_with_cursor(app, client, redis, world):
     made = []
     for i in range(5):
         made.append(
-            (await _checkin(client, world["author"], world["place"], message=f"m{i}")).json()["id"]
+            (await post_checkin(client, world["author"], world["place"], message=f"m{i}")).json()[
+                "id"
+            ]
         )
     await drain(app.state.db, redis)
     seen, cursor = [], None

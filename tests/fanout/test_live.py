@@ -4,12 +4,12 @@ import pytest
 
 from geo.fanout.live import home_events
 from geo.fanout.worker import drain
-from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
+from tests.checkins.factories import post_checkin
 
 pytestmark = pytest.mark.redis_cluster
 
 
-async def test_stream_sends_delivered_items_only_while_visible(app, client, redis, world):  # noqa: F811
+async def test_stream_sends_delivered_items_only_while_visible(app, client, redis, world):
     from geo.core.auth import Actor
 
     friend = Actor(id=int(world["friend"]["id"]), handle=world["friend"]["handle"], kind="member")
@@ -18,7 +18,7 @@ async def test_stream_sends_delivered_items_only_while_visible(app, client, redi
     # (the test's one database connection cannot serve the stream and the worker at once).
     assert await anext(stream) == b": connected\n\n"
     made = (
-        await _checkin(
+        await post_checkin(
             client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
         )
     ).json()

@@ -17,7 +17,7 @@ from geo.fanout.live import home_events
 from geo.fanout.live_hub import GAP, LiveHub
 from geo.fanout.service import deliver
 from geo.fanout.worker import drain
-from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
+from tests.checkins.factories import post_checkin
 
 pytestmark = pytest.mark.redis_cluster
 STREAMS = 200
@@ -81,7 +81,7 @@ async def test_many_streams_share_one_connection_per_node(redis):
     await _until(redis, hub.name, lambda conns: conns == [])
 
 
-async def test_home_streams_of_several_accounts_share_the_connection(app, client, redis, world):  # noqa: F811
+async def test_home_streams_of_several_accounts_share_the_connection(app, client, redis, world):
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["follower"]["headers"])
     streams = []
     for who in ("author", "friend", "follower"):
@@ -92,7 +92,7 @@ async def test_home_streams_of_several_accounts_share_the_connection(app, client
     assert sum(int(c["ssub"]) for c in conns) == 3
     assert len(conns) <= len(_nodes(redis))
     made = (
-        await _checkin(
+        await post_checkin(
             client,
             world["author"],
             world["place"],
@@ -127,12 +127,12 @@ async def test_a_killed_connection_is_reopened_and_resubscribed(redis):
         assert await listener.next_message(5) == b"7"
 
 
-async def test_a_stream_catches_up_after_its_connection_was_lost(app, client, redis, world):  # noqa: F811
+async def test_a_stream_catches_up_after_its_connection_was_lost(app, client, redis, world):
     actor = Actor(id=int(world["friend"]["id"]), handle=world["friend"]["handle"], kind="member")
     stream = home_events(app.state.db, redis, actor, max_seconds=10)
     assert await anext(stream) == b": connected\n\n"
     made = (
-        await _checkin(
+        await post_checkin(
             client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
         )
     ).json()["id"]

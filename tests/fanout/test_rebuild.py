@@ -5,7 +5,7 @@ import pytest
 from geo.fanout import keys
 from geo.fanout.service import rebuild_feeds
 from geo.fanout.worker import drain
-from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
+from tests.checkins.factories import post_checkin
 
 pytestmark = pytest.mark.redis_cluster
 
@@ -16,7 +16,7 @@ async def _snapshot(redis, account_ids) -> dict:
     return snap
 
 
-async def test_flush_then_rebuild_restores_every_feed(app, client, redis, session, world):  # noqa: F811
+async def test_flush_then_rebuild_restores_every_feed(app, client, redis, session, world):
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["follower"]["headers"])
     for i, audience in enumerate(
         [
@@ -26,7 +26,9 @@ async def test_flush_then_rebuild_restores_every_feed(app, client, redis, sessio
             {},
         ]
     ):
-        await _checkin(client, world["author"], world["place"], audience=audience, message=f"{i}")
+        await post_checkin(
+            client, world["author"], world["place"], audience=audience, message=f"{i}"
+        )
     await drain(app.state.db, redis)
     people = [int(world[w]["id"]) for w in ("author", "friend", "follower", "stranger")]
     before = await _snapshot(redis, people)

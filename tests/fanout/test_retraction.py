@@ -10,8 +10,9 @@ from geo.core.auth import Actor
 from geo.fanout import keys
 from geo.fanout.live import home_events
 from geo.fanout.worker import drain
-from tests.checkins.test_checkins_api import _checkin, world  # noqa: F401  (fixture)
-from tests.social.test_social_api import befriend
+from tests.checkins.factories import post_checkin
+from tests.fanout.factories import deleted_event
+from tests.social.factories import befriend
 
 pytestmark = pytest.mark.redis_cluster
 
@@ -32,14 +33,10 @@ async def _next_event(stream) -> str:  # type: ignore[no-untyped-def]
     return (await asyncio.wait_for(anext(stream), 5)).decode()
 
 
-def _deleted(checkin_id: str) -> str:
-    return f'event: delete\ndata: {{"id":"{checkin_id}"}}\n\n'
-
-
-async def _both_audiences(app, client, redis, world) -> str:  # noqa: F811
+async def _both_audiences(app, client, redis, world) -> str:
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["follower"]["headers"])
     made = (
-        await _checkin(
+        await post_checkin(
             client,
             world["author"],
             world["place"],
@@ -50,7 +47,7 @@ async def _both_audiences(app, client, redis, world) -> str:  # noqa: F811
     return made["id"]
 
 
-async def test_delete_leaves_every_timeline_and_is_announced(app, client, redis, world):  # noqa: F811
+async def test_delete_leaves_every_timeline_and_is_announced(app, client, redis, world):
     friend_stream = await _open_stream(app, redis, world["friend"])
     checkin_id = await _both_audiences(app, client, redis, world)
     assert (await _next_event(friend_stream)).startswith(f"id: {checkin_id}\nevent: checkin\n")
@@ -63,8 +60,8 @@ async def test_delete_leaves_every_timeline_and_is_announced(app, client, redis,
     for who in ("author", "friend", "follower"):
         assert await _held(redis, world[who]) == set()
     assert await redis.zcard(keys.public_global()) == 0
-    assert await _next_event(friend_stream) == _deleted(checkin_id)
-    assert await _next_event(follower_stream) == _deleted(checkin_id)
+    assert await _next_event(friend_stream) == deleted_event(checkin_id)
+    assert await _next_event(follower_stream) == deleted_event(checkin_id)
     await friend_stream.aclose()
     await follower_stream.aclose()
 
@@ -73,7 +70,7 @@ async def test_unfriend_removes_circle_checkins_both_ways_and_cuts_the_stream(
     app,
     client,
     redis,
-    world,  # noqa: F811
+    world,
 ):
     theirs = (
         await client.post(
@@ -83,12 +80,12 @@ async def test_unfriend_removes_circle_checkins_both_ways_and_cuts_the_stream(
         )
     ).json()
     mine = (
-        await _checkin(
+        await post_checkin(
             client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
         )
     ).json()["id"]
     back = (
-        await _checkin(
+        await post_checkin(
             client, world["friend"], world["place"], audience={"circles": [theirs["id"]]}
         )
     ).json()["id"]
@@ -102,19 +99,19 @@ async def test_unfriend_removes_circle_checkins_both_ways_and_cuts_the_stream(
     # Each keeps their own check-in and loses the other's.
     assert await _held(redis, world["friend"]) == {back}
     assert await _held(redis, world["author"]) == {mine}
-    assert await _next_event(stream) == _deleted(mine)
+    assert await _next_event(stream) == deleted_event(mine)
     await stream.aclose()
 
 
-async def test_circle_removal_keeps_what_still_reaches_them_publicly(app, client, redis, world):  # noqa: F811
+async def test_circle_removal_keeps_what_still_reaches_them_publicly(app, client, redis, world):
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["friend"]["headers"])
     circle_only = (
-        await _checkin(
+        await post_checkin(
             client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
         )
     ).json()["id"]
     both = (
-        await _checkin(
+        await post_checkin(
             client,
             world["author"],
             world["place"],
@@ -140,9 +137,9 @@ async def test_circle_removal_keeps_what_still_reaches_them_publicly(app, client
     ]
 
 
-async def test_circle_delete_removes_its_checkins(app, client, redis, world):  # noqa: F811
+async def test_circle_delete_removes_its_checkins(app, client, redis, world):
     made = (
-        await _checkin(
+        await post_checkin(
             client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
         )
     ).json()["id"]
@@ -154,15 +151,15 @@ async def test_circle_delete_removes_its_checkins(app, client, redis, world):  #
     assert await _held(redis, world["author"]) == {made}
 
 
-async def test_block_removes_everything_of_the_other(app, client, redis, world):  # noqa: F811
+async def test_block_removes_everything_of_the_other(app, client, redis, world):
     await client.post(f"/v1/follows/{world['author']['id']}", headers=world["friend"]["headers"])
     circle_only = (
-        await _checkin(
+        await post_checkin(
             client, world["author"], world["place"], audience={"circles": [world["circle"]["id"]]}
         )
     ).json()["id"]
     public_only = (
-        await _checkin(client, world["author"], world["place"], audience={"public": True})
+        await post_checkin(client, world["author"], world["place"], audience={"public": True})
     ).json()["id"]
     await drain(app.state.db, redis)
     assert await _held(redis, world["friend"]) == {circle_only, public_only}
@@ -172,11 +169,11 @@ async def test_block_removes_everything_of_the_other(app, client, redis, world):
     await drain(app.state.db, redis)
     assert await _held(redis, world["friend"]) == set()
     retracted = {await _next_event(stream), await _next_event(stream)}
-    assert retracted == {_deleted(circle_only), _deleted(public_only)}
+    assert retracted == {deleted_event(circle_only), deleted_event(public_only)}
     await stream.aclose()
 
 
-async def test_unfollow_removes_public_checkins_only(app, client, redis, world):  # noqa: F811
+async def test_unfollow_removes_public_checkins_only(app, client, redis, world):
     checkin_id = await _both_audiences(app, client, redis, world)
     assert await _held(redis, world["follower"]) == {checkin_id}
     await client.delete(
@@ -193,14 +190,14 @@ async def test_delete_is_announced_only_to_streams_that_received_the_item(
     app,
     client,
     redis,
-    world,  # noqa: F811
+    world,
 ):
     """Recipients by today's graph are not recipients: a follower gained and a circle member added
     after the delivery never got the check-in, and its `event: delete` would tell them its id
     (hence its time) and that the author posted something hidden from them."""
     author, newcomer, latecomer = world["author"], world["stranger"], world["follower"]
     made = (
-        await _checkin(
+        await post_checkin(
             client,
             author,
             world["place"],
@@ -221,10 +218,10 @@ async def test_delete_is_announced_only_to_streams_that_received_the_item(
 
     await client.delete(f"/v1/checkins/{made}", headers=author["headers"])
     await drain(app.state.db, redis)
-    assert await _next_event(friend_stream) == _deleted(made)
+    assert await _next_event(friend_stream) == deleted_event(made)
     # The next event each never-recipient sees is the next check-in, not the delete.
     later = (
-        await _checkin(
+        await post_checkin(
             client,
             author,
             world["place"],

@@ -4,11 +4,15 @@ Reports read the ledger, so tests write it directly (as the ads batch writer wou
 each reported figure with counts computed from these raw rows.
 """
 
+import random
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from geo.reports.rollup import rollup_pending
+from tests.reports.truth import random_ledger
 
 _ids = count(1_000_000)
 PLACE = (35.6812, 139.7671)  # Tokyo station
@@ -164,3 +168,41 @@ async def add_checkins(
             "prec": precision,
         },
     )
+
+
+async def seed_ledger(
+    session, *, owner_id: int, base, seed: int = 7, hours: int = 6, n_viewers: int = 60
+):  # type: ignore[no-untyped-def]
+    """A campaign with a random but deterministic ledger; returns (campaign, place, ledger)."""
+    place = await make_place(session, owner_id=owner_id)
+    campaign = await make_campaign(session, owner_id=owner_id, place_id=place)
+    accounts = await make_accounts(session, n_viewers + 60, prefix=f"v{seed}x")
+    viewers, held, others = (
+        accounts[:n_viewers],
+        accounts[n_viewers : n_viewers + 40],
+        accounts[n_viewers + 40 :],
+    )
+    ledger = random_ledger(
+        random.Random(seed), base=base, hours=hours, viewers=viewers, held=held, others=others
+    )
+    ids = await add_impressions(
+        session, campaign_id=campaign, rows=[(v, s, d) for _, v, s, d in ledger.impressions]
+    )
+    rename = dict(zip((i for i, *_ in ledger.impressions), ids, strict=True))
+    ledger.impressions = [(rename[i], v, s, d) for i, v, s, d in ledger.impressions]
+    ledger.clicks = {rename[i] for i in ledger.clicks}
+    for imp_id, viewer, served, _ in ledger.impressions:
+        if imp_id in ledger.clicks:
+            await add_click(
+                session,
+                impression_id=imp_id,
+                campaign_id=campaign,
+                viewer_id=viewer,
+                clicked_at=served,
+            )
+    await add_holdouts(
+        session, campaign_id=campaign, rows=[(v, t, 100.0) for v, t in ledger.holdouts]
+    )
+    await add_checkins(session, place_id=place, rows=ledger.checkins)
+    await rollup_pending(session, limit=10_000)
+    return campaign, place, ledger

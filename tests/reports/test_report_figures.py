@@ -2,8 +2,7 @@
 
 from datetime import timedelta
 
-from tests.reports.conftest import seed_ledger
-from tests.reports.factories import hours_ago
+from tests.reports.factories import hours_ago, seed_ledger
 from tests.reports.truth import HOUR
 from tests.reports.truth import band_of as _band_of  # noqa: F401  (documents the band rule)
 

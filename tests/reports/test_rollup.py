@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from geo.reports.rollup import rollup_pending
 from tests.reports import factories
-from tests.reports.factories import hours_ago
+from tests.reports.factories import hours_ago, seed_ledger
 
 
 async def _rows(session, campaign):  # type: ignore[no-untyped-def]
@@ -79,8 +79,6 @@ async def test_rollup_is_idempotent_and_follows_late_rows(session, advertiser):
 
 
 async def test_rollup_counts_equal_raw_counts(session, advertiser):
-    from tests.reports.conftest import seed_ledger
-
     campaign, _, _ = await seed_ledger(session, owner_id=int(advertiser["id"]), base=hours_ago(30))
     raw = (
         await session.execute(

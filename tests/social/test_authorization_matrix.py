@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import make_account
 from tests.places.factories import create_place
-from tests.social.test_social_api import befriend
+from tests.social.factories import befriend
 
 ROLES = ("owner", "friend", "stranger", "blocked", "anonymous")
 

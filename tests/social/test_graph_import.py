@@ -1,4 +1,4 @@
-"""The friend-graph importer on the migrated test database (commits, then cleans up)."""
+"""The friend-graph importer, which commits: on the session's commit database."""
 
 import os
 from collections.abc import Iterator
@@ -13,10 +13,10 @@ from tests.conftest import plain
 
 
 @pytest.fixture
-def prefix(migrated_database: str) -> Iterator[str]:
+def prefix(commit_database: str) -> Iterator[str]:
     value = f"gwt{os.getpid()}x"
     yield value
-    with psycopg.connect(plain(migrated_database)) as conn:  # friendships cascade
+    with psycopg.connect(plain(commit_database)) as conn:  # friendships cascade
         conn.execute("DELETE FROM accounts WHERE handle LIKE %s", (value + "%",))
 
 
@@ -58,15 +58,15 @@ def test_read_edges_dedupes_and_drops_self_loops(edge_file: Path) -> None:
 
 
 def test_import_creates_accounts_and_mutual_friendships_idempotently(
-    migrated_database: str, prefix: str, edge_file: Path
+    commit_database: str, prefix: str, edge_file: Path
 ) -> None:
-    settings = Settings(database_url=migrated_database)
+    settings = Settings(database_url=commit_database)
 
     first = import_friend_graph(settings, edge_file, handle_prefix=prefix, progress=False)
     assert "4 accounts created" in first
     assert "6 friendship rows inserted" in first
 
-    accounts, friendships = _snapshot(migrated_database, prefix)
+    accounts, friendships = _snapshot(commit_database, prefix)
     assert accounts == {
         f"{prefix}{uid}": ("member", IMPORTED_PASSWORD_HASH) for uid in (1, 2, 3, 4)
     }
@@ -78,21 +78,21 @@ def test_import_creates_accounts_and_mutual_friendships_idempotently(
     second = import_friend_graph(settings, edge_file, handle_prefix=prefix, progress=False)
     assert "0 accounts created" in second
     assert "0 friendship rows inserted" in second
-    assert _snapshot(migrated_database, prefix) == (accounts, friendships)
+    assert _snapshot(commit_database, prefix) == (accounts, friendships)
 
 
 def test_handle_held_by_real_account_is_not_adopted(
-    migrated_database: str, prefix: str, edge_file: Path
+    commit_database: str, prefix: str, edge_file: Path
 ) -> None:
-    with psycopg.connect(plain(migrated_database)) as conn:
+    with psycopg.connect(plain(commit_database)) as conn:
         conn.execute(
             "INSERT INTO accounts (handle, password_hash, kind) VALUES (%s, 'x', 'member')",
             (f"{prefix.upper()}2",),
         )
-    settings = Settings(database_url=migrated_database)
+    settings = Settings(database_url=commit_database)
 
     report = import_friend_graph(settings, edge_file, handle_prefix=prefix, progress=False)
 
     assert "1 handles held by real accounts" in report
-    _, friendships = _snapshot(migrated_database, prefix)
+    _, friendships = _snapshot(commit_database, prefix)
     assert friendships == {(f"{prefix}1", f"{prefix}4"), (f"{prefix}4", f"{prefix}1")}

@@ -2,15 +2,7 @@ from sqlalchemy import text
 
 from geo.social import service
 from tests.conftest import make_account
-
-
-async def befriend(client, a: dict, b: dict) -> None:
-    sent = await client.post("/v1/friend-requests", json={"to": b["id"]}, headers=a["headers"])
-    assert sent.status_code == 201, sent.text
-    accepted = await client.post(
-        f"/v1/friend-requests/{sent.json()['id']}/accept", headers=b["headers"]
-    )
-    assert accepted.status_code == 200, accepted.text
+from tests.social.factories import befriend
 
 
 async def test_friend_request_accept_and_list(client):

@@ -1,1 +1,0 @@
-from tests.reports.conftest import advertiser, small_k  # noqa: F401  (shared fixtures)
