@@ -2,6 +2,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from geo.checkins.plausibility import ACCURACY_FACTOR, BASE_ALLOWANCE_M, MAX_ACCURACY_M
 from geo.core.types import IdStr, Latitude, Longitude, UserText
 
 Precision = Literal["exact", "area", "city"]
@@ -19,7 +20,19 @@ class CheckinCreate(BaseModel):
     place_id: IdStr
     lat: Latitude
     lon: Longitude
-    accuracy_m: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
+    # A check-in refuses accuracy worse than MAX_ACCURACY_M with its own problem (plausibility);
+    # the document states that bound.
+    accuracy_m: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=100_000,
+            allow_inf_nan=False,
+            json_schema_extra={"maximum": MAX_ACCURACY_M},
+            description="Metres; the phone's horizontal accuracy. The reported position may be "
+            f"at most {BASE_ALLOWANCE_M:.0f} m + {ACCURACY_FACTOR:g} x accuracy from the place.",
+        ),
+    ]
     message: Annotated[UserText, Field(max_length=MAX_MESSAGE)] | None = None
     audience: Audience = Audience()
     public_precision: Precision = Field(

@@ -34,11 +34,28 @@ def _stripped_nonempty(value: str) -> str:
     return value
 
 
+# The validators' rules as JSON Schema patterns, so the OpenAPI document states them (the
+# validators stay: their messages say which rule broke). Newline and tab are the allowed controls.
+_PRINTABLE = r"[^\x00-\x08\x0b-\x1f]"
+PRINTABLE_PATTERN = rf"^{_PRINTABLE}*$"
+
+
+def printable_with(required: str) -> str:
+    """A pattern for printable text holding at least one character of the class `required`."""
+    return rf"^{_PRINTABLE}*{required}{_PRINTABLE}*$"
+
+
+NOT_BLANK_PATTERN = printable_with(r"[^\s\x00-\x1f]")
+
 # Text a person typed: no control characters; `Name` is also stripped and must not be blank.
-UserText = Annotated[str, AfterValidator(_printable)]
+UserText = Annotated[
+    str,
+    AfterValidator(_printable),
+    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
+]
 Name = Annotated[
     str,
-    Field(min_length=1, max_length=200),
+    Field(min_length=1, max_length=200, json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
     AfterValidator(_printable),
     AfterValidator(_stripped_nonempty),
 ]

@@ -14,6 +14,7 @@ from geo.core.openapi import problems
 from geo.core.pagination import PageDep, next_cursor
 from geo.core.responses import json_response as _json
 from geo.places import service
+from geo.places.categories import CATEGORY_IDS
 from geo.places.schemas import (
     CategoryTree,
     DuplicatePlace,
@@ -53,7 +54,13 @@ async def list_nearby_places(
     radius_m: Annotated[float, Query(ge=1, le=service.MAX_RADIUS_M, allow_inf_nan=False)] = 1000,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     category: Annotated[
-        str | None, Query(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[a-z0-9-]+$",
+            json_schema_extra={"enum": list(CATEGORY_IDS)},
+        ),
     ] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> Response:
@@ -67,6 +74,13 @@ async def list_nearby_places(
     # The places array comes pre-rendered from PostgreSQL; splice it in rather than re-parse it.
     body = b'{"places":' + places.encode() + b',"ads":' + orjson.dumps(ads) + b"}"
     return Response(body, media_type="application/json")
+
+
+# What `_parse_bbox` accepts, as far as a pattern can say it: four decimals in range (the parser
+# also takes exponents; the document names the plain form).
+_LON = r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)"
+_LAT = r"-?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)"
+BBOX_PATTERN = f"^{_LON},{_LAT},{_LON},{_LAT}$"
 
 
 def _parse_bbox(bbox: str) -> tuple[float, float, float, float]:
@@ -110,7 +124,14 @@ async def list_places_in_box(
     session: LagTolerantSessionDep,
     page: PageDep,
     bbox: Annotated[
-        str, Query(min_length=7, max_length=200, description="minlon,minlat,maxlon,maxlat")
+        str,
+        Query(
+            min_length=7,
+            max_length=200,
+            description="minlon,minlat,maxlon,maxlat, each min below its max (a box across the "
+            "antimeridian is asked as two boxes).",
+            json_schema_extra={"pattern": BBOX_PATTERN},
+        ),
     ],
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
