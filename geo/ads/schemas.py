@@ -169,9 +169,16 @@ class CampaignUpdate(BaseModel):
     holdout_share: HoldoutShare | Unset = None
 
 
-class TargetRead(BaseModel):
-    radius_m: int | None = None
-    area: GeoJSONPolygon | None = None
+class RadiusTargetRead(BaseModel):
+    radius_m: int
+
+
+class AreaTargetRead(BaseModel):
+    area: GeoJSONPolygon
+
+
+# A campaign targets one or the other; the answer names only the one it has.
+TargetRead = RadiusTargetRead | AreaTargetRead
 
 
 class CampaignRead(BaseModel):

@@ -174,7 +174,7 @@ async def create_campaign(request: Request, session: SessionDep) -> Response:
         else await buying.create(session, actor=actor, form=form, min_target_m=_min_radius(request))
     )
     if campaign is not None:
-        return RedirectResponse(f"/dashboard/campaigns/{campaign['id']}", status_code=303)
+        return RedirectResponse(f"/dashboard/campaigns/{campaign.id}", status_code=303)
     radius = int(form["radius_m"]) if form["radius_m"][:6].isdigit() else 500
     return render(
         request,
