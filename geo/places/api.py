@@ -39,9 +39,8 @@ GEOJSON = "application/geo+json"
         409: {"model": DuplicatePlace, "description": "A duplicate within 50 m"},
     },
 )
-async def create_place(data: PlaceCreate, actor: CurrentActor, session: SessionDep) -> Response:
-    place = await service.create_place(session, actor=actor, data=data)
-    return _json(service.place_json(place), status=201)
+async def create_place(data: PlaceCreate, actor: CurrentActor, session: SessionDep) -> PlaceRead:
+    return service.place_read(await service.create_place(session, actor=actor, data=data))
 
 
 @router.get("/places/nearby", response_model=NearbyResponse, responses=problems(401))
@@ -71,7 +70,9 @@ async def list_nearby_places(
     ads = await ads_next_to_places(
         request, session, actor=actor, lat=lat, lon=lon, category=category, places_json=places
     )
-    # The places array comes pre-rendered from PostgreSQL; splice it in rather than re-parse it.
+    # Hot path (bench/places_nearby.py keeps it honest): the places array is JSON built by
+    # PostgreSQL; splice it in rather than parse it into models and render it again. The ads
+    # beside it are the decision engine's cached documents (bench/ads_decision.py), raw as well.
     body = b'{"places":' + places.encode() + b',"ads":' + orjson.dumps(ads) + b"}"
     return Response(body, media_type="application/json")
 
@@ -134,7 +135,7 @@ async def list_places_in_box(
         ),
     ],
     accept: Annotated[str | None, Header()] = None,
-) -> Response:
+) -> Response | PlacePage:
     box = _parse_bbox(bbox)
     places = await service.places_in_box(session, box=box, limit=page.limit, before=page.before)
     cursor = next_cursor([p.id for p in places], page.limit)
@@ -151,13 +152,13 @@ async def list_places_in_box(
         return _json(
             {"type": "FeatureCollection", "features": features, "next": cursor}, media_type=GEOJSON
         )
-    return _json({"items": [service.place_json(p) for p in places], "next": cursor})
+    return PlacePage(items=[service.place_read(p) for p in places], next=cursor)
 
 
 @router.get("/places/{place_id}", response_model=PlaceRead, responses=problems(401, 404))
 async def read_place(
     request: Request, place_id: IdPath, actor: CurrentActor, session: LagTolerantSessionDep
-) -> Response:
+) -> PlaceRead:
     try:
         place = await service.get_place(session, parse_id(place_id))
     except NotFound:
@@ -167,10 +168,10 @@ async def read_place(
         # check-in): a miss is asked of the primary before it is a 404.
         async with request.app.state.db.read_sessionmaker() as primary:
             place = await service.get_place(primary, parse_id(place_id))
-    return _json(service.place_json(place))
+    return service.place_read(place)
 
 
 @router.get("/categories", response_model=CategoryTree, responses=problems(401))
-async def list_categories(actor: CurrentActor, session: LagTolerantSessionDep) -> Response:
+async def list_categories(actor: CurrentActor, session: LagTolerantSessionDep) -> CategoryTree:
     tree = await service.category_tree(session)
-    return _json({"items": tree.as_tree()})
+    return CategoryTree(items=tree.as_tree())
