@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from geo.checkins.plausibility import ACCURACY_FACTOR, BASE_ALLOWANCE_M, MAX_ACCURACY_M
-from geo.core.types import IdStr, Latitude, Longitude, UserText
+from geo.core.types import IdStr, Latitude, Longitude, UserText, UtcDatetime
 
 Precision = Literal["exact", "area", "city"]
 MAX_MESSAGE = 500
@@ -48,17 +48,30 @@ class CheckinAccount(BaseModel):
     handle: str
 
 
-class CheckinPlace(BaseModel):
-    """The place at the precision this viewer may see: a venue, or only an area or city cell."""
+class ExactPlace(BaseModel):
+    """The venue itself: a viewer in a circle, the author, or a public `exact` check-in."""
 
-    precision: Precision
-    id: IdStr | None = None
-    name: str | None = None
-    category: str | None = None
-    address: str | None = None
-    cell: str | None = Field(None, description="H3 cell (area: resolution 7, city: 5).")
+    precision: Literal["exact"]
+    id: IdStr
+    name: str
+    category: str
     lat: float
     lon: float
+    address: str | None
+    created_at: UtcDatetime
+
+
+class CellPlace(BaseModel):
+    """Only the neighbourhood or city cell: its centre, never the venue or its coordinates."""
+
+    precision: Literal["area", "city"]
+    cell: str = Field(description="H3 cell (area: resolution 7, city: 5).")
+    lat: float
+    lon: float
+
+
+# The place at the precision this viewer may see: a venue, or only an area or city cell.
+CheckinPlace = Annotated[ExactPlace | CellPlace, Field(discriminator="precision")]
 
 
 class CheckinRead(BaseModel):
@@ -66,7 +79,7 @@ class CheckinRead(BaseModel):
     account: CheckinAccount
     place: CheckinPlace
     message: str | None
-    created_at: str
+    created_at: UtcDatetime
     audience: Literal["circle", "public"]
 
 
