@@ -16,7 +16,7 @@ from geo.reports.bands import BANDS, band_label
 from geo.reports.lift import lift_summary
 from geo.reports.noise import Noise, events_sensitivity, figure_key
 from geo.reports.repository import CampaignRow, Cells, ReportRepository
-from geo.reports.schemas import CampaignListing
+from geo.reports.schemas import CampaignListing, Report
 
 TOTALS = (
     "impressions",
@@ -134,7 +134,7 @@ async def build_report(
     campaign_id: int,
     params: ReportParams,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> Report:
     """The campaign's report over a range: every count noised, those under the k-floor withheld,
     the campaign's data access budget charged for figures not released before (429 past it)."""
     campaign = await campaign_for(session, actor=actor, campaign_id=campaign_id)
@@ -186,7 +186,7 @@ async def build_report(
         attribution_days=params.attribution_days,
         budget=await _budget_of(session, campaign, now),
     )
-    return report
+    return Report.model_validate(report)
 
 
 def cell_key(hour: datetime, band: int) -> str:
