@@ -3,7 +3,7 @@
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
 from geo.core.types import IdStr, Name, UserText, UtcDatetime
@@ -173,8 +173,19 @@ class RadiusTargetRead(BaseModel):
     radius_m: int
 
 
+# Read side: coordinates as PostGIS rendered them, so an integral degree stays `139`, not `139.0`.
+StoredNumber = Annotated[int | float, WithJsonSchema({"type": "number"})]
+
+
+class StoredPolygon(BaseModel):
+    """A GeoJSON Polygon as stored (validated on the way in)."""
+
+    type: Literal["Polygon"]
+    coordinates: list[list[list[StoredNumber]]]
+
+
 class AreaTargetRead(BaseModel):
-    area: GeoJSONPolygon
+    area: StoredPolygon
 
 
 # A campaign targets one or the other; the answer names only the one it has.

@@ -20,8 +20,8 @@ from geo.ads.schemas import (
     CampaignRead,
     CampaignUpdate,
     FrequencyCap,
-    GeoJSONPolygon,
     RadiusTargetRead,
+    StoredPolygon,
     TargetRead,
 )
 from geo.core.auth import Actor
@@ -275,7 +275,7 @@ def campaign_read(row: CampaignRow) -> CampaignRead:
     if row.target_radius_m is not None:
         target = RadiusTargetRead(radius_m=row.target_radius_m)
     else:
-        target = AreaTargetRead(area=GeoJSONPolygon.model_validate_json(row.target_area or "null"))
+        target = AreaTargetRead(area=StoredPolygon.model_validate_json(row.target_area or "null"))
     return CampaignRead(
         id=str(row.id),
         place_id=str(row.place_id),
