@@ -3,10 +3,10 @@
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from geo.core.types import IdStr, Name, UserText, UtcDatetime
+from geo.core.types import IdStr, Name, StoredPolygon, UserText, UtcDatetime
 from geo.places.schemas import AdRead, CategoryId, PlaceRead
 
 __all__ = ["AdRead", "PlaceRead"]
@@ -171,17 +171,6 @@ class CampaignUpdate(BaseModel):
 
 class RadiusTargetRead(BaseModel):
     radius_m: int
-
-
-# Read side: coordinates as PostGIS rendered them, so an integral degree stays `139`, not `139.0`.
-StoredNumber = Annotated[int | float, WithJsonSchema({"type": "number"})]
-
-
-class StoredPolygon(BaseModel):
-    """A GeoJSON Polygon as stored (validated on the way in)."""
-
-    type: Literal["Polygon"]
-    coordinates: list[list[list[StoredNumber]]]
 
 
 class AreaTargetRead(BaseModel):

@@ -21,12 +21,12 @@ from geo.ads.schemas import (
     CampaignUpdate,
     FrequencyCap,
     RadiusTargetRead,
-    StoredPolygon,
     TargetRead,
 )
 from geo.core.auth import Actor
 from geo.core.errors import Forbidden, NotFound, Unprocessable
 from geo.core.redis import RedisClient
+from geo.core.types import StoredPolygon
 from geo.places import service as places
 
 MAX_AREA_KM2 = 5_000.0  # about the Tokyo metropolis (2,194 km2) twice over

@@ -1,9 +1,9 @@
 """Field types shared by every domain's schemas."""
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, WithJsonSchema
 
 Latitude = Annotated[
     float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84 latitude.")
@@ -60,3 +60,14 @@ Name = Annotated[
     AfterValidator(_stripped_nonempty),
 ]
 IdStr = Annotated[str, Field(pattern=r"^[0-9]{1,19}$", description="A decimal id string.")]
+
+# Read side: coordinates as PostGIS rendered them (ST_AsGeoJSON), so an integral degree stays
+# `139`, not `139.0`, and an answer's bytes do not depend on the model that carried them.
+StoredNumber = Annotated[int | float, WithJsonSchema({"type": "number"})]
+
+
+class StoredPolygon(BaseModel):
+    """A GeoJSON Polygon as stored (each domain validates its polygons on the way in)."""
+
+    type: Literal["Polygon"]
+    coordinates: list[list[list[StoredNumber]]]
