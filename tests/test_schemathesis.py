@@ -220,3 +220,14 @@ async def test_documented_categories_are_the_tables(session):
     """The document's category enum (geo/places/categories.py) is the table the migrations fill."""
     rows = await session.execute(text("SELECT id FROM categories"))
     assert sorted(r[0] for r in rows) == sorted(CATEGORY_IDS)
+
+
+@pytest.mark.parametrize("lon", [180.0, -180.0])
+async def test_duplicate_check_at_the_antimeridian(client, lon):
+    """Found by the fuzzer once the schema let it reach the duplicate check: a KNN scan on the
+    geography index failed at lon ±180 (a 500). The same point seen from either side is one."""
+    owner = await make_account(client, kind="business")
+    body = {"name": "Date line buoy", "category": "other", "lat": 0.0, "lon": lon}
+    assert (await client.post("/v1/places", json=body, headers=owner["headers"])).status_code == 201
+    again = await client.post("/v1/places", json=body | {"lon": -lon}, headers=owner["headers"])
+    assert again.status_code == 409, again.text

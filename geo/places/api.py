@@ -10,7 +10,7 @@ from geo.ads.serving import ads_next_to_places
 from geo.core.db import LagTolerantSessionDep, SessionDep
 from geo.core.errors import NotFound, Unprocessable
 from geo.core.ids import IdPath, parse_id
-from geo.core.openapi import problems
+from geo.core.openapi import problem_with, problems
 from geo.core.pagination import PageDep, next_cursor
 from geo.core.responses import json_response as _json
 from geo.places import service
@@ -36,7 +36,7 @@ GEOJSON = "application/geo+json"
     response_model=PlaceRead,
     responses={
         **problems(401),
-        409: {"model": DuplicatePlace, "description": "A duplicate within 50 m"},
+        409: problem_with(DuplicatePlace, "A duplicate within 50 m"),
     },
 )
 async def create_place(data: PlaceCreate, actor: CurrentActor, session: SessionDep) -> PlaceRead:
