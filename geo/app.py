@@ -14,6 +14,7 @@ from starlette.responses import Response
 from geo import maintenance
 from geo.accounts import api as accounts_api
 from geo.ads import api as ads_api
+from geo.ads.schemas import state_min_radius
 from geo.ads.worker import run_forever as run_ads_ledger
 from geo.checkins import api as checkins_api
 from geo.core.auth import TokenCache
@@ -142,7 +143,9 @@ def _install_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_problem_schemas(default_openapi())
+            app.openapi_schema = state_min_radius(
+                add_problem_schemas(default_openapi()), app.state.settings.ads_min_target_radius_m
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -13,7 +13,6 @@ from geo.core.ids import IdPath, parse_id
 from geo.core.openapi import problems
 from geo.core.pagination import PageDep, next_cursor
 from geo.core.redis import RedisDep
-from geo.core.responses import json_response
 
 router = APIRouter(prefix="/v1", tags=["ads"], dependencies=[Depends(current_actor)])
 
@@ -29,11 +28,10 @@ ImpressionPath = Annotated[
 )
 async def create_campaign(
     request: Request, data: CampaignCreate, actor: CurrentActor, session: SessionDep
-) -> Response:
-    campaign = await service.create_campaign(
+) -> CampaignRead:
+    return await service.create_campaign(
         session, actor=actor, data=data, min_target_m=_min_target_m(request)
     )
-    return json_response(campaign, 201)
 
 
 def _min_target_m(request: Request) -> int:
@@ -41,18 +39,16 @@ def _min_target_m(request: Request) -> int:
 
 
 @router.get("/campaigns", response_model=CampaignPage, responses=problems(401))
-async def list_campaigns(actor: CurrentActor, session: SessionDep, page: PageDep) -> Response:
-    items, ids = await service.list_campaigns(
-        session, actor=actor, limit=page.limit, before=page.before
-    )
-    return json_response({"items": items, "next": next_cursor(ids, page.limit)})
+async def list_campaigns(actor: CurrentActor, session: SessionDep, page: PageDep) -> CampaignPage:
+    items = await service.list_campaigns(session, actor=actor, limit=page.limit, before=page.before)
+    return CampaignPage(items=items, next=next_cursor([int(c.id) for c in items], page.limit))
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignRead, responses=problems(401, 404))
-async def read_campaign(campaign_id: IdPath, actor: CurrentActor, session: SessionDep) -> Response:
-    return json_response(
-        await service.get_campaign(session, actor=actor, campaign_id=parse_id(campaign_id))
-    )
+async def read_campaign(
+    campaign_id: IdPath, actor: CurrentActor, session: SessionDep
+) -> CampaignRead:
+    return await service.get_campaign(session, actor=actor, campaign_id=parse_id(campaign_id))
 
 
 @router.patch("/campaigns/{campaign_id}", response_model=CampaignRead, responses=problems(401, 404))
@@ -63,8 +59,8 @@ async def update_campaign(
     actor: CurrentActor,
     session: SessionDep,
     redis: RedisDep,
-) -> Response:
-    campaign = await service.update_campaign(
+) -> CampaignRead:
+    return await service.update_campaign(
         session,
         actor=actor,
         redis=redis,
@@ -72,7 +68,6 @@ async def update_campaign(
         data=data,
         min_target_m=_min_target_m(request),
     )
-    return json_response(campaign)
 
 
 @router.put(

@@ -1,10 +1,12 @@
 """Campaigns and ads as the API reads and writes them (GeoJSON in and out lives here)."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
-from geo.core.types import IdStr, Name, UserText, UtcDatetime
+from geo.core.types import IdStr, Name, StoredPolygon, UserText, UtcDatetime
 from geo.places.schemas import AdRead, CategoryId, PlaceRead
 
 __all__ = ["AdRead", "PlaceRead"]
@@ -66,8 +68,19 @@ class RadiusTarget(BaseModel):
 
 
 class AreaTarget(BaseModel):
+    """A valid (simple) polygon covering at least the smallest radius target's circle and at most
+    5,000 km2; PostGIS checks what a JSON Schema cannot (422 else)."""
+
     model_config = ConfigDict(extra="forbid")
     area: GeoJSONPolygon
+
+
+def state_min_radius(openapi: dict[str, Any], min_target_m: int) -> dict[str, Any]:
+    """Put the configured smallest radius (GEO_ADS_MIN_TARGET_RADIUS_M) into the document: the
+    model's bound is the hard floor, the service refuses anything below the setting."""
+    radius = openapi["components"]["schemas"]["RadiusTarget"]["properties"]["radius_m"]
+    radius["minimum"] = max(MIN_RADIUS_M, min_target_m)
+    return openapi
 
 
 Target = RadiusTarget | AreaTarget
@@ -77,7 +90,12 @@ Yen = Annotated[int, Field(ge=0, le=MAX_YEN)]
 class Budget(BaseModel):
     model_config = ConfigDict(extra="forbid")
     total: Annotated[int, Field(ge=1, le=MAX_YEN, description="Integer yen over the campaign.")]
-    daily: Annotated[int, Field(ge=1, le=MAX_YEN, description="Integer yen per local day.")]
+    daily: Annotated[
+        int,
+        Field(
+            ge=1, le=MAX_YEN, description="Integer yen per local day; at most `total` (422 else)."
+        ),
+    ]
 
 
 class FrequencyCap(BaseModel):
@@ -88,11 +106,24 @@ class FrequencyCap(BaseModel):
 
 Headline = Annotated[UserText, Field(min_length=1, max_length=90)]
 Body = Annotated[UserText, Field(max_length=300)]
-TimeZone = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$")]
+# The service accepts what `zoneinfo` knows: the document lists those names.
+TimeZone = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_+\-/]+$",
+        description="An IANA time zone; `hours` and `budget.daily` follow its local days.",
+        json_schema_extra={"enum": sorted(available_timezones())},
+    ),
+]
 Hours = Annotated[list[Hour], Field(min_length=1, max_length=24)]
 Categories = Annotated[list[CategoryId], Field(min_length=1, max_length=20)]
 BidCpm = Annotated[int, Field(ge=1, le=MAX_BID_CPM, description="Yen per 1000 impressions.")]
 HoldoutShare = Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)]
+
+
+ENDS_AT = "After `starts_at`; on creation also in the future (422 else)."
 
 
 class CampaignCreate(BaseModel):
@@ -105,7 +136,7 @@ class CampaignCreate(BaseModel):
     bid_cpm: BidCpm
     budget: Budget
     starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    ends_at: Annotated[AwareDatetime, Field(description=ENDS_AT)]
     hours: Hours | None = None
     timezone: TimeZone = "Asia/Tokyo"
     categories: Categories | None = None
@@ -114,29 +145,40 @@ class CampaignCreate(BaseModel):
     holdout_share: HoldoutShare = 0.05
 
 
+# An omitted field is left as it is; an explicit null is refused (422), so the document offers none.
+Unset = SkipJsonSchema[None]
+
+
 class CampaignUpdate(BaseModel):
     """Any subset of the editable fields; `status` pauses, resumes or ends (ending is final)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Name | None = None
-    headline: Headline | None = None
-    body: Body | None = None
-    target: Target | None = None
-    bid_cpm: BidCpm | None = None
-    budget: Budget | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
-    hours: Hours | None = None
-    timezone: TimeZone | None = None
-    categories: Categories | None = None
-    frequency_cap: FrequencyCap | None = None
-    status: Status | None = None
-    holdout_share: HoldoutShare | None = None
+    name: Name | Unset = None
+    headline: Headline | Unset = None
+    body: Body | Unset = None
+    target: Target | Unset = None
+    bid_cpm: BidCpm | Unset = None
+    budget: Budget | Unset = None
+    starts_at: AwareDatetime | Unset = None
+    ends_at: Annotated[AwareDatetime, Field(description=ENDS_AT)] | Unset = None
+    hours: Hours | Unset = None
+    timezone: TimeZone | Unset = None
+    categories: Categories | Unset = None
+    frequency_cap: FrequencyCap | Unset = None
+    status: Status | Unset = None
+    holdout_share: HoldoutShare | Unset = None
 
 
-class TargetRead(BaseModel):
-    radius_m: int | None = None
-    area: GeoJSONPolygon | None = None
+class RadiusTargetRead(BaseModel):
+    radius_m: int
+
+
+class AreaTargetRead(BaseModel):
+    area: StoredPolygon
+
+
+# A campaign targets one or the other; the answer names only the one it has.
+TargetRead = RadiusTargetRead | AreaTargetRead
 
 
 class CampaignRead(BaseModel):

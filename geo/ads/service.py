@@ -3,7 +3,6 @@
 The dashboard (reports) calls these functions; the HTTP routes in `api.py` are thin over them.
 """
 
-import json
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -14,11 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.accounts import service as accounts
 from geo.ads import budget
 from geo.ads.repository import CampaignRepository, CampaignRow, area_json
-from geo.ads.schemas import CampaignCreate, CampaignUpdate
+from geo.ads.schemas import (
+    AreaTargetRead,
+    Budget,
+    CampaignCreate,
+    CampaignRead,
+    CampaignUpdate,
+    FrequencyCap,
+    RadiusTargetRead,
+    TargetRead,
+)
 from geo.core.auth import Actor
 from geo.core.errors import Forbidden, NotFound, Unprocessable
 from geo.core.redis import RedisClient
-from geo.core.types import rfc3339
+from geo.core.types import StoredPolygon
 from geo.places import service as places
 
 MAX_AREA_KM2 = 5_000.0  # about the Tokyo metropolis (2,194 km2) twice over
@@ -57,7 +65,7 @@ async def create_campaign(
     actor: Actor,
     data: CampaignCreate,
     min_target_m: int = DEFAULT_MIN_TARGET_M,
-) -> dict:
+) -> CampaignRead:
     """Create a campaign for a place the actor may advertise.
 
     `min_target_m`: the smallest radius accepted (a polygon must cover at least that circle).
@@ -81,19 +89,19 @@ async def create_campaign(
     values |= {"owner_id": actor.id, "place_id": place_id}
     await _validate(session, values, creating=True, min_target_m=min_target_m)
     row = await CampaignRepository(session).insert(values)
-    return campaign_json(row)
+    return campaign_read(row)
 
 
 async def list_campaigns(
     session: AsyncSession, *, actor: Actor, limit: int, before: int | None
-) -> tuple[list[dict], list[int]]:
-    """The actor's campaigns, newest first, and their ids (for the cursor)."""
+) -> list[CampaignRead]:
+    """The actor's campaigns, newest first."""
     rows = await CampaignRepository(session).list_for_owner(actor.id, limit=limit, before=before)
-    return [campaign_json(r) for r in rows], [r.id for r in rows]
+    return [campaign_read(r) for r in rows]
 
 
-async def get_campaign(session: AsyncSession, *, actor: Actor, campaign_id: int) -> dict:
-    return campaign_json(await _owned(session, actor, campaign_id))
+async def get_campaign(session: AsyncSession, *, actor: Actor, campaign_id: int) -> CampaignRead:
+    return campaign_read(await _owned(session, actor, campaign_id))
 
 
 async def _owned(
@@ -113,7 +121,7 @@ async def update_campaign(
     data: CampaignUpdate,
     redis: RedisClient | None = None,
     min_target_m: int = DEFAULT_MIN_TARGET_M,
-) -> dict:
+) -> CampaignRead:
     """Pause, resume, end or edit a campaign; the merged result is validated as a whole.
 
     With `redis`, a lowered budget or bid, a pause or an end also takes back the budget Redis
@@ -134,7 +142,7 @@ async def update_campaign(
     updated = await CampaignRepository(session).update(campaign_id, values)
     if redis is not None and _tightened(row, updated):
         await budget.revoke_lease(session, redis, campaign_id=campaign_id)
-    return campaign_json(updated)
+    return campaign_read(updated)
 
 
 def _tightened(before: CampaignRow, after: CampaignRow) -> bool:
@@ -261,31 +269,33 @@ async def _area_errors(
     return []
 
 
-def campaign_json(row: CampaignRow) -> dict[str, Any]:
+def campaign_read(row: CampaignRow) -> CampaignRead:
+    """The API's form of a campaign row."""
+    target: TargetRead
     if row.target_radius_m is not None:
-        target: dict[str, Any] = {"radius_m": row.target_radius_m}
+        target = RadiusTargetRead(radius_m=row.target_radius_m)
     else:
-        target = {"area": json.loads(row.target_area or "null")}
-    return {
-        "id": str(row.id),
-        "place_id": str(row.place_id),
-        "name": row.name,
-        "headline": row.headline,
-        "body": row.body,
-        "target": target,
-        "bid_cpm": row.bid_cpm,
-        "budget": {"total": row.budget_total, "daily": row.budget_daily},
-        "starts_at": rfc3339(row.starts_at),
-        "ends_at": rfc3339(row.ends_at),
-        "hours": row.hours,
-        "timezone": row.timezone,
-        "categories": row.categories,
-        "frequency_cap": {"count": row.cap_count, "hours": row.cap_hours},
-        "status": row.status,
-        "holdout_share": round(float(row.holdout_share), 4),
-        "created_at": rfc3339(row.created_at),
-        "updated_at": rfc3339(row.updated_at),
-    }
+        target = AreaTargetRead(area=StoredPolygon.model_validate_json(row.target_area or "null"))
+    return CampaignRead(
+        id=str(row.id),
+        place_id=str(row.place_id),
+        name=row.name,
+        headline=row.headline,
+        body=row.body,
+        target=target,
+        bid_cpm=row.bid_cpm,
+        budget=Budget(total=row.budget_total, daily=row.budget_daily),
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        hours=row.hours,
+        timezone=row.timezone,
+        categories=row.categories,
+        frequency_cap=FrequencyCap(count=row.cap_count, hours=row.cap_hours),
+        status=row.status,  # type: ignore[arg-type]  # the column's CHECK holds the Literal's values
+        holdout_share=round(float(row.holdout_share), 4),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 async def budget_left(session: AsyncSession, redis: RedisClient, *, campaign_id: int) -> dict:

@@ -11,7 +11,6 @@ from geo.core.ids import IdPath, parse_id
 from geo.core.openapi import problems
 from geo.core.pagination import PageDep, next_cursor
 from geo.core.redis import RedisDep
-from geo.core.responses import json_response
 
 router = APIRouter(prefix="/v1", tags=["checkins"], dependencies=[Depends(current_actor)])
 
@@ -29,19 +28,19 @@ async def create_checkin(
     actor: CurrentActor,
     session: SessionDep,
     redis: RedisDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> Response:
-    status, body = await service.create_checkin(
+) -> CheckinRead:
+    # A retried key answers with the first answer's status, which the store keeps.
+    response.status_code, view = await service.create_checkin(
         session, redis, actor=actor, data=data, idempotency_key=idempotency_key
     )
-    return json_response(body, status=status)
+    return view
 
 
 @router.get("/checkins/{checkin_id}", response_model=CheckinRead, responses=problems(401, 404))
-async def read_checkin(checkin_id: IdPath, actor: CurrentActor, session: SessionDep) -> Response:
-    return json_response(
-        await service.get_checkin(session, actor=actor, checkin_id=parse_id(checkin_id))
-    )
+async def read_checkin(checkin_id: IdPath, actor: CurrentActor, session: SessionDep) -> CheckinRead:
+    return await service.get_checkin(session, actor=actor, checkin_id=parse_id(checkin_id))
 
 
 @router.delete("/checkins/{checkin_id}", status_code=204, responses=problems(401, 403, 404))
@@ -55,11 +54,11 @@ async def delete_checkin(checkin_id: IdPath, actor: CurrentActor, session: Sessi
 )
 async def list_account_checkins(
     account_id: IdPath, actor: CurrentActor, session: SessionDep, page: PageDep
-) -> Response:
-    items, ids = await service.list_checkins(
+) -> CheckinPage:
+    items = await service.list_checkins(
         session, actor=actor, author_id=parse_id(account_id), limit=page.limit, before=page.before
     )
-    return json_response({"items": items, "next": next_cursor(ids, page.limit)})
+    return _page(items, page.limit)
 
 
 @router.get(
@@ -72,8 +71,12 @@ async def list_account_checkins(
 )
 async def list_place_checkins(
     place_id: IdPath, actor: CurrentActor, session: SessionDep, page: PageDep
-) -> Response:
-    items, ids = await service.list_checkins(
+) -> CheckinPage:
+    items = await service.list_checkins(
         session, actor=actor, place_id=parse_id(place_id), limit=page.limit, before=page.before
     )
-    return json_response({"items": items, "next": next_cursor(ids, page.limit)})
+    return _page(items, page.limit)
+
+
+def _page(items: list[CheckinRead], limit: int) -> CheckinPage:
+    return CheckinPage(items=items, next=next_cursor([int(c.id) for c in items], limit))

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.checkins.presence_repository import PresenceRepository
 from geo.checkins.repository import CheckinRepository, CheckinRow, LastPosition
+from geo.checkins.schemas import CheckinRead
 from geo.checkins.service import claim_idempotency_or_replay, render
 from geo.core.ids import id_floor_for
 
@@ -27,7 +28,7 @@ async def last_position(session: AsyncSession, author_id: int) -> LastPosition |
 
 async def friends_last_seen(
     session: AsyncSession, *, viewer_id: int, area: str, since: datetime
-) -> dict[int, tuple[CheckinRow, dict[str, Any]]]:
+) -> dict[int, tuple[CheckinRow, CheckinRead]]:
     """By friend: their latest check-in inside the area that this viewer sees at the venue,
     with its view for this viewer."""
     rows = await PresenceRepository(session).friends_last_seen(

@@ -2,7 +2,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo.core.types import IdStr, Latitude, Longitude, UserText
+from geo.checkins.plausibility import ACCURACY_FACTOR, BASE_ALLOWANCE_M, MAX_ACCURACY_M
+from geo.core.types import IdStr, Latitude, Longitude, UserText, UtcDatetime
 
 Precision = Literal["exact", "area", "city"]
 MAX_MESSAGE = 500
@@ -19,7 +20,19 @@ class CheckinCreate(BaseModel):
     place_id: IdStr
     lat: Latitude
     lon: Longitude
-    accuracy_m: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
+    # A check-in refuses accuracy worse than MAX_ACCURACY_M with its own problem (plausibility);
+    # the document states that bound.
+    accuracy_m: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=100_000,
+            allow_inf_nan=False,
+            json_schema_extra={"maximum": MAX_ACCURACY_M},
+            description="Metres; the phone's horizontal accuracy. The reported position may be "
+            f"at most {BASE_ALLOWANCE_M:.0f} m + {ACCURACY_FACTOR:g} x accuracy from the place.",
+        ),
+    ]
     message: Annotated[UserText, Field(max_length=MAX_MESSAGE)] | None = None
     audience: Audience = Audience()
     public_precision: Precision = Field(
@@ -35,17 +48,30 @@ class CheckinAccount(BaseModel):
     handle: str
 
 
-class CheckinPlace(BaseModel):
-    """The place at the precision this viewer may see: a venue, or only an area or city cell."""
+class ExactPlace(BaseModel):
+    """The venue itself: a viewer in a circle, the author, or a public `exact` check-in."""
 
-    precision: Precision
-    id: IdStr | None = None
-    name: str | None = None
-    category: str | None = None
-    address: str | None = None
-    cell: str | None = Field(None, description="H3 cell (area: resolution 7, city: 5).")
+    precision: Literal["exact"]
+    id: IdStr
+    name: str
+    category: str
     lat: float
     lon: float
+    address: str | None
+    created_at: UtcDatetime
+
+
+class CellPlace(BaseModel):
+    """Only the neighbourhood or city cell: its centre, never the venue or its coordinates."""
+
+    precision: Literal["area", "city"]
+    cell: str = Field(description="H3 cell (area: resolution 7, city: 5).")
+    lat: float
+    lon: float
+
+
+# The place at the precision this viewer may see: a venue, or only an area or city cell.
+CheckinPlace = Annotated[ExactPlace | CellPlace, Field(discriminator="precision")]
 
 
 class CheckinRead(BaseModel):
@@ -53,7 +79,7 @@ class CheckinRead(BaseModel):
     account: CheckinAccount
     place: CheckinPlace
     message: str | None
-    created_at: str
+    created_at: UtcDatetime
     audience: Literal["circle", "public"]
 
 

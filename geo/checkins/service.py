@@ -13,12 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.accounts import service as accounts
 from geo.checkins import keys, plausibility
 from geo.checkins.repository import CheckinRepository, CheckinRow, DeliveryFacts
-from geo.checkins.schemas import CheckinCreate
+from geo.checkins.schemas import (
+    CellPlace,
+    CheckinAccount,
+    CheckinCreate,
+    CheckinRead,
+    ExactPlace,
+)
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
 from geo.core.ids import MAX_ID
 from geo.core.redis import RedisClient
-from geo.core.types import rfc3339
 from geo.places import service as places
 from geo.social import service as social
 
@@ -54,7 +59,7 @@ async def create_checkin(
     actor: Actor,
     data: CheckinCreate,
     idempotency_key: str | None,
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, CheckinRead]:
     """Store a check-in once however often it is retried, with its fan-out event (outbox).
 
     Returns the status and body of the answer (the first answer again for a retried key).
@@ -65,11 +70,17 @@ async def create_checkin(
             repo, actor.id, idempotency_key, _request_hash(data)
         )
         if replay is not None:
-            return replay
-    body = await _create(session, redis, repo, actor=actor, data=data)
+            # The stored answer is the JSON this function rendered the first time.
+            return replay[0], CheckinRead.model_validate(replay[1])
+    view = await _create(session, redis, repo, actor=actor, data=data)
     if idempotency_key is not None:
-        await repo.store_answer(account_id=actor.id, key=idempotency_key, status=201, body=body)
-    return 201, body
+        await repo.store_answer(
+            account_id=actor.id,
+            key=idempotency_key,
+            status=201,
+            body=view.model_dump(mode="json"),
+        )
+    return 201, view
 
 
 async def claim_idempotency_or_replay(
@@ -93,7 +104,7 @@ async def _create(
     *,
     actor: Actor,
     data: CheckinCreate,
-) -> dict[str, Any]:
+) -> CheckinRead:
     place_id = int(data.place_id)
     plausibility.check_accuracy(data.accuracy_m)
     facts = (
@@ -161,7 +172,7 @@ def _public_point_of(facts: Any, data: CheckinCreate) -> tuple[float, float] | N
     return public_point(facts.place.lat, facts.place.lon, data.public_precision)
 
 
-async def get_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int) -> dict[str, Any]:
+async def get_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int) -> CheckinRead:
     row = await CheckinRepository(session).visible(viewer_id=actor.id, checkin_id=checkin_id)
     if row is None:
         raise NotFound("No such check-in.")
@@ -222,7 +233,7 @@ async def ids_after(session: AsyncSession, after: int, limit: int) -> list[int]:
 
 async def render_visible(
     session: AsyncSession, *, actor: Actor, ids: list[int]
-) -> list[dict[str, Any]]:
+) -> list[CheckinRead]:
     """The given check-ins that this viewer may still see, newest first, rendered for them.
 
     Timelines are caches: this re-check is what makes an unfriend or block take effect at once.
@@ -241,11 +252,11 @@ async def list_checkins(
     place_id: int | None = None,
     limit: int,
     before: int | None,
-) -> tuple[list[dict[str, Any]], list[int]]:
+) -> list[CheckinRead]:
     rows = await CheckinRepository(session).visible_page(
         viewer_id=actor.id, author_id=author_id, place_id=place_id, limit=limit, before=before
     )
-    return await render(session, rows), [r.id for r in rows]
+    return await render(session, rows)
 
 
 async def local_public(
@@ -257,7 +268,7 @@ async def local_public(
     radius_m: float,
     limit: int,
     before: int | None,
-) -> list[dict[str, Any]]:
+) -> list[CheckinRead]:
     """The local public stream for this viewer: public check-ins whose public position (see
     `public_point`) is within radius_m of the point, newest first, rendered for them."""
     resolution, cells = covering_cells(lat, lon, radius_m)
@@ -319,7 +330,7 @@ async def render(
     *,
     handles: dict[int, str] | None = None,
     known_places: dict[int, Any] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[CheckinRead]:
     """Each row as its viewer may see it, hydrated in bulk (one query for places unless they are
     all `known_places`, one for people unless the authors' `handles` are known)."""
     found_places = dict(known_places or {})
@@ -334,23 +345,28 @@ async def render(
         place = found_places[row.place_id]
         precision = "exact" if row.via_circle else row.public_precision
         views.append(
-            {
-                "id": str(row.id),
-                "account": {"id": str(row.author_id), "handle": handles[row.author_id]},
-                "place": _place_view(place, precision),
-                "message": row.message,
-                "created_at": rfc3339(row.created_at),
-                "audience": "circle" if row.via_circle else "public",
-            }
+            CheckinRead(
+                id=str(row.id),
+                account=CheckinAccount(id=str(row.author_id), handle=handles[row.author_id]),
+                place=_place_view(place, precision),
+                message=row.message,
+                created_at=row.created_at,
+                audience="circle" if row.via_circle else "public",
+            )
         )
     return views
 
 
-def _place_view(place: Any, precision: str) -> dict[str, Any]:
+def _place_view(place: Any, precision: str) -> ExactPlace | CellPlace:
     if precision == "exact":
-        return {"precision": "exact", **places.place_json(place)}
+        return ExactPlace(precision="exact", **dict(places.place_read(place)))
     resolution = AREA_RESOLUTION if precision == "area" else CITY_RESOLUTION
     # Only the cell leaves the server: its centre, never the venue or its coordinates.
     cell = h3.latlng_to_cell(place.lat, place.lon, resolution)
     lat, lon = h3.cell_to_latlng(cell)
-    return {"precision": precision, "cell": cell, "lat": round(lat, 6), "lon": round(lon, 6)}
+    return CellPlace(
+        precision="area" if precision == "area" else "city",
+        cell=cell,
+        lat=round(lat, 6),
+        lon=round(lon, 6),
+    )

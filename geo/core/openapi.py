@@ -4,6 +4,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from geo.core.errors import PROBLEM_MEDIA_TYPE
+
 _TITLES = {
     400: "Malformed request",
     401: "Missing or invalid bearer token",
@@ -41,10 +43,19 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": _TITLES.get(status, "Problem"),
-            "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}},
         }
         for status in sorted(wanted)
     }
+
+
+def problem_with(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """A `responses=` entry for a problem that carries more members (`model`), served as
+    application/problem+json like every problem. The model's own references must be in the
+    document's components already (a route's response_model puts them there)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}}}
 
 
 def add_problem_schemas(schema: dict[str, Any]) -> dict[str, Any]:

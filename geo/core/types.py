@@ -1,9 +1,9 @@
 """Field types shared by every domain's schemas."""
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, WithJsonSchema
 
 Latitude = Annotated[
     float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84 latitude.")
@@ -34,12 +34,40 @@ def _stripped_nonempty(value: str) -> str:
     return value
 
 
+# The validators' rules as JSON Schema patterns, so the OpenAPI document states them (the
+# validators stay: their messages say which rule broke). Newline and tab are the allowed controls.
+_PRINTABLE = r"[^\x00-\x08\x0b-\x1f]"
+PRINTABLE_PATTERN = rf"^{_PRINTABLE}*$"
+
+
+def printable_with(required: str) -> str:
+    """A pattern for printable text holding at least one character of the class `required`."""
+    return rf"^{_PRINTABLE}*{required}{_PRINTABLE}*$"
+
+
+NOT_BLANK_PATTERN = printable_with(r"[^\s\x00-\x1f]")
+
 # Text a person typed: no control characters; `Name` is also stripped and must not be blank.
-UserText = Annotated[str, AfterValidator(_printable)]
+UserText = Annotated[
+    str,
+    AfterValidator(_printable),
+    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
+]
 Name = Annotated[
     str,
-    Field(min_length=1, max_length=200),
+    Field(min_length=1, max_length=200, json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
     AfterValidator(_printable),
     AfterValidator(_stripped_nonempty),
 ]
 IdStr = Annotated[str, Field(pattern=r"^[0-9]{1,19}$", description="A decimal id string.")]
+
+# Read side: coordinates as PostGIS rendered them (ST_AsGeoJSON), so an integral degree stays
+# `139`, not `139.0`, and an answer's bytes do not depend on the model that carried them.
+StoredNumber = Annotated[int | float, WithJsonSchema({"type": "number"})]
+
+
+class StoredPolygon(BaseModel):
+    """A GeoJSON Polygon as stored (each domain validates its polygons on the way in)."""
+
+    type: Literal["Polygon"]
+    coordinates: list[list[list[StoredNumber]]]

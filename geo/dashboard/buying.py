@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from geo.ads.schemas import CampaignRead
 from geo.core.auth import Actor
 from geo.core.errors import Forbidden, Unprocessable
 
@@ -105,7 +106,7 @@ async def places_for(session: AsyncSession, *, actor: Actor) -> list[dict[str, s
 
 async def create(
     session: AsyncSession, *, actor: Actor, form: dict[str, str], min_target_m: int
-) -> tuple[dict[str, Any] | None, dict[str, str]]:
+) -> tuple[CampaignRead | None, dict[str, str]]:
     """(the campaign, {}) or (None, {field: message})."""
     ads = ads_service()
     if ads is None:

@@ -2,10 +2,11 @@
 
 import math
 from datetime import datetime
-from typing import Any
 
 import h3
 from markupsafe import Markup, escape
+
+from geo.reports.schemas import SeriesPoint
 
 PALETTE = ("#dbeafe", "#93c5fd", "#60a5fa", "#2563eb", "#1e3a8a")
 
@@ -15,7 +16,7 @@ def _fmt(value: float) -> str:
 
 
 def series_chart(
-    points: list[dict[str, Any]],
+    points: list[SeriesPoint],
     field: str,
     *,
     title: str,
@@ -26,7 +27,7 @@ def series_chart(
     """Bars of one figure per series point; a withheld point is a hatched grey bar."""
     pad_l, pad_b, pad_t = 48, 28, 24
     inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
-    values = [p.get(field) for p in points]
+    values = [getattr(p, field) for p in points]
     top = max([v for v in values if v is not None] or [1]) or 1
     step = inner_w / max(1, len(points))
     parts = [
@@ -45,7 +46,7 @@ def series_chart(
     for i, (point, value) in enumerate(zip(points, values, strict=True)):
         x = pad_l + i * step + step * 0.1
         w = max(1.0, step * 0.8)
-        label = _label(point["start"])
+        label = _label(point.start)
         if value is None:
             parts.append(
                 f'<rect x="{x:.1f}" y="{pad_t}" width="{w:.1f}" height="{inner_h}" '
@@ -63,7 +64,7 @@ def series_chart(
         x = pad_l + i * step + step / 2
         parts.append(
             f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" class="axis">'
-            f"{_label(points[i]['start'])}</text>"
+            f"{_label(points[i].start)}</text>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -77,8 +78,7 @@ def _tick_indexes(n: int, *, most: int) -> list[int]:
     return list(range(0, n, stride))
 
 
-def _label(start: Any) -> str:
-    moment = start if isinstance(start, datetime) else datetime.fromisoformat(str(start))
+def _label(moment: datetime) -> str:
     return moment.strftime("%m-%d %H:%M") if moment.hour else moment.strftime("%m-%d")
 
 

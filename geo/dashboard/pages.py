@@ -174,7 +174,7 @@ async def create_campaign(request: Request, session: SessionDep) -> Response:
         else await buying.create(session, actor=actor, form=form, min_target_m=_min_radius(request))
     )
     if campaign is not None:
-        return RedirectResponse(f"/dashboard/campaigns/{campaign['id']}", status_code=303)
+        return RedirectResponse(f"/dashboard/campaigns/{campaign.id}", status_code=303)
     radius = int(form["radius_m"]) if form["radius_m"][:6].isdigit() else 500
     return render(
         request,
@@ -227,15 +227,15 @@ async def campaign_page(
         report = await reports.build_report(session, actor=actor, campaign_id=cid, params=params)
         campaign = await reports.campaign_for(session, actor=actor, campaign_id=cid)
         cells = await reports.map_cells(
-            session, campaign=campaign, start=report["start"], end=report["end"], params=params
+            session, campaign=campaign, start=report.start, end=report.end, params=params
         )
     except TooManyRequests as exc:
         page = render(request, "budget_spent.html", {"actor": actor, "detail": exc.detail}, 429)
         page.headers.update(exc.headers)
         return page
-    budget = report["budget"]
+    budget = report.budget
     query = (
-        f"from={report['start']:%Y-%m-%dT%H:%M:%SZ}&to={report['end']:%Y-%m-%dT%H:%M:%SZ}"
+        f"from={report.start:%Y-%m-%dT%H:%M:%SZ}&to={report.end:%Y-%m-%dT%H:%M:%SZ}"
         f"&granularity={granularity}"
     )
     return render(
@@ -249,13 +249,13 @@ async def campaign_page(
             "csv_url": f"/v1/campaigns/{cid}/report.csv?{query}",
             "csv_page_url": f"/dashboard/campaigns/{cid}/report.csv?{query}",
             "impressions_chart": charts.series_chart(
-                report["series"], "impressions", title="Impressions"
+                report.series, "impressions", title="Impressions"
             ),
             "reach_chart": charts.series_chart(
-                report["series"], "reach", title="Reach", colour="#0f766e", width=460
+                report.series, "reach", title="Reach", colour="#0f766e", width=460
             ),
             "clicks_chart": charts.series_chart(
-                report["series"], "clicks", title="Clicks", colour="#b45309", width=460
+                report.series, "clicks", title="Clicks", colour="#b45309", width=460
             ),
             "hex_map": charts.hex_map(
                 cells, lat=campaign.lat, lon=campaign.lon, radius_m=campaign.target_radius_m

@@ -42,10 +42,10 @@ GEOJSON_LIST = {
 )
 async def declare_emergency(
     request: Request, data: EmergencyCreate, actor: CurrentActor, session: SessionDep
-) -> Response:
-    body = await service.declare(session, actor=actor, data=data)
+) -> EmergencyRead:
+    emergency = await service.declare(session, actor=actor, data=data)
     areas.invalidate(request.app.state)
-    return json_response(body, status=201)
+    return emergency
 
 
 @router.get(
@@ -57,7 +57,7 @@ async def list_emergencies(
     page: PageDep,
     active: Annotated[bool, Query(description="Only those not ended.")] = True,
     accept: Annotated[str | None, Header()] = None,
-) -> Response:
+) -> Response | EmergencyPage:
     rows = await service.list_rows(session, active=active, limit=page.limit, before=page.before)
     cursor = next_cursor([r.id for r in rows], page.limit)
     if accept and GEOJSON in accept:
@@ -66,7 +66,7 @@ async def list_emergencies(
             {"type": "FeatureCollection", "features": features, "next": cursor},
             media_type=GEOJSON,
         )
-    return json_response({"items": [service.emergency_json(r) for r in rows], "next": cursor})
+    return EmergencyPage(items=[service.emergency_read(r) for r in rows], next=cursor)
 
 
 @router.get(
@@ -79,11 +79,11 @@ async def read_emergency(
     actor: CurrentActor,
     session: SessionDep,
     accept: Annotated[str | None, Header()] = None,
-) -> Response:
+) -> Response | EmergencyRead:
     row = await service.get_row(session, parse_id(emergency_id))
     if accept and GEOJSON in accept:
         return json_response(service.feature_json(row), media_type=GEOJSON)
-    return json_response(service.emergency_json(row))
+    return service.emergency_read(row)
 
 
 @router.patch(
@@ -97,12 +97,12 @@ async def update_emergency(
     data: EmergencyUpdate,
     actor: CurrentActor,
     session: SessionDep,
-) -> Response:
-    body = await service.update(
+) -> EmergencyRead:
+    emergency = await service.update(
         session, actor=actor, emergency_id=parse_id(emergency_id), data=data
     )
     areas.invalidate(request.app.state)
-    return json_response(body)
+    return emergency
 
 
 @router.post(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.accounts import service as accounts
 from geo.checkins import plausibility, presence
+from geo.checkins.schemas import CheckinRead
 from geo.checkins.service import AREA_RESOLUTION, check_rate, covering_cells, public_cells
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, NotFound, Unprocessable
@@ -266,13 +267,13 @@ async def board(session: AsyncSession, *, actor: Actor, emergency_id: int) -> di
 
 
 def _board_item(
-    handle: str, account_id: int, report: ReportRow | None, seen: tuple[Any, dict[str, Any]] | None
+    handle: str, account_id: int, report: ReportRow | None, seen: tuple[Any, CheckinRead] | None
 ) -> dict[str, Any]:
     place = None
     if report is not None:
         place = place_view(report.lat, report.lon, exact=report.via_circle)
     if place is None and seen is not None:
-        place = seen[1]["place"]
+        place = seen[1].place.model_dump(mode="json")
     return {
         "account": {"id": str(account_id), "handle": handle},
         "status": report.status if report else "unknown",

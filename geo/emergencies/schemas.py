@@ -6,7 +6,15 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from geo.checkins.schemas import Audience, CheckinAccount, CheckinPlace
-from geo.core.types import IdStr, Latitude, Longitude, Name, UserText
+from geo.core.types import (
+    IdStr,
+    Latitude,
+    Longitude,
+    Name,
+    StoredPolygon,
+    UserText,
+    UtcDatetime,
+)
 
 MAX_VERTICES = 1000  # all rings together; a disaster area is drawn, not traced from a coastline
 MAX_AREA_KM2 = 50_000.0  # larger than any prefecture: beyond that it is a mistake
@@ -86,9 +94,9 @@ class EmergencyUpdate(BaseModel):
 class EmergencyRead(BaseModel):
     id: IdStr
     name: str
-    area: GeoJSONPolygon
-    starts_at: str
-    ends_at: str | None
+    area: StoredPolygon
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime | None
     status: Literal["active", "ended"]
     lookback_hours: int
 

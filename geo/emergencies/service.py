@@ -8,9 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.core.auth import Actor
 from geo.core.errors import Forbidden, NotFound, Unprocessable
-from geo.core.types import rfc3339
+from geo.core.types import StoredPolygon
 from geo.emergencies.repository import EmergencyRepository, EmergencyRow
-from geo.emergencies.schemas import MAX_AREA_KM2, Circle, EmergencyCreate, EmergencyUpdate
+from geo.emergencies.schemas import (
+    MAX_AREA_KM2,
+    Circle,
+    EmergencyCreate,
+    EmergencyRead,
+    EmergencyUpdate,
+)
 from geo.fanout import outbox
 
 OPERATOR = "operator"
@@ -25,16 +31,23 @@ def lookback_start(row: EmergencyRow) -> datetime:
     return row.starts_at - timedelta(hours=row.lookback_hours)
 
 
+def emergency_read(row: EmergencyRow) -> EmergencyRead:
+    """The API's form of an emergency row."""
+    return EmergencyRead(
+        id=str(row.id),
+        name=row.name,
+        area=StoredPolygon.model_validate_json(row.area_geojson),
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        status="active" if is_active(row) else "ended",
+        lookback_hours=row.lookback_hours,
+    )
+
+
 def emergency_json(row: EmergencyRow) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "name": row.name,
-        "area": orjson.loads(row.area_geojson),
-        "starts_at": rfc3339(row.starts_at),
-        "ends_at": rfc3339(row.ends_at) if row.ends_at else None,
-        "status": "active" if is_active(row) else "ended",
-        "lookback_hours": row.lookback_hours,
-    }
+    """JSON-ready values, for documents made outside a response model (a stream event, a page,
+    a GeoJSON Feature)."""
+    return emergency_read(row).model_dump(mode="json")
 
 
 def feature_json(row: EmergencyRow) -> dict[str, Any]:
@@ -73,7 +86,7 @@ def _utc(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
-async def declare(session: AsyncSession, *, actor: Actor, data: EmergencyCreate) -> dict[str, Any]:
+async def declare(session: AsyncSession, *, actor: Actor, data: EmergencyCreate) -> EmergencyRead:
     """Declare an emergency; people last seen inside are alerted after the commit (outbox)."""
     _require_operator(actor)
     starts_at = _utc(data.starts_at, "body.starts_at")
@@ -93,7 +106,7 @@ async def declare(session: AsyncSession, *, actor: Actor, data: EmergencyCreate)
         lookback_hours=data.lookback_hours,
     )
     await outbox.record_emergency(session, topic=outbox.EMERGENCY_DECLARED, emergency_id=row.id)
-    return emergency_json(row)
+    return emergency_read(row)
 
 
 async def get_row(session: AsyncSession, emergency_id: int) -> EmergencyRow:
@@ -119,7 +132,7 @@ async def list_rows(
 
 async def update(
     session: AsyncSession, *, actor: Actor, emergency_id: int, data: EmergencyUpdate
-) -> dict[str, Any]:
+) -> EmergencyRead:
     """End an emergency now, or move its end (an end in the past ends it now)."""
     _require_operator(actor)
     ends_at = _utc(data.ends_at, "body.ends_at")
@@ -129,7 +142,7 @@ async def update(
     if row is None:
         raise NotFound("No such emergency.")
     await outbox.record_emergency(session, topic=outbox.EMERGENCY_CHANGED, emergency_id=row.id)
-    return emergency_json(row)
+    return emergency_read(row)
 
 
 async def covers(

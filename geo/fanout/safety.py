@@ -95,8 +95,10 @@ async def render_home(
 ) -> list[dict[str, Any]]:
     """Timeline ids (check-ins and safety reports) this viewer may still see, newest first, each
     with its `kind`."""
+    # Home pages mix both kinds (safety reports are still rendered as dicts), so check-ins join
+    # them as JSON-ready values.
     items = [
-        {**item, "kind": "checkin"}
+        {**item.model_dump(mode="json"), "kind": "checkin"}
         for item in await checkins.render_visible(session, actor=actor, ids=ids)
     ]
     found = {int(i["id"]) for i in items}
@@ -122,7 +124,7 @@ async def local_public(
     tables share one id sequence, so merging by id keeps one order and one cursor."""
     where = {"actor": actor, "lat": lat, "lon": lon, "radius_m": radius_m}
     items = [
-        {**item, "kind": "checkin"}
+        {**item.model_dump(mode="json"), "kind": "checkin"}
         for item in await checkins.local_public(session, **where, limit=limit, before=before)
     ]
     items += await reports.local_public(session, **where, limit=limit, before=before)

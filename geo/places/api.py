@@ -10,10 +10,11 @@ from geo.ads.serving import ads_next_to_places
 from geo.core.db import LagTolerantSessionDep, SessionDep
 from geo.core.errors import NotFound, Unprocessable
 from geo.core.ids import IdPath, parse_id
-from geo.core.openapi import problems
+from geo.core.openapi import problem_with, problems
 from geo.core.pagination import PageDep, next_cursor
 from geo.core.responses import json_response as _json
 from geo.places import service
+from geo.places.categories import CATEGORY_IDS
 from geo.places.schemas import (
     CategoryTree,
     DuplicatePlace,
@@ -35,12 +36,11 @@ GEOJSON = "application/geo+json"
     response_model=PlaceRead,
     responses={
         **problems(401),
-        409: {"model": DuplicatePlace, "description": "A duplicate within 50 m"},
+        409: problem_with(DuplicatePlace, "A duplicate within 50 m"),
     },
 )
-async def create_place(data: PlaceCreate, actor: CurrentActor, session: SessionDep) -> Response:
-    place = await service.create_place(session, actor=actor, data=data)
-    return _json(service.place_json(place), status=201)
+async def create_place(data: PlaceCreate, actor: CurrentActor, session: SessionDep) -> PlaceRead:
+    return service.place_read(await service.create_place(session, actor=actor, data=data))
 
 
 @router.get("/places/nearby", response_model=NearbyResponse, responses=problems(401))
@@ -53,7 +53,13 @@ async def list_nearby_places(
     radius_m: Annotated[float, Query(ge=1, le=service.MAX_RADIUS_M, allow_inf_nan=False)] = 1000,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     category: Annotated[
-        str | None, Query(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[a-z0-9-]+$",
+            json_schema_extra={"enum": list(CATEGORY_IDS)},
+        ),
     ] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> Response:
@@ -64,9 +70,18 @@ async def list_nearby_places(
     ads = await ads_next_to_places(
         request, session, actor=actor, lat=lat, lon=lon, category=category, places_json=places
     )
-    # The places array comes pre-rendered from PostgreSQL; splice it in rather than re-parse it.
+    # Hot path (bench/places_nearby.py keeps it honest): the places array is JSON built by
+    # PostgreSQL; splice it in rather than parse it into models and render it again. The ads
+    # beside it are the decision engine's cached documents (bench/ads_decision.py), raw as well.
     body = b'{"places":' + places.encode() + b',"ads":' + orjson.dumps(ads) + b"}"
     return Response(body, media_type="application/json")
+
+
+# What `_parse_bbox` accepts, as far as a pattern can say it: four decimals in range (the parser
+# also takes exponents; the document names the plain form).
+_LON = r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)"
+_LAT = r"-?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)"
+BBOX_PATTERN = f"^{_LON},{_LAT},{_LON},{_LAT}$"
 
 
 def _parse_bbox(bbox: str) -> tuple[float, float, float, float]:
@@ -110,10 +125,17 @@ async def list_places_in_box(
     session: LagTolerantSessionDep,
     page: PageDep,
     bbox: Annotated[
-        str, Query(min_length=7, max_length=200, description="minlon,minlat,maxlon,maxlat")
+        str,
+        Query(
+            min_length=7,
+            max_length=200,
+            description="minlon,minlat,maxlon,maxlat, each min below its max (a box across the "
+            "antimeridian is asked as two boxes).",
+            json_schema_extra={"pattern": BBOX_PATTERN},
+        ),
     ],
     accept: Annotated[str | None, Header()] = None,
-) -> Response:
+) -> Response | PlacePage:
     box = _parse_bbox(bbox)
     places = await service.places_in_box(session, box=box, limit=page.limit, before=page.before)
     cursor = next_cursor([p.id for p in places], page.limit)
@@ -130,13 +152,13 @@ async def list_places_in_box(
         return _json(
             {"type": "FeatureCollection", "features": features, "next": cursor}, media_type=GEOJSON
         )
-    return _json({"items": [service.place_json(p) for p in places], "next": cursor})
+    return PlacePage(items=[service.place_read(p) for p in places], next=cursor)
 
 
 @router.get("/places/{place_id}", response_model=PlaceRead, responses=problems(401, 404))
 async def read_place(
     request: Request, place_id: IdPath, actor: CurrentActor, session: LagTolerantSessionDep
-) -> Response:
+) -> PlaceRead:
     try:
         place = await service.get_place(session, parse_id(place_id))
     except NotFound:
@@ -146,10 +168,10 @@ async def read_place(
         # check-in): a miss is asked of the primary before it is a 404.
         async with request.app.state.db.read_sessionmaker() as primary:
             place = await service.get_place(primary, parse_id(place_id))
-    return _json(service.place_json(place))
+    return service.place_read(place)
 
 
 @router.get("/categories", response_model=CategoryTree, responses=problems(401))
-async def list_categories(actor: CurrentActor, session: LagTolerantSessionDep) -> Response:
+async def list_categories(actor: CurrentActor, session: LagTolerantSessionDep) -> CategoryTree:
     tree = await service.category_tree(session)
-    return _json({"items": tree.as_tree()})
+    return CategoryTree(items=tree.as_tree())

@@ -63,7 +63,9 @@ class PlaceRepository:
             SELECT {PLACE_COLUMNS}, ST_Distance(p.position, {POINT}) AS distance_m
             FROM places p
             WHERE p.name_norm = :n AND ST_DWithin(p.position, {POINT}, :r)
-            ORDER BY p.position <-> {POINT} LIMIT 1""")
+            ORDER BY distance_m LIMIT 1""")
+        # Not KNN (`<->`): the few same-name rows within the radius need no index order, and the
+        # geography GiST KNN scan fails at lon ±180 ("index returned tuples in wrong order").
         row = (
             await self.session.execute(sql, {"n": name_norm, "lat": lat, "lon": lon, "r": within_m})
         ).first()

@@ -2,14 +2,41 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo.core.types import IdStr, Latitude, Longitude, Name, UserText, UtcDatetime
+from geo.core.types import (
+    IdStr,
+    Latitude,
+    Longitude,
+    Name,
+    UserText,
+    UtcDatetime,
+    printable_with,
+)
+from geo.places.categories import CATEGORY_IDS
 
-CategoryId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
+CATEGORY_PATTERN = r"^[a-z0-9-]+$"
+# The document names the categories; the service answers an unknown one with its own 422.
+CategoryId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=CATEGORY_PATTERN,
+        json_schema_extra={"enum": list(CATEGORY_IDS)},
+    ),
+]
+# Duplicate detection compares names without spaces, punctuation or symbols: something must
+# remain. The document says it for ASCII (a pattern cannot name Unicode categories portably).
+PlaceName = Annotated[
+    Name,
+    Field(
+        json_schema_extra={"pattern": printable_with(r"[^\s\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]")}
+    ),
+]
 
 
 class PlaceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Name
+    name: PlaceName
     category: CategoryId
     lat: Latitude
     lon: Longitude

@@ -2,15 +2,15 @@
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, NotFound, Unprocessable
-from geo.core.types import rfc3339
 from geo.places.names import like_pattern, normalize_name
 from geo.places.repository import NearbyQuery, PlaceRepository, PlaceRow
-from geo.places.schemas import PlaceCreate
+from geo.places.schemas import CategoryNode, PlaceCreate, PlaceRead
 
 DUPLICATE_RADIUS_M = 50.0
 MAX_RADIUS_M = 50_000
@@ -150,9 +150,9 @@ class CategoryTreeIndex:
             stack.extend(self.children.get(node, []))
         return found
 
-    def as_tree(self, parent: str | None = None) -> list[dict[str, object]]:
+    def as_tree(self, parent: str | None = None) -> list[CategoryNode]:
         return [
-            {"id": c, "name": self.names[c], "children": self.as_tree(c)}
+            CategoryNode(id=c, name=self.names[c], children=self.as_tree(c))
             for c in self.children.get(parent, [])
         ]
 
@@ -175,14 +175,20 @@ async def category_tree(session: AsyncSession) -> CategoryTreeIndex:
     return index
 
 
-def place_json(place: PlaceRow) -> dict[str, object]:
-    body: dict[str, object] = {
-        "id": str(place.id),
-        "name": place.name,
-        "category": place.category,
-        "lat": place.lat,
-        "lon": place.lon,
-        "address": place.address,
-        "created_at": rfc3339(place.created_at),
-    }
-    return body
+def place_read(place: PlaceRow) -> PlaceRead:
+    """The API's form of a place row."""
+    return PlaceRead(
+        id=str(place.id),
+        name=place.name,
+        category=place.category,
+        lat=place.lat,
+        lon=place.lon,
+        address=place.address,
+        created_at=place.created_at,
+    )
+
+
+def place_json(place: PlaceRow) -> dict[str, Any]:
+    """A place as JSON-ready values, for documents built outside a response model (a cached ad,
+    a problem's `existing`)."""
+    return place_read(place).model_dump(mode="json")

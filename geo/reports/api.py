@@ -3,7 +3,7 @@
 import csv
 import io
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
@@ -14,7 +14,7 @@ from geo.core.ids import IdPath, parse_id
 from geo.core.openapi import problems
 from geo.core.types import rfc3339
 from geo.reports import service
-from geo.reports.schemas import Granularity, Report
+from geo.reports.schemas import Granularity, Report, SeriesPoint
 
 router = APIRouter(prefix="/v1", tags=["reports"], dependencies=[Depends(current_actor)])
 
@@ -72,7 +72,7 @@ ParamsDep = Annotated[service.ReportParams, Depends(report_params)]
 )
 async def read_report(
     campaign_id: IdPath, params: ParamsDep, actor: CurrentActor, session: SessionDep
-) -> dict[str, Any]:
+) -> Report:
     return await service.build_report(
         session, actor=actor, campaign_id=parse_id(campaign_id), params=params
     )
@@ -95,10 +95,10 @@ async def read_report_csv(
     return csv_response(campaign_id, report)
 
 
-def csv_response(campaign_id: str, report: dict[str, Any]) -> Response:
+def csv_response(campaign_id: str, report: Report) -> Response:
     """The report's series as a CSV download (the API route and the dashboard's)."""
     return Response(
-        series_csv(report["series"]),
+        series_csv(report.series),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="campaign-{campaign_id}-report.csv"'
@@ -106,7 +106,7 @@ def csv_response(campaign_id: str, report: dict[str, Any]) -> Response:
     )
 
 
-def series_csv(series: list[dict[str, Any]]) -> str:
+def series_csv(series: list[SeriesPoint]) -> str:
     """One row per series point; a withheld figure is an empty cell and `suppressed` is true."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -114,7 +114,7 @@ def series_csv(series: list[dict[str, Any]]) -> str:
     for point in series:
         row = []
         for column in CSV_COLUMNS:
-            value = point.get(column)
+            value = getattr(point, column)
             if isinstance(value, datetime):
                 value = rfc3339(value)
             elif isinstance(value, bool):

@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from geo.ads.schemas import CampaignRead
 from geo.core.types import UtcDatetime
 from geo.emergencies.schemas import AdsPause
 
@@ -79,3 +80,9 @@ class Report(Figures):
     pauses: list[AdsPause] = Field(
         [], description="When ads stood down in part of the target for an emergency."
     )
+
+
+class CampaignListing(CampaignRead):
+    """A campaign in the dashboard's list, with its place's name."""
+
+    place_name: str

@@ -16,6 +16,7 @@ from geo.reports.bands import BANDS, band_label
 from geo.reports.lift import lift_summary
 from geo.reports.noise import Noise, events_sensitivity, figure_key
 from geo.reports.repository import CampaignRow, Cells, ReportRepository
+from geo.reports.schemas import CampaignListing, Report
 
 TOTALS = (
     "impressions",
@@ -46,25 +47,25 @@ class ReportParams:
 
 async def campaign_for(session: AsyncSession, *, actor: Actor, campaign_id: int) -> CampaignRow:
     """The campaign if `actor` owns it; 404 otherwise, exactly like a missing one (ads decides)."""
-    data = await ads.get_campaign(session, actor=actor, campaign_id=campaign_id)
-    place = await places.get_place(session, int(data["place_id"]))
+    campaign = await ads.get_campaign(session, actor=actor, campaign_id=campaign_id)
+    place = await places.get_place(session, int(campaign.place_id))
     return CampaignRow(
         id=campaign_id,
         owner_id=actor.id,
         place_id=place.id,
-        name=data["name"],
-        timezone=data["timezone"],
-        starts_at=_parse(data["starts_at"]),
-        ends_at=_parse(data["ends_at"]),
+        name=campaign.name,
+        timezone=campaign.timezone,
+        starts_at=campaign.starts_at,
+        ends_at=campaign.ends_at,
         place_name=place.name,
         lat=place.lat,
         lon=place.lon,
-        target_radius_m=data["target"].get("radius_m"),
-        status=data["status"],
-        budget_total=data["budget"]["total"],
-        budget_daily=data["budget"]["daily"],
-        cap_count=data["frequency_cap"]["count"],
-        cap_hours=data["frequency_cap"]["hours"],
+        target_radius_m=getattr(campaign.target, "radius_m", None),
+        status=campaign.status,
+        budget_total=campaign.budget.total,
+        budget_daily=campaign.budget.daily,
+        cap_count=campaign.frequency_cap.count,
+        cap_hours=campaign.frequency_cap.hours,
     )
 
 
@@ -73,15 +74,12 @@ async def _pauses(
 ) -> list[dict[str, Any]]:
     data = await ads.get_campaign(session, actor=actor, campaign_id=campaign.id)
     return await emergency_areas.pauses(
-        session, target=data["target"], lat=campaign.lat, lon=campaign.lon, start=start, end=end
-    )
-
-
-def _parse(value: str | datetime) -> datetime:
-    return (
-        value
-        if isinstance(value, datetime)
-        else datetime.fromisoformat(value.replace("Z", "+00:00"))
+        session,
+        target=data.target.model_dump(mode="json"),
+        lat=campaign.lat,
+        lon=campaign.lon,
+        start=start,
+        end=end,
     )
 
 
@@ -136,7 +134,7 @@ async def build_report(
     campaign_id: int,
     params: ReportParams,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> Report:
     """The campaign's report over a range: every count noised, those under the k-floor withheld,
     the campaign's data access budget charged for figures not released before (429 past it)."""
     campaign = await campaign_for(session, actor=actor, campaign_id=campaign_id)
@@ -188,7 +186,7 @@ async def build_report(
         attribution_days=params.attribution_days,
         budget=await _budget_of(session, campaign, now),
     )
-    return report
+    return Report.model_validate(report)
 
 
 def cell_key(hour: datetime, band: int) -> str:
@@ -243,17 +241,15 @@ async def _attribution(
     }
 
 
-async def campaigns_of(session: AsyncSession, *, actor: Actor) -> list[dict[str, Any]]:
+async def campaigns_of(session: AsyncSession, *, actor: Actor) -> list[CampaignListing]:
     """The actor's own campaigns, newest first, with their place names (the dashboard's list)."""
-    items, _ = await ads.list_campaigns(session, actor=actor, limit=100, before=None)
-    names = await places.places_by_ids(session, list({int(c["place_id"]) for c in items}))
+    items = await ads.list_campaigns(session, actor=actor, limit=100, before=None)
+    names = await places.places_by_ids(session, list({int(c.place_id) for c in items}))
     return [
-        {
-            **c,
-            "place_name": names[int(c["place_id"])].name if int(c["place_id"]) in names else "",
-            "starts_at": _parse(c["starts_at"]),
-            "ends_at": _parse(c["ends_at"]),
-        }
+        CampaignListing(
+            **dict(c),
+            place_name=names[int(c.place_id)].name if int(c.place_id) in names else "",
+        )
         for c in items
     ]
 
