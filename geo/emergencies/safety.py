@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.accounts import service as accounts
 from geo.checkins import plausibility, presence
-from geo.checkins.service import AREA_RESOLUTION, check_rate
+from geo.checkins.service import AREA_RESOLUTION, check_rate, covering_cells, public_cells
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, NotFound, Unprocessable
 from geo.core.ids import MAX_ID
@@ -121,6 +121,7 @@ async def _create(
         if data.lat is not None and data.lon is not None and data.accuracy_m is not None
         else None
     )
+    public = bool(data.audience and data.audience.public)
     report_id, created_at = await SafetyRepository(session).insert_with_event(
         emergency_id=emergency.id,
         author_id=actor.id,
@@ -128,7 +129,8 @@ async def _create(
         message=data.message,
         position=position,
         circle_ids=circle_ids,
-        public=bool(data.audience and data.audience.public),
+        public=public,
+        public_place=_public_place(position) if public else None,
     )
     row = ReportRow(
         report_id,
@@ -142,6 +144,44 @@ async def _create(
         via_circle=True,
     )
     return render([row], {actor.id: actor.handle})[0]
+
+
+def _public_place(
+    position: tuple[float, float, float] | None,
+) -> tuple[float, float, int, int] | None:
+    """Where the local public stream places a public report: the centre of its area cell (what
+    `place_view` shows the public), so a spatial query never reveals more than the view does."""
+    if position is None:
+        return None
+    lat, lon = h3.cell_to_latlng(h3.latlng_to_cell(position[0], position[1], AREA_RESOLUTION))
+    return (lat, lon, *public_cells(lat, lon))
+
+
+async def local_public(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    limit: int,
+    before: int | None,
+) -> list[dict[str, Any]]:
+    """Public safety reports whose public position is within radius_m of the point, newest
+    first, rendered for this viewer (a report without a position has no place here)."""
+    resolution, cells = covering_cells(lat, lon, radius_m)
+    rows = await SafetyRepository(session).public_near(
+        viewer_id=actor.id,
+        lat=lat,
+        lon=lon,
+        radius_m=radius_m,
+        resolution=resolution,
+        cells=cells,
+        limit=limit,
+        before=before,
+    )
+    found = await accounts.accounts_by_ids(session, sorted({r.author_id for r in rows}))
+    return render(rows, {i: a.handle for i, a in found.items()})
 
 
 def place_view(lat: float | None, lon: float | None, *, exact: bool) -> dict[str, Any] | None:

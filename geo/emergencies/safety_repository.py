@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
+PUBLIC_POINT = POINT.replace(":lon", ":plon").replace(":lat", ":plat")
 FRIEND = "EXISTS (SELECT 1 FROM friendships f WHERE f.a_id = r.author_id AND f.b_id = :v)"
 IN_CIRCLE = """EXISTS (SELECT 1 FROM circle_members cm JOIN circles ci ON ci.id = cm.circle_id
                        WHERE ci.owner_id = r.author_id AND cm.member_id = :v
@@ -26,6 +27,23 @@ HOME = f"(r.author_id = :v OR ({NOT_BLOCKED} AND ({PRIVATE} OR (r.public AND {FO
 COLUMNS = f"""r.id, r.emergency_id, r.author_id, r.status, r.message,
     ST_Y(r.position::geometry), ST_X(r.position::geometry), r.created_at,
     r.author_id = :v OR {PRIVATE} AS via_circle"""
+
+
+def _public_near(column: str) -> str:
+    """Per covering cell, the newest public reports whose public position is in the disc (an
+    index range on (cell, id)), merged by id."""
+    return f"""
+    SELECT {COLUMNS} FROM unnest(CAST(:cells AS bigint[])) AS k(cell)
+    CROSS JOIN LATERAL (
+        SELECT * FROM safety_reports r
+        WHERE r.{column} = k.cell AND r.{column} IS NOT NULL  -- (the partial index's predicate)
+          AND r.id < COALESCE(CAST(:before AS bigint), 9223372036854775807)
+          AND ST_DWithin(r.public_position, {POINT}, :r, false) AND {VISIBLE}
+        ORDER BY r.id DESC LIMIT :limit) r
+    ORDER BY r.id DESC LIMIT :limit"""
+
+
+PUBLIC_NEAR = {7: _public_near("public_cell7"), 5: _public_near("public_cell5")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +82,25 @@ class SafetyRepository:
         position: tuple[float, float, float] | None,
         circle_ids: list[int] | None,
         public: bool,
+        public_place: tuple[float, float, int, int] | None,
     ) -> tuple[int, datetime]:
-        """The report and its priority-lane outbox event, in one statement."""
+        """The report and its priority-lane outbox event, in one statement. `public_place`: the
+        position the public may know (lat, lon of the area cell's centre) and its cells at
+        resolutions 7 and 5, for the local public stream; None when not public or no position."""
         lat, lon, accuracy = position if position else (None, None, None)
+        plat, plon, c7, c5 = public_place if public_place else (None, None, None, None)
         row = (
             await self.session.execute(
                 text(f"""
             WITH made AS (
                 INSERT INTO safety_reports (emergency_id, author_id, status, message, position,
-                                            accuracy_m, circle_ids, public)
+                                            accuracy_m, circle_ids, public, public_position,
+                                            public_cell7, public_cell5)
                 VALUES (:e, :a, :s, :m, CASE WHEN CAST(:lat AS float8) IS NULL THEN NULL
                                              ELSE {POINT} END,
-                        :acc, CAST(:circles AS bigint[]), :pub)
+                        :acc, CAST(:circles AS bigint[]), :pub,
+                        CASE WHEN CAST(:plat AS float8) IS NULL THEN NULL ELSE {PUBLIC_POINT} END,
+                        :c7, :c5)
                 RETURNING id, created_at),
             event AS (
                 INSERT INTO outbox (topic, payload)
@@ -91,6 +116,10 @@ class SafetyRepository:
                     "acc": accuracy,
                     "circles": circle_ids,
                     "pub": public,
+                    "plat": plat,
+                    "plon": plon,
+                    "c7": c7,
+                    "c5": c5,
                 },
             )
         ).one()
@@ -103,6 +132,37 @@ class SafetyRepository:
             SELECT {COLUMNS} FROM safety_reports r
             WHERE r.id = ANY(CAST(:ids AS bigint[])) AND {VISIBLE} ORDER BY r.id DESC"""),
                 {"v": viewer_id, "ids": ids},
+            )
+        ).all()
+        return [ReportRow(*r) for r in rows]
+
+    async def public_near(
+        self,
+        *,
+        viewer_id: int,
+        lat: float,
+        lon: float,
+        radius_m: float,
+        resolution: int,
+        cells: list[int],
+        limit: int,
+        before: int | None,
+    ) -> list[ReportRow]:
+        """The local public stream's safety reports: public ones whose public position (their
+        area cell's centre) lies within radius_m of the point, newest first; `cells` (at
+        `resolution`) cover the disc. The same plan as the check-ins' `public_near`."""
+        rows = (
+            await self.session.execute(
+                text(PUBLIC_NEAR[resolution]),
+                {
+                    "v": viewer_id,
+                    "lat": lat,
+                    "lon": lon,
+                    "r": radius_m,
+                    "cells": cells,
+                    "before": before,
+                    "limit": limit,
+                },
             )
         ).all()
         return [ReportRow(*r) for r in rows]

@@ -7,7 +7,6 @@ from starlette.responses import Response, StreamingResponse
 from geo.accounts.auth import CurrentActor, current_actor
 from geo.ads.schemas import AdRead
 from geo.ads.serving import ads_for_timeline
-from geo.checkins import service as checkins
 from geo.checkins.schemas import CheckinPage, CheckinRead
 from geo.core.db import SessionDep
 from geo.core.openapi import problems
@@ -19,7 +18,7 @@ from geo.fanout import stream_slots
 from geo.fanout.feed_store import FeedStore
 from geo.fanout.live import home_events
 from geo.fanout.pages import visible_page
-from geo.fanout.safety import render_home
+from geo.fanout.safety import local_public, render_home
 
 router = APIRouter(prefix="/v1", tags=["timelines"], dependencies=[Depends(current_actor)])
 Lat = Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False)]
@@ -62,9 +61,10 @@ async def read_home_timeline(
     "/timelines/public",
     response_model=TimelinePage,
     responses=problems(401),
-    description="Public check-ins, newest first. With `lat` and `lon`: the local stream, those "
-    "whose public position (the venue for `exact`, the H3 cell centre for `area` and `city`) lies "
-    "within `radius_m`; `next` pages within it.",
+    description="Public check-ins and safety reports, newest first. With `lat` and `lon`: the "
+    "local stream, those whose public position (the venue for `exact`, the H3 cell centre for "
+    "`area` and `city`; a public safety report's area cell centre) lies within `radius_m`; `next` "
+    "pages within it.",
 )
 async def read_public_timeline(
     request: Request,
@@ -87,7 +87,7 @@ async def read_public_timeline(
         return json_response({"items": items, "next": cursor, "ads": []})
     # Local: a spatial query on the position the public may know (the cell centre for area/city
     # check-ins), so it never reveals more than the author allowed nor depends on traffic elsewhere.
-    local = await checkins.local_public(
+    items = await local_public(
         session,
         actor=actor,
         lat=lat,
@@ -96,7 +96,6 @@ async def read_public_timeline(
         limit=page.limit,
         before=page.before,
     )
-    items = [{**item, "kind": "checkin"} for item in local]
     ads = await ads_for_timeline(request, actor=actor, lat=lat, lon=lon)
     cursor = next_cursor([int(i["id"]) for i in items], page.limit)
     return json_response({"items": items, "ads": ads, "next": cursor})

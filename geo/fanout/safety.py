@@ -107,6 +107,29 @@ async def render_home(
     return items
 
 
+async def local_public(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    limit: int,
+    before: int | None,
+) -> list[dict[str, Any]]:
+    """The local public stream: public check-ins and safety reports placed (at the precision the
+    public may know) within radius_m of the point, newest first, each with its `kind`. Both
+    tables share one id sequence, so merging by id keeps one order and one cursor."""
+    where = {"actor": actor, "lat": lat, "lon": lon, "radius_m": radius_m}
+    items = [
+        {**item, "kind": "checkin"}
+        for item in await checkins.local_public(session, **where, limit=limit, before=before)
+    ]
+    items += await reports.local_public(session, **where, limit=limit, before=before)
+    items.sort(key=lambda i: int(i["id"]), reverse=True)
+    return items[:limit]
+
+
 async def split_home_ids(session: AsyncSession, ids: list[int]) -> tuple[list[int], list[int]]:
     return await reports.split_home_ids(session, ids)
 

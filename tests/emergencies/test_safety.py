@@ -2,8 +2,10 @@
 
 import pytest
 
+from geo.checkins.plausibility import haversine_m
 from geo.fanout import keys
 from geo.fanout.worker import drain
+from tests.checkins.test_checkins_api import _checkin
 from tests.conftest import make_account
 from tests.emergencies.factories import TOKYO_TOWER, report
 
@@ -106,12 +108,19 @@ async def test_public_reports_reach_followers_and_the_public_at_area_precision(
     assert friend_item["place"]["precision"] == "exact"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the local public stream became a spatial query over check-ins "
-    "(issue 10) and does not read safety reports yet",
-)
-async def test_public_reports_reach_the_local_public_stream(app, client, redis, quake):
+async def _local(client, who, lat: float, lon: float, radius_m: float) -> list[dict]:
+    response = await client.get(
+        "/v1/timelines/public",
+        params={"lat": lat, "lon": lon, "radius_m": radius_m},
+        headers=who["headers"],
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+async def test_public_reports_reach_the_local_public_stream_at_their_area_cell(
+    app, client, redis, quake
+):
     lat, lon = TOKYO_TOWER
     made = await report(
         client,
@@ -124,12 +133,69 @@ async def test_public_reports_reach_the_local_public_stream(app, client, redis, 
     )
     assert made.status_code == 201, made.text
     await drain(app.state.db, redis)
-    local = await client.get(
+    near = await _local(client, quake["stranger"], lat, lon, 5000)
+    assert [i["id"] for i in near] == [made.json()["id"]]  # (the circle-only check-in is not)
+    item = near[0]
+    assert item["kind"] == "safety"
+    assert item["place"]["precision"] == "area"
+    centre = (item["place"]["lat"], item["place"]["lon"])
+    # Narrowing cannot find the reported point: the stream places the report at its cell's
+    # centre, so a small disc on the exact position misses it and one on the centre finds it.
+    gap = haversine_m(lat, lon, *centre)
+    assert gap > 20
+    assert await _local(client, quake["stranger"], lat, lon, gap / 2) == []
+    assert [i["id"] for i in await _local(client, quake["stranger"], *centre, 1)] == [
+        made.json()["id"]
+    ]
+    # Paging the local stream keeps one order over check-ins and reports.
+    seen = await _checkin(
+        client,
+        quake["stranger"],
+        quake["place"],
+        audience={"public": True},
+        public_precision="exact",
+    )
+    assert seen.status_code == 201, seen.text
+    first = await client.get(
         "/v1/timelines/public",
-        params={"lat": lat, "lon": lon, "radius_m": 5000},
+        params={"lat": lat, "lon": lon, "radius_m": 5000, "limit": 1},
         headers=quake["stranger"]["headers"],
     )
-    assert made.json()["id"] in [i["id"] for i in local.json()["items"]]
+    assert [i["id"] for i in first.json()["items"]] == [seen.json()["id"]]
+    rest = await client.get(
+        "/v1/timelines/public",
+        params={"lat": lat, "lon": lon, "radius_m": 5000, "before": first.json()["next"]},
+        headers=quake["stranger"]["headers"],
+    )
+    assert [i["id"] for i in rest.json()["items"]] == [made.json()["id"]]
+
+
+async def test_private_reports_and_reports_without_a_position_stay_out_of_the_local_stream(
+    app, client, redis, quake
+):
+    lat, lon = TOKYO_TOWER
+    private = await report(
+        client, quake["author"], quake["emergency"], lat=lat, lon=lon, accuracy_m=20
+    )
+    assert private.status_code == 201, private.text
+    unplaced = await report(
+        client,
+        quake["close"],
+        quake["emergency"],
+        lat=lat,
+        lon=lon,
+        accuracy_m=20,
+        audience={"public": True},
+    )
+    assert unplaced.status_code == 201, unplaced.text
+    nowhere = await report(client, quake["author"], quake["emergency"], audience={"public": True})
+    assert nowhere.status_code == 201, nowhere.text
+    await drain(app.state.db, redis)
+    for who in ("stranger", "friend", "follower"):
+        ids = [i["id"] for i in await _local(client, quake[who], lat, lon, 50_000)]
+        assert private.json()["id"] not in ids, who
+        assert nowhere.json()["id"] not in ids, who
+        assert unplaced.json()["id"] in ids, who
 
 
 async def test_an_ended_emergency_takes_no_reports(client, quake):
