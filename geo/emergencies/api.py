@@ -117,9 +117,11 @@ async def report_safety(
     actor: CurrentActor,
     session: SessionDep,
     redis: RedisDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> Response:
-    status, body = await safety.create_report(
+) -> SafetyRead:
+    # A retried key answers with the first answer's status, which the store keeps.
+    response.status_code, report = await safety.create_report(
         session,
         redis,
         actor=actor,
@@ -127,7 +129,7 @@ async def report_safety(
         data=data,
         idempotency_key=idempotency_key,
     )
-    return json_response(body, status=status)
+    return report
 
 
 @router.get(
@@ -135,7 +137,5 @@ async def report_safety(
 )
 async def read_friends_board(
     emergency_id: IdPath, actor: CurrentActor, session: SessionDep
-) -> Response:
-    return json_response(
-        await safety.board(session, actor=actor, emergency_id=parse_id(emergency_id))
-    )
+) -> Board:
+    return await safety.board(session, actor=actor, emergency_id=parse_id(emergency_id))

@@ -10,17 +10,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.accounts import service as accounts
 from geo.checkins import plausibility, presence
-from geo.checkins.schemas import CheckinRead
+from geo.checkins.schemas import CellPlace, CheckinAccount, CheckinRead, ExactPlace
 from geo.checkins.service import AREA_RESOLUTION, check_rate, covering_cells, public_cells
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, NotFound, Unprocessable
 from geo.core.ids import MAX_ID
 from geo.core.redis import RedisClient
-from geo.core.types import rfc3339
 from geo.emergencies import service as emergencies
 from geo.emergencies.repository import EmergencyRow
 from geo.emergencies.safety_repository import ReportFacts, ReportRow, SafetyRepository
-from geo.emergencies.schemas import SafetyCreate
+from geo.emergencies.schemas import (
+    Board,
+    BoardItem,
+    SafetyAreaPlace,
+    SafetyCreate,
+    SafetyExactPlace,
+    SafetyRead,
+)
 from geo.social import service as social
 
 # The board lists those who need help first, then those not heard from, then the safe.
@@ -40,7 +46,7 @@ async def create_report(
     emergency_id: int,
     data: SafetyCreate,
     idempotency_key: str | None,
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, SafetyRead]:
     """Store a safety report once however often it is retried, with its priority fan-out event.
 
     Returns the status and body of the answer (the first answer again for a retried key).
@@ -54,15 +60,20 @@ async def create_report(
             request_hash=_request_hash(emergency_id, data),
         )
         if replay is not None:
-            return replay
+            # The stored answer is the JSON this function rendered the first time.
+            return replay[0], SafetyRead.model_validate(replay[1])
     if not emergencies.is_active(emergency):
         raise Conflict("This emergency has ended.")
-    body = await _create(session, redis, actor=actor, emergency=emergency, data=data)
+    report = await _create(session, redis, actor=actor, emergency=emergency, data=data)
     if idempotency_key is not None:
         await presence.store_answer(
-            session, account_id=actor.id, key=idempotency_key, status=201, body=body
+            session,
+            account_id=actor.id,
+            key=idempotency_key,
+            status=201,
+            body=report.model_dump(mode="json"),
         )
-    return 201, body
+    return 201, report
 
 
 async def _circles(session: AsyncSession, actor: Actor, data: SafetyCreate) -> list[int] | None:
@@ -113,7 +124,7 @@ async def _create(
     actor: Actor,
     emergency: EmergencyRow,
     data: SafetyCreate,
-) -> dict[str, Any]:
+) -> SafetyRead:
     circle_ids = await _circles(session, actor, data)
     await _check_presence(session, actor=actor, emergency=emergency, data=data)
     await check_rate(redis, actor.id)
@@ -167,7 +178,7 @@ async def local_public(
     radius_m: float,
     limit: int,
     before: int | None,
-) -> list[dict[str, Any]]:
+) -> list[SafetyRead]:
     """Public safety reports whose public position is within radius_m of the point, newest
     first, rendered for this viewer (a report without a position has no place here)."""
     resolution, cells = covering_cells(lat, lon, radius_m)
@@ -185,37 +196,39 @@ async def local_public(
     return render(rows, {i: a.handle for i, a in found.items()})
 
 
-def place_view(lat: float | None, lon: float | None, *, exact: bool) -> dict[str, Any] | None:
+def place_view(
+    lat: float | None, lon: float | None, *, exact: bool
+) -> SafetyExactPlace | SafetyAreaPlace | None:
     """The reported position: exact for the private audience, the area cell for the public."""
     if lat is None or lon is None:
         return None
     if exact:
-        return {"precision": "exact", "lat": round(lat, 6), "lon": round(lon, 6)}
+        return SafetyExactPlace(precision="exact", lat=round(lat, 6), lon=round(lon, 6))
     cell = h3.latlng_to_cell(lat, lon, AREA_RESOLUTION)
     clat, clon = h3.cell_to_latlng(cell)
-    return {"precision": "area", "cell": cell, "lat": round(clat, 6), "lon": round(clon, 6)}
+    return SafetyAreaPlace(precision="area", cell=cell, lat=round(clat, 6), lon=round(clon, 6))
 
 
-def render(rows: list[ReportRow], handles: dict[int, str]) -> list[dict[str, Any]]:
+def render(rows: list[ReportRow], handles: dict[int, str]) -> list[SafetyRead]:
     return [
-        {
-            "id": str(r.id),
-            "kind": "safety",
-            "emergency_id": str(r.emergency_id),
-            "account": {"id": str(r.author_id), "handle": handles[r.author_id]},
-            "status": r.status,
-            "message": r.message,
-            "created_at": rfc3339(r.created_at),
-            "audience": "circle" if r.via_circle else "public",
-            "place": place_view(r.lat, r.lon, exact=r.via_circle),
-        }
+        SafetyRead(
+            id=str(r.id),
+            kind="safety",
+            emergency_id=str(r.emergency_id),
+            account=CheckinAccount(id=str(r.author_id), handle=handles[r.author_id]),
+            status=r.status,  # type: ignore[arg-type]  # the column's CHECK holds the Literal's
+            message=r.message,
+            created_at=r.created_at,
+            audience="circle" if r.via_circle else "public",
+            place=place_view(r.lat, r.lon, exact=r.via_circle),
+        )
         for r in rows
     ]
 
 
 async def render_visible(
     session: AsyncSession, *, actor: Actor, ids: list[int]
-) -> list[dict[str, Any]]:
+) -> list[SafetyRead]:
     """Those of these ids that are safety reports this viewer may see, newest first."""
     if not ids:
         return []
@@ -244,7 +257,7 @@ async def not_for_home(
     )
 
 
-async def board(session: AsyncSession, *, actor: Actor, emergency_id: int) -> dict[str, Any]:
+async def board(session: AsyncSession, *, actor: Actor, emergency_id: int) -> Board:
     """The caller's friends who reported or were last seen in the area, while it is active."""
     emergency = await emergencies.active_row(session, emergency_id)
     reports = {
@@ -262,26 +275,26 @@ async def board(session: AsyncSession, *, actor: Actor, emergency_id: int) -> di
     people = sorted(set(reports) | set(seen))
     found = await accounts.accounts_by_ids(session, people)
     items = [_board_item(found[p].handle, p, reports.get(p), seen.get(p)) for p in people]
-    items.sort(key=lambda i: (BOARD_ORDER[i["status"]], i["account"]["handle"]))
-    return {"items": items}
+    items.sort(key=lambda i: (BOARD_ORDER[i.status], i.account.handle))
+    return Board(items=items)
 
 
 def _board_item(
     handle: str, account_id: int, report: ReportRow | None, seen: tuple[Any, CheckinRead] | None
-) -> dict[str, Any]:
-    place = None
+) -> BoardItem:
+    place: SafetyExactPlace | SafetyAreaPlace | ExactPlace | CellPlace | None = None
     if report is not None:
         place = place_view(report.lat, report.lon, exact=report.via_circle)
     if place is None and seen is not None:
-        place = seen[1].place.model_dump(mode="json")
-    return {
-        "account": {"id": str(account_id), "handle": handle},
-        "status": report.status if report else "unknown",
-        "reported_at": rfc3339(report.created_at) if report else None,
-        "message": report.message if report else None,
-        "last_seen_at": rfc3339(seen[0].created_at) if seen else None,
-        "place": place,
-    }
+        place = seen[1].place
+    return BoardItem(
+        account=CheckinAccount(id=str(account_id), handle=handle),
+        status=report.status if report else "unknown",  # type: ignore[arg-type]
+        reported_at=report.created_at if report else None,
+        message=report.message if report else None,
+        last_seen_at=seen[0].created_at if seen else None,
+        place=place,
+    )
 
 
 async def status_counts(session: AsyncSession, emergency_id: int) -> dict[str, int]:

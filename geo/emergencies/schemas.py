@@ -125,13 +125,25 @@ class SafetyCreate(BaseModel):
         return self
 
 
-class SafetyPlace(BaseModel):
-    """Where the author reported from, at the precision this viewer may see."""
+class SafetyExactPlace(BaseModel):
+    """Where the author reported from, for the private audience."""
 
-    precision: Literal["exact", "area"]
-    cell: str | None = None
+    precision: Literal["exact"]
     lat: float
     lon: float
+
+
+class SafetyAreaPlace(BaseModel):
+    """Only the area cell the author reported from (its centre), for the public."""
+
+    precision: Literal["area"]
+    cell: str = Field(description="H3 cell, resolution 7.")
+    lat: float
+    lon: float
+
+
+# Where the author reported from, at the precision this viewer may see.
+SafetyPlace = Annotated[SafetyExactPlace | SafetyAreaPlace, Field(discriminator="precision")]
 
 
 class SafetyRead(BaseModel):
@@ -141,7 +153,7 @@ class SafetyRead(BaseModel):
     account: CheckinAccount
     status: Literal["safe", "need_help"]
     message: str | None
-    created_at: str
+    created_at: UtcDatetime
     audience: Literal["circle", "public"]
     place: SafetyPlace | None = None
 
@@ -149,9 +161,9 @@ class SafetyRead(BaseModel):
 class BoardItem(BaseModel):
     account: CheckinAccount
     status: Literal["safe", "need_help", "unknown"]
-    reported_at: str | None
+    reported_at: UtcDatetime | None
     message: str | None
-    last_seen_at: str | None
+    last_seen_at: UtcDatetime | None
     place: SafetyPlace | CheckinPlace | None = Field(
         None, description="At most at the precision the friend allowed this viewer."
     )

@@ -95,8 +95,7 @@ async def render_home(
 ) -> list[dict[str, Any]]:
     """Timeline ids (check-ins and safety reports) this viewer may still see, newest first, each
     with its `kind`."""
-    # Home pages mix both kinds (safety reports are still rendered as dicts), so check-ins join
-    # them as JSON-ready values.
+    # Home pages and the live stream mix both kinds, merged by id as JSON-ready values.
     items = [
         {**item.model_dump(mode="json"), "kind": "checkin"}
         for item in await checkins.render_visible(session, actor=actor, ids=ids)
@@ -104,7 +103,10 @@ async def render_home(
     found = {int(i["id"]) for i in items}
     rest = [i for i in ids if i not in found]
     if rest:
-        items += await reports.render_visible(session, actor=actor, ids=rest)
+        items += [
+            r.model_dump(mode="json")
+            for r in await reports.render_visible(session, actor=actor, ids=rest)
+        ]
         items.sort(key=lambda i: int(i["id"]), reverse=True)
     return items
 
@@ -127,7 +129,10 @@ async def local_public(
         {**item.model_dump(mode="json"), "kind": "checkin"}
         for item in await checkins.local_public(session, **where, limit=limit, before=before)
     ]
-    items += await reports.local_public(session, **where, limit=limit, before=before)
+    items += [
+        r.model_dump(mode="json")
+        for r in await reports.local_public(session, **where, limit=limit, before=before)
+    ]
     items.sort(key=lambda i: int(i["id"]), reverse=True)
     return items[:limit]
 

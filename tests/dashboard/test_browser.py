@@ -4,7 +4,6 @@ Runs the real app (`geo serve`, workers in-process) on a loopback port against i
 the ledger rows stand in for a day of serving. Saves test-artifacts/dashboard*.png.
 """
 
-import os
 import re
 import time
 from datetime import UTC, datetime, timedelta

@@ -5,7 +5,7 @@ import pytest
 from geo.checkins.plausibility import haversine_m
 from geo.fanout import keys
 from geo.fanout.worker import drain
-from tests.checkins.test_checkins_api import _checkin
+from tests.checkins.factories import post_checkin
 from tests.conftest import make_account
 from tests.emergencies.factories import TOKYO_TOWER, report
 
@@ -148,7 +148,7 @@ async def test_public_reports_reach_the_local_public_stream_at_their_area_cell(
         made.json()["id"]
     ]
     # Paging the local stream keeps one order over check-ins and reports.
-    seen = await _checkin(
+    seen = await post_checkin(
         client,
         quake["stranger"],
         quake["place"],
