@@ -10,8 +10,9 @@ per-address limits only.
 
 import ipaddress
 import time
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -103,3 +104,6 @@ def get_throttle(request: Request) -> AuthThrottle:
         throttle = AuthThrottle(state.settings, state.redis)
         state.auth_throttle = throttle
     return throttle
+
+
+ThrottleDep = Annotated[AuthThrottle, Depends(get_throttle)]

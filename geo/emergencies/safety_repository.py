@@ -10,6 +10,9 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from geo.outbox.events import SAFETY_CREATED
+from geo.outbox.repository import insert_for_rows
+
 POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
 FRIEND = "EXISTS (SELECT 1 FROM friendships f WHERE f.a_id = r.author_id AND f.b_id = :v)"
 IN_CIRCLE = """EXISTS (SELECT 1 FROM circle_members cm JOIN circles ci ON ci.id = cm.circle_id
@@ -77,9 +80,7 @@ class SafetyRepository:
                                              ELSE {POINT} END,
                         :acc, CAST(:circles AS bigint[]), :pub)
                 RETURNING id, created_at),
-            event AS (
-                INSERT INTO outbox (topic, payload)
-                SELECT 'safety.created', jsonb_build_object('report_id', id::text) FROM made)
+            event AS ({insert_for_rows("made", f"'{SAFETY_CREATED}'", "report_id")})
             SELECT id, created_at FROM made"""),
                 {
                     "e": emergency_id,

@@ -11,7 +11,7 @@ from geo.core.errors import Forbidden, NotFound, Unprocessable
 from geo.core.types import rfc3339
 from geo.emergencies.repository import EmergencyRepository, EmergencyRow
 from geo.emergencies.schemas import MAX_AREA_KM2, Circle, EmergencyCreate, EmergencyUpdate
-from geo.fanout import outbox
+from geo.outbox import events as outbox
 
 OPERATOR = "operator"
 

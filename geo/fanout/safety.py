@@ -21,7 +21,7 @@ from geo.emergencies import areas
 from geo.emergencies import safety as reports
 from geo.emergencies import service as emergencies
 from geo.fanout.feed_store import FeedStore
-from geo.fanout.outbox import EMERGENCY_DECLARED, SAFETY_CREATED
+from geo.outbox.events import EMERGENCY_DECLARED, SAFETY_CREATED
 from geo.social import service as social
 
 

@@ -15,7 +15,7 @@ from geo.core.db import Database
 from geo.core.metrics import OUTBOX_BACKLOG
 from geo.core.redis import RedisClient
 from geo.fanout import keys, service
-from geo.fanout.repository import OutboxRepository
+from geo.outbox.repository import OutboxRepository
 
 log = logging.getLogger("geo.fanout.worker")
 RECLAIM_IDLE_MS = 30_000
