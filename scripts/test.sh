@@ -9,4 +9,5 @@ bash scripts/setup.sh
 # The architecture's rules (.importlinter, docs/architecture.md): layers, route and repository
 # boundaries, no hidden imports.
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
+.venv/bin/mypy geo
 exec .venv/bin/python -m pytest "$@"

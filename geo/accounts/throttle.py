@@ -47,7 +47,8 @@ def _storage(client: RedisClient) -> RedisStorage:
         "async+redis://",
         implementation="redispy",
         key_prefix=keys.THROTTLE_PREFIX,
-        connection_pool=client.connection_pool,
+        # limits types its options as scalars; redis-py takes the pool as it is.
+        connection_pool=client.connection_pool,  # type: ignore[arg-type]
     )
 
 

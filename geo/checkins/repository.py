@@ -297,15 +297,6 @@ class CheckinRepository:
         ).first()
         return DeliveryFacts(row[0], list(row[1]), row[2]) if row else None
 
-    async def delivery_facts(self, checkin_id: int) -> "DeliveryFacts | None":
-        row = (
-            await self.session.execute(
-                text("SELECT author_id, circle_ids, public FROM checkins WHERE id = :id"),
-                {"id": checkin_id},
-            )
-        ).first()
-        return DeliveryFacts(row[0], list(row[1]), row[2]) if row else None
-
     async def delivery_facts_many(self, ids: list[int]) -> dict[int, "DeliveryFacts"]:
         rows = (
             await self.session.execute(

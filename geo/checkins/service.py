@@ -35,7 +35,9 @@ async def check_rate(redis: RedisClient, author_id: int) -> None:
     minute = int(now // 60)
     key = keys.rate_key(author_id, minute)
     async with redis.pipeline(transaction=True) as pipe:
-        count, _ = await pipe.incr(key).expire(key, 120).execute()
+        pipe.incr(key)
+        pipe.expire(key, 120)
+        count, _ = await pipe.execute()
     if count > plausibility.MAX_PER_MINUTE:
         raise TooManyRequests(
             retry_after=int(60 - now % 60) + 1,
@@ -189,10 +191,6 @@ async def record_deleted(session: AsyncSession, checkin_id: int, facts: Delivery
         circle_ids=list(facts.circle_ids),
         public=facts.public,
     )
-
-
-async def delivery_facts(session: AsyncSession, checkin_id: int) -> DeliveryFacts | None:
-    return await CheckinRepository(session).delivery_facts(checkin_id)
 
 
 async def delivery_facts_many(
