@@ -10,7 +10,7 @@ from geo.ads import retention as ads_retention
 from geo.core import partitions
 from geo.core.config import Settings
 from geo.core.db import Database
-from geo.fanout import retention as outbox_retention
+from geo.outbox import retention as outbox_retention
 
 log = logging.getLogger("geo.maintenance")
 PARTITIONED = (*ads_retention.LEDGERS, "outbox")

@@ -69,10 +69,15 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv 2>/dev/null || { apt_install python3-venv; "$PYTHON" -m venv .venv; }
 fi
-stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+stamp=.venv/.installed-$(cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
-  log "installing Python packages"
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v -i "^WARNING" || true
+  log "installing Python packages (requirements.lock, hashes checked)"
+  # Every dependency at its locked version and hash (bash scripts/lock.sh refreshes the lock);
+  # then the project itself, editable, with nothing more.
+  .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock \
+    2>&1 | grep -v -i "^WARNING" || true
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e . \
+    2>&1 | grep -v -i "^WARNING" || true
   .venv/bin/python -c "import geo.app, fastapi, geoalchemy2, schemathesis" && touch "$stamp"
 fi
 

@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -16,12 +17,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from geo.core.db import Base
 
 ACCOUNT_KINDS = ("member", "business", "advertiser", "operator")
+Kind = Literal["member", "business", "advertiser", "operator"]
 
 
 class Account(Base):
     __tablename__ = "accounts"
     __table_args__ = (
         CheckConstraint("kind IN ('member', 'business', 'advertiser', 'operator')", name="kind"),
+        # Handles are unique whatever their case.
+        Index("uq_accounts_handle_lower", func.lower(text("handle")), unique=True),
     )
 
     id: Mapped[int] = mapped_column(
@@ -29,7 +33,7 @@ class Account(Base):
     )
     handle: Mapped[str] = mapped_column(Text, nullable=False)
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
-    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[Kind] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )

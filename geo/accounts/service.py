@@ -80,6 +80,11 @@ async def get_account(session: AsyncSession, account_id: int) -> Account:
     return account
 
 
+async def delete_account(session: AsyncSession, account_id: int) -> None:
+    """The account row goes; its dependants follow by foreign key (see the repository)."""
+    await AccountRepository(session).delete(account_id)
+
+
 async def accounts_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Account]:
     return {a.id: a for a in await AccountRepository(session).by_ids(ids)}
 

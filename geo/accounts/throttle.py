@@ -10,8 +10,9 @@ per-address limits only.
 
 import ipaddress
 import time
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -46,7 +47,8 @@ def _storage(client: RedisClient) -> RedisStorage:
         "async+redis://",
         implementation="redispy",
         key_prefix=keys.THROTTLE_PREFIX,
-        connection_pool=client.connection_pool,
+        # limits types its options as scalars; redis-py takes the pool as it is.
+        connection_pool=client.connection_pool,  # type: ignore[arg-type]
     )
 
 
@@ -103,3 +105,6 @@ def get_throttle(request: Request) -> AuthThrottle:
         throttle = AuthThrottle(state.settings, state.redis)
         state.auth_throttle = throttle
     return throttle
+
+
+ThrottleDep = Annotated[AuthThrottle, Depends(get_throttle)]

@@ -229,7 +229,9 @@ class AdsEngine:
         match = np.zeros(len(positions), dtype=bool)
         if categories:
             for k in np.flatnonzero(index.has_categories[positions]).tolist():
-                match[k] = bool(index.campaign_at(positions[k]).categories & categories)
+                match[k] = bool(
+                    (index.campaign_at(positions[k]).categories or frozenset()) & categories
+                )
         relevance = np.where(match, boost, 1.0) / (1.0 + distances / decay)
         scores = index.bids[positions] * relevance
         wanted = self.settings.ads_slots + MAX_TRIES_BEYOND_SLOTS + 1

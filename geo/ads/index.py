@@ -27,10 +27,10 @@ from shapely import STRtree
 
 from geo.ads.repository import ServingRepository, ServingRow
 from geo.core.db import Database
+from geo.core.geodesy import haversine_m_many
 from geo.places import service as places
 
 log = logging.getLogger("geo.ads.index")
-EARTH_RADIUS_M = 6_371_008.8
 M_PER_DEG_LAT = 111_320.0
 
 
@@ -64,13 +64,6 @@ class LiveCampaign:
         dlat = self.radius_m / M_PER_DEG_LAT
         dlon = dlat / max(0.01, float(np.cos(np.radians(self.lat))))
         return shapely.box(self.lon - dlon, self.lat - dlat, self.lon + dlon, self.lat + dlat)
-
-
-def haversine_m(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
-    p1, p2 = np.radians(lat), np.radians(lats)
-    dp, dl = p2 - p1, np.radians(lons - lon)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a))
 
 
 class CampaignIndex:
@@ -180,7 +173,7 @@ class CampaignIndex:
         hits = self._tree.query(shapely.Point(lon, lat))
         if len(hits) == 0:
             return hits, np.zeros(0)
-        distances = haversine_m(lat, lon, self._lats[hits], self._lons[hits])
+        distances = haversine_m_many(lat, lon, self._lats[hits], self._lons[hits])
         radii = self._radii[hits]
         inside = distances <= radii  # radius targets; area targets have radius -1
         for k in np.flatnonzero(radii < 0).tolist():

@@ -45,7 +45,8 @@ class LedgerRepository:
         row = (await self.session.execute(sql, {"id": campaign_id, "day": day})).first()
         if row is None:
             return None
-        return LeaseState(*(int(v) for v in row[:4]), live=bool(row[4]))
+        total, daily, leased_total, leased_today = (int(v) for v in row[:4])
+        return LeaseState(total, daily, leased_total, leased_today, live=bool(row[4]))
 
     async def add_lease(self, campaign_id: int, day: date, milli_yen: int) -> None:
         """Record more budget handed to Redis (negative: unspent budget handed back)."""
@@ -93,13 +94,6 @@ class LedgerRepository:
             sql, {"i": impression_id, "c": campaign_id, "v": viewer_id, "t": clicked_at}
         )
         return result.first() is not None
-
-    async def ledger_totals(self, campaign_id: int) -> tuple[int, int]:
-        """(impressions, milli-yen charged) in the ledger."""
-        sql = text("""SELECT count(*), coalesce(sum(cost_milli_yen), 0) FROM ad_impressions
-                      WHERE campaign_id = :id""")
-        count, cost = (await self.session.execute(sql, {"id": campaign_id})).one()
-        return int(count), int(cost)
 
 
 def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:

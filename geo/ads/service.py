@@ -119,14 +119,14 @@ async def update_campaign(
     actor: Actor,
     campaign_id: int,
     data: CampaignUpdate,
-    redis: RedisClient | None = None,
+    redis: RedisClient,
     min_target_m: int = DEFAULT_MIN_TARGET_M,
 ) -> CampaignRead:
     """Pause, resume, end or edit a campaign; the merged result is validated as a whole.
 
-    With `redis`, a lowered budget or bid, a pause or an end also takes back the budget Redis
-    holds unspent (under this edit's row lock), so nothing leased under the old terms is spent
-    under the new ones.
+    A lowered budget or bid, a pause or an end also takes back the budget Redis holds unspent
+    (under this edit's row lock), so nothing leased under the old terms is spent under the new
+    ones. `redis` is required so that no caller (the API, the dashboard) can skip that.
     """
     row = await _owned(session, actor, campaign_id, lock=True)
     edit = data.model_dump(exclude_unset=True)
@@ -140,7 +140,7 @@ async def update_campaign(
     floor = min_target_m if "target" in edit else 0
     await _validate(session, values, creating=False, min_target_m=floor)
     updated = await CampaignRepository(session).update(campaign_id, values)
-    if redis is not None and _tightened(row, updated):
+    if _tightened(row, updated):
         await budget.revoke_lease(session, redis, campaign_id=campaign_id)
     return campaign_read(updated)
 

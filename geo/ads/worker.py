@@ -11,7 +11,7 @@ import os
 import socket
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import ResponseError
 
@@ -90,7 +90,8 @@ async def read_batch(
             raise
         await ensure_groups(redis)  # Redis lost its data (and the group with it)
         return {}
-    return {name.decode(): entries for name, entries in (reply or [])}
+    streams_read = cast(list[tuple[bytes, list[Entry]]], reply or [])
+    return {name.decode(): entries for name, entries in streams_read}
 
 
 async def reclaim(

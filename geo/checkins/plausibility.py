@@ -5,10 +5,10 @@
 - the implied speed since the author's previous check-in may not exceed MAX_SPEED_KMH.
 """
 
-import math
 from datetime import datetime
 
 from geo.core.errors import InvalidLocation
+from geo.core.geodesy import haversine_m
 
 MAX_ACCURACY_M = 1000.0
 BASE_ALLOWANCE_M = 100.0
@@ -36,15 +36,6 @@ def check_distance(distance_m: float, accuracy_m: float) -> None:
             f"{allowance_m(accuracy_m):.0f} m is allowed.",
             errors=[{"field": "body.lat", "message": "too far from the place"}],
         )
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, a)))
 
 
 def check_speed(

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.core.db import driver_connection, native_sql
-from geo.fanout.repository import outbox_insert_for_checkin
+from geo.outbox.repository import insert_for_rows
 from geo.places.repository import PLACE_COLUMNS, PlaceRow
 
 POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
@@ -100,7 +100,7 @@ PLAUSIBILITY_SQL = f"""
         SELECT ST_Y(position::geometry) AS lat, ST_X(position::geometry) AS lon, created_at
         FROM checkins WHERE author_id = :a ORDER BY id DESC LIMIT 1) l ON true"""
 
-# The check-in and its fan-out event (the outbox row, owned by geo.fanout) in one statement.
+# The check-in and its fan-out event (the outbox row, shaped by geo.outbox) in one statement.
 INSERT_WITH_EVENT_SQL = f"""
     WITH made AS (
         INSERT INTO checkins (author_id, place_id, position, accuracy_m, message,
@@ -109,7 +109,7 @@ INSERT_WITH_EVENT_SQL = f"""
         VALUES (:a, :p, {POINT}, :acc, :m, CAST(:circles AS bigint[]), :pub, :prec,
                 {PUBLIC_POINT}, CAST(:c7 AS bigint), CAST(:c5 AS bigint))
         RETURNING id, created_at),
-    event AS ({outbox_insert_for_checkin("made", ":topic")})
+    event AS ({insert_for_rows("made", ":topic", "checkin_id")})
     SELECT id, created_at FROM made"""
 
 
@@ -211,12 +211,6 @@ class CheckinRepository:
             row = await conn.fetchrow(sql, *[params[n] for n in names])
         return row[0], row[1]
 
-    async def add_outbox_event(self, topic: str, payload: dict) -> None:  # type: ignore[type-arg]
-        await self.session.execute(
-            text("INSERT INTO outbox (topic, payload) VALUES (:t, CAST(:p AS jsonb))"),
-            {"t": topic, "p": json.dumps(payload)},
-        )
-
     async def visible(self, *, viewer_id: int, checkin_id: int) -> CheckinRow | None:
         row = (
             await self.session.execute(
@@ -274,7 +268,7 @@ class CheckinRepository:
         (at `resolution`) must cover the disc.
 
         Hot path (bench/local_stream.py): one short index range per cell, whatever the region
-        holds. Distances on the sphere (the same mean radius as `plausibility.haversine_m`), not
+        holds. Distances on the sphere (the same mean radius as `geo.core.geodesy.haversine_m`), not
         the spheroid: clients can reproduce them."""
         rows = (
             await self.session.execute(
@@ -299,15 +293,6 @@ class CheckinRepository:
             DELETE FROM checkins WHERE id = :id AND author_id = :a
             RETURNING author_id, circle_ids, public"""),
                 {"id": checkin_id, "a": author_id},
-            )
-        ).first()
-        return DeliveryFacts(row[0], list(row[1]), row[2]) if row else None
-
-    async def delivery_facts(self, checkin_id: int) -> "DeliveryFacts | None":
-        row = (
-            await self.session.execute(
-                text("SELECT author_id, circle_ids, public FROM checkins WHERE id = :id"),
-                {"id": checkin_id},
             )
         ).first()
         return DeliveryFacts(row[0], list(row[1]), row[2]) if row else None

@@ -22,8 +22,10 @@ from geo.checkins.schemas import (
 )
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
+from geo.core.geodesy import haversine_m
 from geo.core.ids import MAX_ID
 from geo.core.redis import RedisClient
+from geo.outbox import events as outbox
 from geo.places import service as places
 from geo.social import service as social
 
@@ -38,7 +40,9 @@ async def check_rate(redis: RedisClient, author_id: int) -> None:
     minute = int(now // 60)
     key = keys.rate_key(author_id, minute)
     async with redis.pipeline(transaction=True) as pipe:
-        count, _ = await pipe.incr(key).expire(key, 120).execute()
+        pipe.incr(key)
+        pipe.expire(key, 120)
+        count, _ = await pipe.execute()
     if count > plausibility.MAX_PER_MINUTE:
         raise TooManyRequests(
             retry_after=int(60 - now % 60) + 1,
@@ -144,7 +148,7 @@ async def _create(
         public_precision=data.public_precision,
         public_point=(point := _public_point_of(facts, data)),
         public_cells=public_cells(*point) if point else None,
-        topic="checkin.created",
+        topic=outbox.CHECKIN_CREATED,
     )
     # The author's own view (exact place), built from what was just written and the place read
     # with the facts: no re-read.
@@ -191,20 +195,13 @@ async def delete_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int
 
 async def record_deleted(session: AsyncSession, checkin_id: int, facts: DeliveryFacts) -> None:
     """Record a deleted check-in's retraction for the fan-out (in the deleting transaction)."""
-    # The row is gone, so the event carries what the fan-out needs to find its copies.
-    await CheckinRepository(session).add_outbox_event(
-        "checkin.deleted",
-        {
-            "checkin_id": str(checkin_id),
-            "author_id": str(facts.author_id),
-            "circle_ids": [str(c) for c in facts.circle_ids],
-            "public": facts.public,
-        },
+    await outbox.record_checkin_deleted(
+        session,
+        checkin_id=checkin_id,
+        author_id=facts.author_id,
+        circle_ids=list(facts.circle_ids),
+        public=facts.public,
     )
-
-
-async def delivery_facts(session: AsyncSession, checkin_id: int) -> DeliveryFacts | None:
-    return await CheckinRepository(session).delivery_facts(checkin_id)
 
 
 async def delivery_facts_many(
@@ -309,7 +306,7 @@ def covering_cells(lat: float, lon: float, radius_m: float) -> tuple[int, list[i
     return resolution, [
         h3.str_to_int(cell)
         for cell in disk
-        if plausibility.haversine_m(lat, lon, *h3.cell_to_latlng(cell)) <= reach
+        if haversine_m(lat, lon, *h3.cell_to_latlng(cell)) <= reach
     ]
 
 

@@ -33,10 +33,6 @@ class GeoError(Exception):
         self.headers: dict[str, str] = {}
 
 
-class BadRequest(GeoError):
-    pass
-
-
 class Unauthorized(GeoError):
     status, title, type_slug = 401, "Unauthorized", "unauthorized"
 

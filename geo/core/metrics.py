@@ -17,12 +17,6 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,
 )
-FANOUT_LAG = Histogram(
-    "geo_fanout_lag_seconds",
-    "Time from a check-in's commit to its last delivery.",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
-    registry=REGISTRY,
-)
 OUTBOX_BACKLOG = Gauge(
     "geo_outbox_backlog",
     "Outbox rows committed but not yet relayed.",

@@ -4,20 +4,13 @@ Lists answer `{items, next}`.
 """
 
 from dataclasses import dataclass
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
 
 from geo.core.errors import Unprocessable
 
-T = TypeVar("T")
 MAX_CURSOR = 2**63 - 1
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next: str | None
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,20 @@
 """Buying without the API: the campaign form, pause/resume and budget left.
 
-Everything goes through the ads service (ADS_CONTRACT.md); this module writes no SQL. When the ads
-engine is not installed in this build, the pages say so instead of pretending.
+Everything goes through the ads service (the same calls as the API's, Redis included, so a pause
+here hands back the budget lease as one through the API does); this module writes no SQL.
 """
 
-import importlib
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from geo.ads.schemas import CampaignRead
+from geo.ads import service as ads
+from geo.ads.schemas import CampaignCreate, CampaignRead, CampaignUpdate
 from geo.core.auth import Actor
 from geo.core.errors import Forbidden, Unprocessable
+from geo.core.redis import RedisClient
 
 FORM_FIELDS = (
     "place_id",
@@ -41,13 +42,6 @@ FIELD_OF = {
     "count": "cap_count",
     "hours": "hours",
 }
-
-
-def ads_service() -> Any | None:
-    try:
-        return importlib.import_module("geo.ads.service")
-    except ImportError:
-        return None
 
 
 def campaign_body(form: dict[str, str]) -> dict[str, Any]:
@@ -100,20 +94,15 @@ def field_errors(errors: list[dict[str, Any]]) -> dict[str, str]:
 
 async def places_for(session: AsyncSession, *, actor: Actor) -> list[dict[str, str]]:
     """The places the form offers: those the actor may advertise, by name."""
-    ads = ads_service()
-    return [] if ads is None else list(await ads.advertisable_places(session, actor=actor))
+    return list(await ads.advertisable_places(session, actor=actor))
 
 
 async def create(
     session: AsyncSession, *, actor: Actor, form: dict[str, str], min_target_m: int
 ) -> tuple[CampaignRead | None, dict[str, str]]:
     """(the campaign, {}) or (None, {field: message})."""
-    ads = ads_service()
-    if ads is None:
-        return None, {"form": "Campaign buying is not available in this build."}
-    schemas = importlib.import_module("geo.ads.schemas")
     try:
-        data = schemas.CampaignCreate.model_validate(campaign_body(form))
+        data = CampaignCreate.model_validate(campaign_body(form))
         campaign = await ads.create_campaign(
             session, actor=actor, data=data, min_target_m=min_target_m
         )
@@ -140,11 +129,13 @@ def _friendly(error: Any) -> str:
     return str(error["msg"])
 
 
-async def set_status(session: AsyncSession, *, actor: Actor, campaign_id: int, status: str) -> None:
-    ads = ads_service()
-    if ads is None:
-        raise Unprocessable("Campaign changes are not available in this build.")
-    schemas = importlib.import_module("geo.ads.schemas")
+async def set_status(
+    session: AsyncSession, redis: RedisClient, *, actor: Actor, campaign_id: int, status: str
+) -> None:
     await ads.update_campaign(
-        session, actor=actor, campaign_id=campaign_id, data=schemas.CampaignUpdate(status=status)
+        session,
+        actor=actor,
+        redis=redis,
+        campaign_id=campaign_id,
+        data=CampaignUpdate.model_validate({"status": status}),
     )

@@ -6,6 +6,7 @@ from datetime import datetime
 import h3
 from markupsafe import Markup, escape
 
+from geo.core.geodesy import haversine_m, local_offset_m
 from geo.reports.schemas import SeriesPoint
 
 PALETTE = ("#dbeafe", "#93c5fd", "#60a5fa", "#2563eb", "#1e3a8a")
@@ -88,13 +89,12 @@ def hex_map(
     """H3 cells (intensity class 1..5) around the place, drawn to scale; no map tiles."""
     reach_m = max(
         [radius_m or 500]
-        + [_distance(lat, lon, *h3.cell_to_latlng(h3.int_to_str(c))) + 200 for c, _ in cells]
+        + [haversine_m(lat, lon, *h3.cell_to_latlng(h3.int_to_str(c))) + 200 for c, _ in cells]
     )
     scale = (size / 2 - 10) / reach_m  # pixels per metre
 
     def xy(p_lat: float, p_lon: float) -> tuple[float, float]:
-        dx = (p_lon - lon) * 111_320 * math.cos(math.radians(lat))
-        dy = (p_lat - lat) * 110_540
+        dx, dy = local_offset_m(lat, lon, p_lat, p_lon)
         return size / 2 + dx * scale, size / 2 - dy * scale
 
     parts = [
@@ -137,10 +137,9 @@ def radius_preview(
     ]
     if lat is not None and lon is not None:
         for cell in covered_cells(lat, lon, radius_m):
+            offsets = [local_offset_m(lat, lon, a, b) for a, b in h3.cell_to_boundary(cell)]
             ring = " ".join(
-                f"{size / 2 + (b - lon) * 111_320 * math.cos(math.radians(lat)) * scale:.1f},"
-                f"{size / 2 - (a - lat) * 110_540 * scale:.1f}"
-                for a, b in h3.cell_to_boundary(cell)
+                f"{size / 2 + dx * scale:.1f},{size / 2 - dy * scale:.1f}" for dx, dy in offsets
             )
             parts.append(
                 f'<polygon class="covered" points="{ring}" fill="#bfdbfe" '
@@ -163,10 +162,4 @@ def covered_cells(lat: float, lon: float, radius_m: int) -> list[str]:
     centre = h3.latlng_to_cell(lat, lon, resolution)
     edge = h3.average_hexagon_edge_length(resolution, unit="m")
     disk = h3.grid_disk(centre, int(radius_m / (edge * 1.5)) + 1)
-    return [c for c in disk if _distance(lat, lon, *h3.cell_to_latlng(c)) <= radius_m]
-
-
-def _distance(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    dx = (lon2 - lon1) * 111_320 * math.cos(math.radians(lat1))
-    dy = (lat2 - lat1) * 110_540
-    return math.hypot(dx, dy)
+    return [c for c in disk if haversine_m(lat, lon, *h3.cell_to_latlng(c)) <= radius_m]

@@ -31,7 +31,7 @@ from geo.dashboard.session import (
 )
 from geo.places import service as places
 from geo.reports import service as reports
-from geo.reports.api import csv_response, report_params
+from geo.reports.web import csv_response, report_params
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -151,7 +151,6 @@ async def new_campaign(
             "places": places_offered,
             "min_radius_m": _min_radius(request),
             "preview": await _preview(session, place_id, radius_m),
-            "available": buying.ads_service() is not None,
         },
     )
 
@@ -186,7 +185,6 @@ async def create_campaign(request: Request, session: SessionDep) -> Response:
             "places": await buying.places_for(session, actor=actor),
             "min_radius_m": _min_radius(request),
             "preview": await _preview(session, form["place_id"], min(max(radius, 50), 20_000)),
-            "available": buying.ads_service() is not None,
         },
         status=422 if errors else 200,
     )
@@ -205,7 +203,13 @@ async def change_status(
         raise NotFound("No such campaign.")
     check_csrf(request, csrf)
     await reports.campaign_for(session, actor=actor, campaign_id=parse_id(campaign_id))
-    await buying.set_status(session, actor=actor, campaign_id=parse_id(campaign_id), status=status)
+    await buying.set_status(
+        session,
+        request.app.state.redis,
+        actor=actor,
+        campaign_id=parse_id(campaign_id),
+        status=status,
+    )
     return RedirectResponse(f"/dashboard/campaigns/{campaign_id}", status_code=303)
 
 

@@ -29,7 +29,7 @@ RELOAD_S = 60.0
 
 @dataclass
 class ActiveAreas:
-    version: bytes | None = None
+    version: bytes | str | None = None
     checked_at: float = float("-inf")
     loaded_at: float = float("-inf")
     areas: list[tuple[Any, datetime, datetime | None]] = field(default_factory=list)

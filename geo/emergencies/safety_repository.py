@@ -10,6 +10,9 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from geo.outbox.events import SAFETY_CREATED
+from geo.outbox.repository import insert_for_rows
+
 POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
 PUBLIC_POINT = POINT.replace(":lon", ":plon").replace(":lat", ":plat")
 FRIEND = "EXISTS (SELECT 1 FROM friendships f WHERE f.a_id = r.author_id AND f.b_id = :v)"
@@ -102,9 +105,7 @@ class SafetyRepository:
                         CASE WHEN CAST(:plat AS float8) IS NULL THEN NULL ELSE {PUBLIC_POINT} END,
                         :c7, :c5)
                 RETURNING id, created_at),
-            event AS (
-                INSERT INTO outbox (topic, payload)
-                SELECT 'safety.created', jsonb_build_object('report_id', id::text) FROM made)
+            event AS ({insert_for_rows("made", f"'{SAFETY_CREATED}'", "report_id")})
             SELECT id, created_at FROM made"""),
                 {
                     "e": emergency_id,

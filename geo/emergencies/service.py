@@ -17,7 +17,7 @@ from geo.emergencies.schemas import (
     EmergencyRead,
     EmergencyUpdate,
 )
-from geo.fanout import outbox
+from geo.outbox import events as outbox
 
 OPERATOR = "operator"
 

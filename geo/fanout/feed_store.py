@@ -6,8 +6,9 @@ SPUBLISH, unlike PUBLISH, may be pipelined by the cluster client.
 """
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from geo.core.redis import RedisClient
 from geo.fanout import keys
@@ -19,11 +20,6 @@ BATCH = 500
 class FeedStore:
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
-
-    async def push_home(
-        self, checkin_id: int, recipients: list[int], *, announce: bool = True
-    ) -> None:
-        await self.push_many([(checkin_id, recipients, False)], announce=announce)
 
     async def push_many(
         self, deliveries: list[tuple[int, list[int], bool]], *, announce: bool = True
@@ -58,7 +54,7 @@ class FeedStore:
         # started after the items were there, as any stream opened a moment later would have.
         for start in range(0, len(announced), BATCH):
             chunk = announced[start : start + BATCH]
-            until = await self.redis.zmscore(keys.LISTENERS, [a for a, _ in chunk])
+            until = await self.redis.zmscore(keys.LISTENERS, [str(a) for a, _ in chunk])
             now_ms = time.time() * 1000
             live = [pair for pair, u in zip(chunk, until, strict=True) if u and u > now_ms]
             if live:
@@ -100,7 +96,7 @@ class FeedStore:
 
     async def home_ids(self, account_id: int) -> list[int]:
         """Every id in one home timeline (at most HOME_CAP)."""
-        return [int(m) for m in await self.redis.zrange(keys.home(account_id), 0, -1)]
+        return _ints(await self.redis.zrange(keys.home(account_id), 0, -1))
 
     async def remove_from_home(self, account_id: int, checkin_ids: list[int]) -> None:
         """Take these check-ins out of one home timeline and retract them from its live streams."""
@@ -116,9 +112,6 @@ class FeedStore:
                     pipe.spublish(keys.live_home(account_id), message)
                 await pipe.execute()
 
-    async def push_public(self, checkin_id: int) -> None:
-        await self.push_many([(checkin_id, [], True)])
-
     async def remove_public(self, checkin_id: int) -> None:
         await self.redis.zrem(keys.public_global(), str(checkin_id))
 
@@ -127,7 +120,7 @@ class FeedStore:
         high = f"({keys.score(before) + 1}" if before is not None else "+inf"
         # Over-fetch: ids sharing the cursor's millisecond are filtered here.
         members = await self.redis.zrevrangebyscore(key, high, "-inf", start=0, num=limit + 50)
-        ids = sorted((int(m) for m in members), reverse=True)
+        ids = sorted(_ints(members), reverse=True)
         if before is not None:
             ids = [i for i in ids if i < before]
         return ids[:limit]
@@ -155,3 +148,8 @@ class FeedStore:
             pipe.zadd(keys.LISTENERS, {str(account_id): now_ms + keys.LISTEN_TTL_MS})
             pipe.zremrangebyscore(keys.LISTENERS, "-inf", now_ms)  # lapsed entries
             await pipe.execute()
+
+
+def _ints(members: Iterable[Any]) -> list[int]:
+    """Sorted-set members (ids, as Redis returns them) as ints."""
+    return [int(m) for m in members]

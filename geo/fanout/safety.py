@@ -21,7 +21,7 @@ from geo.emergencies import areas
 from geo.emergencies import safety as reports
 from geo.emergencies import service as emergencies
 from geo.fanout.feed_store import FeedStore
-from geo.fanout.outbox import EMERGENCY_DECLARED, SAFETY_CREATED
+from geo.outbox.events import EMERGENCY_DECLARED, SAFETY_CREATED
 from geo.social import service as social
 
 
@@ -124,15 +124,14 @@ async def local_public(
     """The local public stream: public check-ins and safety reports placed (at the precision the
     public may know) within radius_m of the point, newest first, each with its `kind`. Both
     tables share one id sequence, so merging by id keeps one order and one cursor."""
-    where = {"actor": actor, "lat": lat, "lon": lon, "radius_m": radius_m}
-    items = [
-        {**item.model_dump(mode="json"), "kind": "checkin"}
-        for item in await checkins.local_public(session, **where, limit=limit, before=before)
-    ]
-    items += [
-        r.model_dump(mode="json")
-        for r in await reports.local_public(session, **where, limit=limit, before=before)
-    ]
+    found_checkins = await checkins.local_public(
+        session, actor=actor, lat=lat, lon=lon, radius_m=radius_m, limit=limit, before=before
+    )
+    found_reports = await reports.local_public(
+        session, actor=actor, lat=lat, lon=lon, radius_m=radius_m, limit=limit, before=before
+    )
+    items = [{**c.model_dump(mode="json"), "kind": "checkin"} for c in found_checkins]
+    items += [r.model_dump(mode="json") for r in found_reports]
     items.sort(key=lambda i: int(i["id"]), reverse=True)
     return items[:limit]
 

@@ -10,9 +10,15 @@ from geo.checkins import service as checkins
 from geo.core.redis import RedisClient
 from geo.fanout import keys, safety
 from geo.fanout.feed_store import FeedStore
-from geo.fanout.outbox import ACCESS_REVOKED, ACCOUNT_ERASED, PRIORITY_TOPICS
-from geo.fanout.repository import OutboxRepository
 from geo.fanout.stream import CHUNK, DELIVER_TOPIC, split_delivery
+from geo.outbox.events import (
+    ACCESS_REVOKED,
+    ACCOUNT_ERASED,
+    CHECKIN_CREATED,
+    CHECKIN_DELETED,
+    PRIORITY_TOPICS,
+)
+from geo.outbox.repository import OutboxRepository
 from geo.social import service as social
 
 log = logging.getLogger("geo.fanout")
@@ -51,7 +57,7 @@ async def handle_batch(
     their ZADDs commute, and a retraction is never moved across them."""
     run: list[tuple[str, dict[str, Any]]] = []
     for topic, payload in events:
-        if topic in ("checkin.created", DELIVER_TOPIC):
+        if topic in (CHECKIN_CREATED, DELIVER_TOPIC):
             run.append((topic, payload))
             continue
         await _deliver_run(session, redis, run)
@@ -63,9 +69,9 @@ async def handle_batch(
 async def handle_event(
     session: AsyncSession, redis: RedisClient, topic: str, payload: dict[str, Any]
 ) -> None:
-    if topic in ("checkin.created", DELIVER_TOPIC):
+    if topic in (CHECKIN_CREATED, DELIVER_TOPIC):
         await _deliver_run(session, redis, [(topic, payload)])
-    elif topic == "checkin.deleted":
+    elif topic == CHECKIN_DELETED:
         await retract(
             session,
             redis,
@@ -92,7 +98,7 @@ async def handle_event(
 async def _deliver_run(
     session: AsyncSession, redis: RedisClient, run: list[tuple[str, dict[str, Any]]]
 ) -> None:
-    created = [int(p["checkin_id"]) for t, p in run if t == "checkin.created"]
+    created = [int(p["checkin_id"]) for t, p in run if t == CHECKIN_CREATED]
     chunks = [
         (int(p["checkin_id"]), [int(r) for r in p["recipients"]])
         for t, p in run

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import socket
+from typing import Any, cast
 
 from redis.exceptions import ResponseError
 
@@ -15,7 +16,7 @@ from geo.core.db import Database
 from geo.core.metrics import OUTBOX_BACKLOG
 from geo.core.redis import RedisClient
 from geo.fanout import keys, service
-from geo.fanout.repository import OutboxRepository
+from geo.outbox.repository import OutboxRepository
 
 log = logging.getLogger("geo.fanout.worker")
 RECLAIM_IDLE_MS = 30_000
@@ -42,15 +43,16 @@ async def relay_once(db: Database, redis: RedisClient) -> int:
 
 async def _take(
     redis: RedisClient, stream: str, consumer: str, count: int, block_ms: int | None = None
-) -> list:  # type: ignore[type-arg]
+) -> list[Any]:
     """What others left pending too long first, then new entries."""
     _, claimed, _ = await redis.xautoclaim(
         stream, keys.GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, count=count
     )
     if claimed:
-        return claimed  # type: ignore[no-any-return]
+        return cast(list[Any], claimed)
     reply = await redis.xreadgroup(keys.GROUP, consumer, {stream: ">"}, count=count, block=block_ms)
-    return reply[0][1] if reply else []  # type: ignore[no-any-return]
+    # RESP2 replies: [[stream, entries]].
+    return cast(list[Any], reply)[0][1] if reply else []
 
 
 async def consume_once(

@@ -1,12 +1,10 @@
 import math
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from geo.accounts.auth import CurrentActor, current_actor
-from geo.ads.serving import ads_next_to_places
 from geo.core.db import LagTolerantSessionDep, SessionDep
 from geo.core.errors import NotFound, Unprocessable
 from geo.core.ids import IdPath, parse_id
@@ -14,12 +12,10 @@ from geo.core.openapi import problem_with, problems
 from geo.core.pagination import PageDep, next_cursor
 from geo.core.responses import json_response as _json
 from geo.places import service
-from geo.places.categories import CATEGORY_IDS
 from geo.places.schemas import (
     CategoryTree,
     DuplicatePlace,
     GeoJSONFeatureCollection,
-    NearbyResponse,
     PlaceCreate,
     PlacePage,
     PlaceRead,
@@ -41,40 +37,6 @@ GEOJSON = "application/geo+json"
 )
 async def create_place(data: PlaceCreate, actor: CurrentActor, session: SessionDep) -> PlaceRead:
     return service.place_read(await service.create_place(session, actor=actor, data=data))
-
-
-@router.get("/places/nearby", response_model=NearbyResponse, responses=problems(401))
-async def list_nearby_places(
-    request: Request,
-    actor: CurrentActor,
-    session: LagTolerantSessionDep,
-    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
-    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
-    radius_m: Annotated[float, Query(ge=1, le=service.MAX_RADIUS_M, allow_inf_nan=False)] = 1000,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    category: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=64,
-            pattern=r"^[a-z0-9-]+$",
-            json_schema_extra={"enum": list(CATEGORY_IDS)},
-        ),
-    ] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-) -> Response:
-    search = service.NearbySearch(
-        lat=lat, lon=lon, radius_m=radius_m, limit=limit, category=category, q=q
-    )
-    places = await service.nearby_json(session, search)
-    ads = await ads_next_to_places(
-        request, session, actor=actor, lat=lat, lon=lon, category=category, places_json=places
-    )
-    # Hot path (bench/places_nearby.py keeps it honest): the places array is JSON built by
-    # PostgreSQL; splice it in rather than parse it into models and render it again. The ads
-    # beside it are the decision engine's cached documents (bench/ads_decision.py), raw as well.
-    body = b'{"places":' + places.encode() + b',"ads":' + orjson.dumps(ads) + b"}"
-    return Response(body, media_type="application/json")
 
 
 # What `_parse_bbox` accepts, as far as a pattern can say it: four decimals in range (the parser

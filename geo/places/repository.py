@@ -127,18 +127,6 @@ class PlaceRepository:
         async with driver_connection(self.session) as conn:
             return await conn.fetchval(sql, *[params[name] for name in names])
 
-    async def nearby(self, query: NearbyQuery) -> list[PlaceRow]:
-        filters, params = self._filters(query)
-        sql = text(f"""
-            SELECT * FROM (
-                SELECT {PLACE_COLUMNS}, ST_Distance(p.position, {POINT}) AS distance_m
-                FROM places p
-                WHERE ST_DWithin(p.position, {POINT}, :radius) {filters}
-                ORDER BY p.position <-> {POINT}
-                LIMIT :limit) x
-            ORDER BY x.distance_m, x.id""")
-        return [PlaceRow(*row) for row in (await self.session.execute(sql, params)).all()]
-
     @staticmethod
     def _filters(query: NearbyQuery) -> tuple[str, dict[str, object]]:
         params: dict[str, object] = {

@@ -6,7 +6,6 @@ stands within 50 m is skipped, so a second run inserts nothing.
 
 import csv
 import hashlib
-import math
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import psycopg
 from tqdm import tqdm
 
 from geo.core.config import Settings, driver_url
+from geo.core.geodesy import haversine_m
 from geo.places.names import normalize_name
 from geo.places.seed_repository import PlaceBulkRepository
 from geo.places.service import DUPLICATE_RADIUS_M
@@ -51,13 +51,6 @@ class SeedPlace:
     address: str | None
     source: str
     source_ref: str
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(math.sqrt(a))
 
 
 def read_osm_pois(path: Path) -> Iterator[SeedPlace]:

@@ -118,10 +118,6 @@ async def nearby_json(session: AsyncSession, search: NearbySearch) -> str:
     return await PlaceRepository(session).nearby_json(await nearby_query(session, search))
 
 
-async def nearby(session: AsyncSession, search: NearbySearch) -> list[PlaceRow]:
-    return await PlaceRepository(session).nearby(await nearby_query(session, search))
-
-
 async def places_in_box(
     session: AsyncSession, *, box: tuple[float, float, float, float], limit: int, before: int | None
 ) -> list[PlaceRow]:

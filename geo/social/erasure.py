@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from geo.fanout import outbox as fanout
+from geo.outbox import events as fanout
 from geo.social.erasure_repository import (
     BLOCKED,
     FOLLOWERS,

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +32,7 @@ class SocialRepository:
     async def _all(self, sql: str, **params: object) -> list:  # type: ignore[type-arg]
         return list((await self.session.execute(text(sql), params)).all())
 
-    async def _scalar(self, sql: str, **params: object) -> object:
+    async def _scalar(self, sql: str, **params: object) -> Any:
         return (await self.session.execute(text(sql), params)).scalar_one_or_none()
 
     # -- relations between two accounts -------------------------------------------------------
@@ -162,14 +163,12 @@ class SocialRepository:
     # -- circles ------------------------------------------------------------------------------
     async def count_circles(self, owner_id: int) -> int:
         return int(
-            await self._scalar(  # type: ignore[arg-type]
-                "SELECT count(*) FROM circles WHERE owner_id = :o", o=owner_id
-            )
+            await self._scalar("SELECT count(*) FROM circles WHERE owner_id = :o", o=owner_id)
         )
 
     async def insert_circle(self, owner_id: int, name: str) -> int:
         return int(
-            await self._scalar(  # type: ignore[arg-type]
+            await self._scalar(
                 "INSERT INTO circles (owner_id, name) VALUES (:o, :n) RETURNING id",
                 o=owner_id,
                 n=name,

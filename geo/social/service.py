@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from geo.core.ids import MAX_ID
-from geo.fanout import outbox as fanout
+from geo.outbox import events as fanout
 from geo.social.repository import CircleRow, FriendRequestRow, SocialRepository
 from geo.social.schemas import CircleCreate, CircleUpdate
 

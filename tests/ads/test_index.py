@@ -5,9 +5,10 @@ import random
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from geo.ads.index import CampaignIndex, haversine_m
+from geo.ads.index import CampaignIndex
 from geo.ads.repository import ServingRepository
 from geo.core.db import Database
+from geo.core.geodesy import haversine_m_many as haversine_m
 
 CENTRE = (35.68, 139.77)
 

@@ -15,7 +15,7 @@ import statistics
 
 import h3
 
-from geo.checkins.plausibility import haversine_m
+from geo.core.geodesy import haversine_m
 from geo.fanout.worker import drain
 from tests.conftest import make_account
 from tests.places.factories import create_place

@@ -11,7 +11,7 @@ from geo.ads import retention as ads_retention
 from geo.checkins.service import AREA_RESOLUTION
 from geo.core import partitions
 from geo.core.ids import id_floor_for
-from geo.fanout import retention as outbox_retention
+from geo.outbox import retention as outbox_retention
 
 # Far enough ahead that the history partition (everything before the migration's tomorrow)
 # never covers these days.

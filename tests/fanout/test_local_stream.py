@@ -7,9 +7,9 @@ import random
 import h3
 from sqlalchemy import text
 
-from geo.checkins.plausibility import haversine_m
 from geo.checkins.repository import PUBLIC_NEAR
 from geo.checkins.service import covering_cells, public_cells
+from geo.core.geodesy import haversine_m
 from geo.fanout import keys
 from geo.fanout.worker import drain
 from tests.conftest import make_account

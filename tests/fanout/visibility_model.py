@@ -21,7 +21,7 @@ from typing import Any
 
 import h3
 
-from geo.checkins.plausibility import haversine_m
+from geo.core.geodesy import haversine_m
 
 RESOLUTION = {"area": 7, "city": 5}
 

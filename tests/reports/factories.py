@@ -1,4 +1,5 @@
-"""Keyword-only factories writing campaigns and ledger rows as ADS_CONTRACT.md fixes them.
+"""Keyword-only factories writing campaigns and ledger rows as the ads domain writes them
+(geo/ads/models.py for the tables, geo/ads/worker.py for the ledger writer).
 
 Reports read the ledger, so tests write it directly (as the ads batch writer would) and compare
 each reported figure with counts computed from these raw rows.

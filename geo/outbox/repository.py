@@ -1,4 +1,4 @@
-"""The outbox, read by the relay."""
+"""The outbox table: rows added by the writers' transactions, claimed and marked by the relay."""
 
 import json
 from typing import Any
@@ -7,11 +7,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def outbox_insert_for_checkin(cte: str, topic_param: str) -> str:
-    """The outbox insert for the check-ins made by a CTE (columns `id`), for a domain that writes
-    its row and its fan-out event in one statement: the outbox's shape stays defined here."""
+def insert_for_rows(cte: str, topic: str, id_key: str) -> str:
+    """The outbox insert for the rows made by a CTE (column `id`), for a repository that writes
+    its row and the fan-out event in one statement: the outbox's shape stays defined here.
+    `topic` is SQL (a bind parameter such as `:topic`, or a quoted literal); `id_key` the
+    payload's key for the id."""
     return f"""INSERT INTO outbox (topic, payload)
-        SELECT {topic_param}, jsonb_build_object('checkin_id', id::text) FROM {cte}"""
+        SELECT {topic}, jsonb_build_object('{id_key}', id::text) FROM {cte}"""
 
 
 class OutboxRepository:

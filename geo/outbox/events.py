@@ -1,13 +1,13 @@
-"""Fan-out work that other domains record in their own transaction (an outbox row).
-
-Kept apart from `geo.fanout.service` (which reads the social graph) so that the social service can
-record events here without an import cycle; the worker handles them after the commit.
+"""Fan-out work that domains record in their own transaction (an outbox row); the fan-out worker
+handles it after the commit. The topics are the contract between the writers and the fan-out.
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from geo.fanout.repository import OutboxRepository
+from geo.outbox.repository import OutboxRepository
 
+CHECKIN_CREATED = "checkin.created"
+CHECKIN_DELETED = "checkin.deleted"
 ACCESS_REVOKED = "access.revoked"
 ACCOUNT_ERASED = "account.erased"
 
@@ -44,3 +44,19 @@ async def record_emergency(session: AsyncSession, *, topic: str, emergency_id: i
     """An emergency was declared (alert the people last seen inside) or its end moved (the ads
     re-read the active areas)."""
     await OutboxRepository(session).add(topic, {"emergency_id": str(emergency_id)})
+
+
+async def record_checkin_deleted(
+    session: AsyncSession, *, checkin_id: int, author_id: int, circle_ids: list[int], public: bool
+) -> None:
+    """A check-in was deleted; the row is gone, so the event carries what the fan-out needs to
+    find its copies."""
+    await OutboxRepository(session).add(
+        CHECKIN_DELETED,
+        {
+            "checkin_id": str(checkin_id),
+            "author_id": str(author_id),
+            "circle_ids": [str(c) for c in circle_ids],
+            "public": public,
+        },
+    )

@@ -1,12 +1,13 @@
 """Leaving and taking one's data: `DELETE /v1/me` erases an account, `GET /v1/me/export` hands a
 person their own data.
 
-Erasure runs in the request's one transaction, each domain erasing its own part through its own
-service: check-ins (each retracted by the fan-out as a delete is), the social graph (the fan-out
-told which viewers to clean), the ad ledger (pseudonymised), tokens (revoked at once in every
-process), then the account row; its places stay, ownerless (the foreign key sets NULL), and its
-campaigns go with it (cascade). A wrong password is 403 (the bearer token is fine, so not 401,
-which would tell a client to drop it), and the attempt counts against the sign-in limits: a
+In the composition layer because it reaches every domain (accounts cannot import the domains that
+import accounts). Erasure runs in the request's one transaction, each domain erasing its own part
+through its own service: check-ins (each retracted by the fan-out as a delete is), the social graph
+(the fan-out told which viewers to clean), the ad ledger (pseudonymised), tokens (revoked at once
+in every process), then the account row; its places stay, ownerless (the foreign key sets NULL),
+and its campaigns go with it (cascade). A wrong password is 403 (the bearer token is fine, so not
+401, which would tell a client to drop it), and the attempt counts against the sign-in limits: a
 stolen token must not become a password oracle.
 """
 
@@ -14,17 +15,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from geo.accounts import service as accounts
 from geo.accounts import tokens
 from geo.accounts.passwords import verify_password
-from geo.accounts.repository import AccountRepository
 from geo.accounts.throttle import AuthThrottle
 from geo.ads import erasure as ads_erasure
 from geo.checkins import erasure as checkins_erasure
 from geo.core.auth import Actor
 from geo.core.config import Settings
-from geo.core.errors import Forbidden, NotFound
+from geo.core.errors import Forbidden
 from geo.core.redis import RedisClient
-from geo.fanout import outbox as fanout
+from geo.outbox import events as fanout
 from geo.social import erasure as social_erasure
 
 
@@ -39,10 +40,7 @@ async def erase(
     address: str,
 ) -> None:
     await throttle.attempt(action="sign-in", handle=actor.handle, address=address)
-    repo = AccountRepository(session)
-    account = await repo.by_id(actor.id)
-    if account is None:
-        raise NotFound("No such account.")
+    account = await accounts.get_account(session, actor.id)
     if not await verify_password(account.password_hash, password):
         raise Forbidden("Wrong password: the account was not erased.")
     await tokens.revoke_all(session, redis, settings, account_id=actor.id)
@@ -51,13 +49,11 @@ async def erase(
     await ads_erasure.forget_viewer(session, viewer_id=actor.id)
     # What the account had received goes too (by the fan-out, after the commit).
     await fanout.record_account_erased(session, account_id=actor.id)
-    await repo.delete(actor.id)
+    await accounts.delete_account(session, actor.id)
 
 
 async def export(session: AsyncSession, *, actor: Actor) -> dict[str, Any]:
-    account = await AccountRepository(session).by_id(actor.id)
-    if account is None:
-        raise NotFound("No such account.")
+    account = await accounts.get_account(session, actor.id)
     return {
         "account": {
             "id": str(account.id),

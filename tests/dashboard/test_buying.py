@@ -1,0 +1,55 @@
+"""Buying through the dashboard takes the same path as the API: a pause hands back the budget
+lease Redis holds, as `PATCH /v1/campaigns/{id}` does (tests/ads/test_abuse.py for the grant)."""
+
+import pytest
+
+from geo.ads import keys
+from tests.ads.factories import KIYOSUMI, business_with_place, create_campaign
+from tests.conftest import make_account
+from tests.dashboard.test_pages import _csrf, sign_in
+
+
+@pytest.fixture(autouse=True)
+def fresh_ads_index(app):  # type: ignore[no-untyped-def]
+    """The campaign made a moment ago is served at once to an account made a moment ago."""
+    app.state.settings = app.state.settings.model_copy(
+        update={"ads_index_refresh_s": 0.0, "ads_min_account_age_s": 0}
+    )
+
+
+async def _leased_campaign(client, redis) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
+    owner, place = await business_with_place(client)
+    campaign = await create_campaign(client, owner, place, holdout_share=0)
+    walker = await make_account(client)
+    nearby = await client.get(
+        "/v1/places/nearby",
+        params={"lat": KIYOSUMI[0], "lon": KIYOSUMI[1]},
+        headers=walker["headers"],
+    )
+    assert [a["campaign_id"] for a in nearby.json()["ads"]] == [campaign["id"]]
+    lease = int((await redis.hget(keys.budget(int(campaign["id"])), "lease")) or 0)
+    assert lease > 0, "serving the ad leased budget into Redis"
+    return owner, campaign
+
+
+async def test_a_pause_from_the_dashboard_hands_back_the_lease(client, redis):
+    owner, campaign = await _leased_campaign(client, redis)
+    await sign_in(client, owner)
+    page = await client.get(f"/dashboard/campaigns/{campaign['id']}")
+    paused = await client.post(
+        f"/dashboard/campaigns/{campaign['id']}/status",
+        data={"status": "paused", "csrf": _csrf(page.text)},
+    )
+    assert paused.status_code == 303
+    assert int(await redis.hget(keys.budget(int(campaign["id"])), "lease")) == 0
+    read = await client.get(f"/v1/campaigns/{campaign['id']}", headers=owner["headers"])
+    assert read.json()["status"] == "paused"
+
+
+async def test_a_pause_through_the_api_hands_back_the_lease_too(client, redis):
+    owner, campaign = await _leased_campaign(client, redis)
+    paused = await client.patch(
+        f"/v1/campaigns/{campaign['id']}", json={"status": "paused"}, headers=owner["headers"]
+    )
+    assert paused.status_code == 200
+    assert int(await redis.hget(keys.budget(int(campaign["id"])), "lease")) == 0
