@@ -54,6 +54,19 @@ class SafetyReport(Base):
     __table_args__ = (
         CheckConstraint("status IN ('safe', 'need_help')", name="status"),
         Index("ix_safety_reports_emergency_author", "emergency_id", "author_id", text("id DESC")),
+        # The local public stream (migration 0008_safety_local), as the check-ins' own.
+        Index(
+            "ix_safety_reports_public_cell5_id",
+            "public_cell5",
+            text("id DESC"),
+            postgresql_where=text("public_cell5 IS NOT NULL"),
+        ),
+        Index(
+            "ix_safety_reports_public_cell7_id",
+            "public_cell7",
+            text("id DESC"),
+            postgresql_where=text("public_cell7 IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
@@ -72,6 +85,11 @@ class SafetyReport(Base):
     # NULL: all of the author's friends; else the friends in these circles.
     circle_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
     public: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    # Where the public may place a public report (its area cell's centre); NULL when not public
+    # or reported without a position.
+    public_position = mapped_column(Geography("POINT", srid=4326, spatial_index=False))
+    public_cell7: Mapped[int | None] = mapped_column(BigInteger)
+    public_cell5: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
