@@ -1,7 +1,7 @@
 """Fixtures on the real servers: PostGIS (a test database built by the migrations) and Redis.
 
 Each test runs inside an outer transaction that is rolled back, and on a flushed Redis database.
-Under CI=true a missing server fails the run; locally it skips.
+Under CI (CI=1, yes or true) a missing server fails the run; locally it skips.
 """
 
 import os
@@ -26,8 +26,13 @@ TEST_DB_URL = os.environ.get("GEO_TEST_DATABASE_URL", BASE_URL.rsplit("/", 1)[0]
 TEST_REDIS_URL = os.environ.get("GEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+def under_ci() -> bool:
+    """CI=1, yes or true (any case, as CI systems set it): a missing server fails, not skips."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "yes", "true", "on"}
+
+
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
+    if under_ci():
         pytest.fail(f"required server unavailable under CI: {reason}")
     pytest.skip(reason)
 

@@ -4,7 +4,6 @@ Runs the real app (`geo serve`, workers in-process) on a loopback port against i
 the ledger rows stand in for a day of serving. Saves test-artifacts/dashboard*.png.
 """
 
-import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import TEST_DB_URL, plain
+from tests.conftest import TEST_DB_URL, plain, under_ci
 from tests.live_server import geo_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +34,7 @@ PASSWORD = "correct horse"
 @pytest.fixture(scope="module")
 def server(migrated_database):  # type: ignore[no-untyped-def]
     if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
+        if under_ci():
             pytest.fail("chromium missing under CI (scripts/setup.sh installs it)")
         pytest.skip("chromium is not installed")
     url = TEST_DB_URL + "_browser"
