@@ -1,0 +1,138 @@
+"""Every request is answered through an outage (issue 12): a real `geo serve` (uvicorn) and
+`geo worker` on a private Redis and PostgreSQL, under a small concurrent load, while one server is
+stopped and started again.
+
+During the outage every answer is a success or a 503 problem with Retry-After (never a dropped
+connection, never a 500); check-ins keep being accepted while Redis is down and their retries
+answer the same; afterwards everything answers again and /healthz says up.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from tests.faults.conftest import GeoStack
+from tests.faults.load import Load, make_place, sign_up
+from tests.fixtures.private_servers import PrivatePostgres, PrivateRedis
+
+pytestmark = pytest.mark.slow
+
+MEMBERS = 4
+BEFORE_S, OUTAGE_S, AFTER_S = 1.0, 2.5, 1.5
+
+
+async def prepare(stack: GeoStack, client) -> Load:  # type: ignore[no-untyped-def]
+    owner = await sign_up(client, "business")
+    place = await make_place(client, owner)
+    members = [await sign_up(client) for _ in range(MEMBERS)]
+    return Load(client, members, place)
+
+
+async def wait_until_all_answer(load: Load, timeout: float = 30.0) -> None:
+    """Recovery: /healthz says up and each route answers 2xx (the load is paused meanwhile)."""
+    headers = load.members[0]["headers"]
+    near = {"lat": load.place["lat"], "lon": load.place["lon"]}
+    deadline = time.monotonic() + timeout
+    while True:
+        answers = [
+            await load.client.get("/healthz"),
+            await load.client.get("/v1/timelines/home", headers=headers),
+            await load.client.get("/v1/places/nearby", params=near, headers=headers),
+        ]
+        if all(a.status_code == 200 for a in answers):
+            return
+        assert time.monotonic() < deadline, [(a.status_code, a.text[:200]) for a in answers]
+        await asyncio.sleep(0.2)
+
+
+async def through_outage(
+    load: Load, stop_server: Callable[[], None], start_server: Callable[[], None],
+    during: Callable[[], Awaitable[None]] | None = None,
+) -> None:  # fmt: skip
+    """Load before, during and after an outage; `during` runs while the server is down."""
+    stop = asyncio.Event()
+    running = asyncio.create_task(load.run(stop))
+    await asyncio.sleep(BEFORE_S)
+    load.phase = "stopping"
+    await asyncio.to_thread(stop_server)
+    load.phase = "outage"
+    await asyncio.sleep(OUTAGE_S)
+    if during is not None:
+        await during()
+    load.phase = "restarting"
+    await asyncio.to_thread(start_server)
+    load.phase = "recovering"
+    stop.set()
+    await running
+    await wait_until_all_answer(load)
+    stop = asyncio.Event()
+    load.phase = "after"
+    running = asyncio.create_task(load.run(stop))
+    await asyncio.sleep(AFTER_S)
+    stop.set()
+    await running
+
+
+def assert_every_answer_is_a_success_or_a_503_problem(load: Load) -> None:
+    bad = load.violations()
+    assert not bad, f"{len(bad)} bad answers, e.g. {bad[:5]}"
+    assert all(a.ok for a in load.in_phase("after")), [
+        a for a in load.in_phase("after") if not a.ok
+    ][:5]
+    assert load.in_phase("after", "checkin"), "no check-in after recovery"
+
+
+async def test_redis_outage_is_answered_and_checkins_go_on(
+    geo_stack, private_redis: PrivateRedis
+) -> None:
+    stack = geo_stack()
+    async with stack.client() as client:
+        load = await prepare(stack, client)
+
+        async def retry_outage_checkins() -> None:
+            for sent in [c for c in load.checkins if c.phase == "outage"]:
+                again = await load.call(
+                    "POST", "checkin", "/v1/checkins", json=sent.body, headers=sent.headers
+                )
+                assert (again.status, again.body) == (sent.answer.status, sent.answer.body)
+
+        await through_outage(
+            load, private_redis.stop, lambda: private_redis.restart(keep_data=True),
+            during=retry_outage_checkins,
+        )  # fmt: skip
+
+    assert_every_answer_is_a_success_or_a_503_problem(load)
+    outage_checkins = load.in_phase("outage", "checkin")
+    assert outage_checkins
+    assert all(a.status == 201 for a in outage_checkins), outage_checkins[:3]
+    assert all(a.ok for a in load.in_phase("outage", "nearby"))
+    assert all(a.body["ads"] == [] for a in load.in_phase("outage", "nearby"))
+    homes = load.in_phase("outage", "home")
+    assert homes
+    assert all(a.outage_answer and a.component == "redis" for a in homes)
+    health = load.in_phase("outage", "healthz")
+    assert health
+    assert all(a.status == 503 and a.body["down"] == ["redis"] for a in health)
+    stack.assert_alive()
+
+
+async def test_postgresql_outage_is_answered(geo_stack, private_postgres: PrivatePostgres) -> None:
+    stack = geo_stack()
+    try:
+        async with stack.client() as client:
+            load = await prepare(stack, client)
+            await through_outage(load, private_postgres.stop, private_postgres.start_again)
+    finally:
+        if not private_postgres.running:
+            private_postgres.start_again()
+
+    assert_every_answer_is_a_success_or_a_503_problem(load)
+    outage_checkins = load.in_phase("outage", "checkin")
+    assert outage_checkins
+    assert all(a.outage_answer and a.component == "postgresql" for a in outage_checkins)
+    health = load.in_phase("outage", "healthz")
+    assert health
+    assert all(a.status == 503 and a.body["down"] == ["postgresql"] for a in health)
+    stack.assert_alive()
