@@ -19,6 +19,7 @@ from geo.core.db import create_database
 from geo.core.metrics import REGISTRY
 from geo.core.redis import create_redis
 from tests.conftest import make_account
+from tests.dashboard.test_pages import sign_in
 from tests.live_server import free_port
 from tests.places.factories import create_place
 
@@ -178,3 +179,12 @@ async def test_healthz_names_postgresql_when_postgresql_is_down(client, outage):
     assert response.status_code == 503
     assert response.json()["components"] == {"postgresql": "down", "redis": "up"}
     assert response.json()["down"] == ["postgresql"]
+
+
+async def test_a_dashboard_session_is_not_signed_out_by_a_redis_outage(client, outage):
+    business = await make_account(client, kind="business")
+    assert (await sign_in(client, business)).status_code == 303
+    outage.redis()
+    page = await client.get("/dashboard")
+    # 503 (the browser retries), not the sign-in form as if the session had ended.
+    assert_outage(page, "redis")
