@@ -2,8 +2,10 @@
 (tests/fixtures/private_servers.py), and real `geo serve` / `geo worker` processes on them.
 
 Tests here stop, kill and restart those servers; the shared ones are never touched. Starting a
-PostgreSQL cluster and migrating it costs seconds, so one serves a whole module; a Redis starts in
-milliseconds and is each test's own.
+PostgreSQL cluster, migrating it and starting `geo serve` and `geo worker` cost seconds each (on
+a busy two-core machine, tens of seconds), so all are module-scoped: the tests of one module
+share them, and a test that stops a server starts it again before it ends (`finally`). A test
+that needs a Redis of its own asks `PrivateRedis.start()` directly.
 
     async def test_x(private_postgres, private_redis, geo_stack):
         stack = geo_stack()                      # serve + worker on both private servers
@@ -16,7 +18,6 @@ import os
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         server.remove()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def private_redis() -> Iterator[PrivateRedis]:
     """Persistent (AOF, fsync always): a restart keeps the data unless told otherwise."""
     try:
@@ -113,11 +114,13 @@ def _wait_healthy(stack: GeoStack, timeout: float = 30.0) -> None:
     pytest.fail("geo serve did not become healthy:\n" + stack.log("serve")[-3000:])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def geo_stack(
-    private_postgres: PrivatePostgres, private_redis: PrivateRedis, tmp_path: Path
+    private_postgres: PrivatePostgres,
+    private_redis: PrivateRedis,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., GeoStack]]:
-    """A factory: `geo_stack(**GEO_settings)` starts serve and worker (once per test)."""
+    """A factory: `geo_stack(**GEO_settings)` starts serve and worker; all stop with the module."""
     stacks: list[GeoStack] = []
 
     def start(**settings: str) -> GeoStack:
@@ -133,7 +136,7 @@ def geo_stack(
             "GEO_ADS_MIN_ACCOUNT_AGE_S": "0",
             **settings,
         }
-        logdir = tempfile.mkdtemp(prefix="geo-stack-", dir=tmp_path)
+        logdir = str(tmp_path_factory.mktemp("geo-stack"))
         port = free_port()
         stack = GeoStack(f"http://127.0.0.1:{port}", env, logdir)
         stacks.append(stack)

@@ -1,7 +1,10 @@
 """A small concurrent load on a served `geo`: accounts checking in (with Idempotency-Keys) and
 reading, every answer recorded with the phase of the outage it was given in.
 
-A phase is whatever the test sets (`load.phase = "outage"`); `violations()` lists every answer
+A phase is whatever the test sets (`load.phase = "outage"`); an answer that was sent in one phase
+and came back in another is labelled "before->after", so that a phase's answers are those given
+wholly inside it (a server on two cores may hold a request across a restart). `violations()` lists
+every answer
 that is neither a success nor a 503 problem with Retry-After, transport errors (a dropped
 connection, a hang past the client's timeout) included.
 """
@@ -94,6 +97,8 @@ class Load:
                 response.headers.get("retry-after"),
                 body,
             )
+        if self.phase != phase:  # sent in one phase, answered in the next: at neither's edge
+            answer.phase = f"{phase}->{self.phase}"
         self.answers.append(answer)
         return answer
 
