@@ -12,11 +12,13 @@ import time
 import httpx
 import pytest
 from prometheus_client import generate_latest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from geo.checkins import plausibility
 from geo.core.config import Settings
 from geo.core.db import create_database
 from geo.core.metrics import REGISTRY
+from geo.core.outages import component_down
 from geo.core.redis import create_redis
 from tests.conftest import make_account
 from tests.dashboard.test_pages import sign_in
@@ -188,3 +190,29 @@ async def test_a_dashboard_session_is_not_signed_out_by_a_redis_outage(client, o
     page = await client.get("/dashboard")
     # 503 (the browser retries), not the sign-in form as if the session had ended.
     assert_outage(page, "redis")
+
+
+async def test_an_outage_is_read_from_the_real_errors_and_a_bug_is_not_one(settings):
+    port = free_port()  # nothing listens there
+    redis = create_redis(Settings(redis_url=f"redis://127.0.0.1:{port}/0"))
+    with pytest.raises(RedisConnectionError) as redis_error:
+        await redis.ping()
+    await redis.aclose()
+    db = create_database(
+        settings.model_copy(update={"database_url": f"postgresql://postgres@127.0.0.1:{port}/x"})
+    )
+    with pytest.raises(ConnectionRefusedError) as postgres_error:
+        async with db.engine.connect():
+            pass
+    await db.dispose()
+
+    assert component_down(redis_error.value) == "redis"
+    assert component_down(postgres_error.value) == "postgresql"
+    # A bug raised while handling an outage is a bug (500), not the outage.
+    bug = KeyError("missing")
+    bug.__context__ = redis_error.value  # what Python sets when it is raised in the except block
+    assert component_down(bug) is None
+    # Wrapped with `raise ... from` (as drivers and services do) it is still the outage.
+    wrapped = RuntimeError("while deciding")
+    wrapped.__cause__ = postgres_error.value
+    assert component_down(wrapped) == "postgresql"
