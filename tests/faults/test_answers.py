@@ -101,6 +101,12 @@ async def wait_delivered(load: Load, timeout: float = 30.0) -> None:
             await asyncio.sleep(0.2)
 
 
+def assert_no_unhandled_errors(stack: GeoStack) -> None:
+    """Nothing reached uvicorn unanswered (it would log this, and may have dropped a connection)."""
+    log = stack.log("serve")
+    assert "Exception in ASGI application" not in log, log[-3000:]
+
+
 def assert_every_answer_is_a_success_or_a_503_problem(load: Load) -> None:
     bad = load.violations()
     assert not bad, f"{len(bad)} bad answers, e.g. {bad[:5]}"
@@ -149,6 +155,7 @@ async def test_redis_outage_is_answered_and_checkins_go_on(
     assert health
     assert all(a.status == 503 and a.body["down"] == ["redis"] for a in health)
     stack.assert_alive()
+    assert_no_unhandled_errors(stack)
 
 
 async def test_postgresql_outage_is_answered(
@@ -171,3 +178,4 @@ async def test_postgresql_outage_is_answered(
     assert health
     assert all(a.status == 503 and a.body["down"] == ["postgresql"] for a in health)
     stack.assert_alive()
+    assert_no_unhandled_errors(stack)
