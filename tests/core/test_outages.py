@@ -15,11 +15,13 @@ from prometheus_client import generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from geo.checkins import plausibility
+from geo.core.auth import TokenCache
 from geo.core.config import Settings
 from geo.core.db import create_database
 from geo.core.metrics import REGISTRY
 from geo.core.outages import component_down
 from geo.core.redis import create_redis
+from geo.fanout.worker import drain
 from tests.conftest import make_account
 from tests.dashboard.test_pages import sign_in
 from tests.live_server import free_port
@@ -216,3 +218,25 @@ async def test_an_outage_is_read_from_the_real_errors_and_a_bug_is_not_one(setti
     wrapped = RuntimeError("while deciding")
     wrapped.__cause__ = postgres_error.value
     assert component_down(wrapped) == "postgresql"
+
+
+async def test_a_home_timeline_is_never_shown_unchecked_without_postgresql(
+    app, client, member, redis, outage
+):
+    # The token is cached (as in production), so the request gets past auth without PostgreSQL
+    # and reaches the feed in Redis: its items' visibility needs PostgreSQL, so 503, not items.
+    app.state.token_cache = TokenCache(60)
+    place = await new_place(client)
+    made = await client.post("/v1/checkins", json=checkin_body(place), headers=member["headers"])
+    assert made.status_code == 201
+    await drain(app.state.db, redis)
+    home = await client.get("/v1/timelines/home", headers=member["headers"])
+    assert [item["id"] for item in home.json()["items"]] == [made.json()["id"]]
+    quiet = await make_account(client)
+    assert (await client.get("/v1/timelines/home", headers=quiet["headers"])).status_code == 200
+    outage.postgresql()
+    # Auth passes on the cache: an empty feed has nothing to check and is answered.
+    empty = await client.get("/v1/timelines/home", headers=quiet["headers"])
+    assert empty.status_code == 200
+    assert empty.json()["items"] == []
+    assert_outage(await client.get("/v1/timelines/home", headers=member["headers"]), "postgresql")
