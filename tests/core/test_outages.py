@@ -137,7 +137,7 @@ async def test_routes_that_need_redis_answer_503_naming_it(client, member, outag
     assert 'geo_outage_answers_total{component="redis"}' in metrics
 
 
-async def test_nearby_serves_without_redis_with_an_empty_ads_slot(client, member, outage):
+async def test_place_reads_serve_without_redis_with_an_empty_ads_slot(client, member, outage):
     place = await new_place(client)
     outage.redis()
     nearby = await client.get(
@@ -148,6 +148,17 @@ async def test_nearby_serves_without_redis_with_an_empty_ads_slot(client, member
     assert nearby.status_code == 200, nearby.text
     assert place["id"] in [p["id"] for p in nearby.json()["places"]]
     assert nearby.json()["ads"] == []
+    box = f"{place['lon'] - 0.01},{place['lat'] - 0.01},{place['lon'] + 0.01},{place['lat'] + 0.01}"
+    others = [
+        await client.get("/v1/places", params={"bbox": box}, headers=member["headers"]),
+        await client.get(f"/v1/places/{place['id']}", headers=member["headers"]),
+        await client.get(
+            "/v1/timelines/public",
+            params={"lat": place["lat"], "lon": place["lon"]},
+            headers=member["headers"],
+        ),
+    ]
+    assert [r.status_code for r in others] == [200, 200, 200], [r.text[:200] for r in others]
 
 
 async def test_healthz_names_redis_when_redis_is_down(client, outage):
