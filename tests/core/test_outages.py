@@ -129,10 +129,11 @@ async def test_routes_that_need_redis_answer_503_naming_it(client, member, outag
         "/v1/auth/token", json={"handle": member["handle"], "password": "correct horse"}
     )
     stream = await client.get("/v1/timelines/home/stream", headers=member["headers"])
+    public = await client.get("/v1/timelines/public", headers=member["headers"])
 
-    for response in (home, sign_in, stream):
+    for response in (home, sign_in, stream, public):
         assert_outage(response, "redis")
-    assert outage_count("redis") == before + 3
+    assert outage_count("redis") == before + 4
     metrics = generate_latest(REGISTRY).decode()
     assert 'geo_outage_answers_total{component="redis"}' in metrics
 
