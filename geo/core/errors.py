@@ -1,7 +1,9 @@
 """RFC 9457 problem details: one error hierarchy, one renderer.
 
-Services raise `GeoError` subclasses, never `HTTPException`. Anything unexpected is logged with the
-request id and answered as a bare 500 problem, without internals.
+Services raise `GeoError` subclasses, never `HTTPException`. A driver error that says a server is
+missing (geo/core/outages.py) is answered 503 `ServiceUnavailable` naming it, wherever it was
+raised. Anything unexpected is logged with the request id and answered as a bare 500 problem,
+without internals.
 """
 
 import logging
