@@ -1,14 +1,12 @@
 """The FastAPI application: `create_app()` builds it; its lifespan connects to PostGIS and Redis."""
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from starlette.responses import Response
 
 from geo import maintenance
@@ -23,11 +21,13 @@ from geo.checkins import api as checkins_api
 from geo.core.auth import TokenCache
 from geo.core.config import Settings, check_secret, get_settings
 from geo.core.db import create_database
-from geo.core.errors import install_error_handlers, problem_response
+from geo.core.errors import ServiceUnavailable, install_error_handlers, problem_response
+from geo.core.health import component_states
 from geo.core.metrics import REGISTRY
 from geo.core.middleware import RequestContextMiddleware
 from geo.core.openapi import add_problem_schemas
 from geo.core.redis import create_redis
+from geo.core.responses import json_response
 from geo.dashboard import pages as dashboard_pages
 from geo.emergencies import api as emergencies_api
 from geo.emergencies import page as emergencies_page
@@ -37,8 +37,6 @@ from geo.places import api as places_api
 from geo.reports import api as reports_api
 from geo.reports import rollup as reports_rollup
 from geo.social import api as social_api
-
-log = logging.getLogger("geo.app")
 
 
 @asynccontextmanager
@@ -118,22 +116,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _add_operations(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["operations"], responses={503: {"description": "A server is down"}})
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        responses={503: {"description": "A server is down: `components` says which"}},
+    )
     async def healthz(request: Request) -> Response:
-        checks = {"postgis": False, "redis": False}
-        try:
-            async with request.app.state.db.engine.connect() as conn:
-                await conn.execute(text("SELECT postgis_lib_version()"))
-            checks["postgis"] = True
-        except Exception as exc:  # health is the answer, not an error
-            log.warning("healthz: PostGIS unreachable: %s", exc)
-        try:
-            checks["redis"] = bool(await request.app.state.redis.ping())
-        except Exception as exc:
-            log.warning("healthz: Redis unreachable: %s", exc)
-        if all(checks.values()):
-            return Response(b'{"status":"ok"}', media_type="application/json")
-        return problem_response(503, "Unavailable", f"Not answering: {checks}", checks=checks)
+        components = await component_states(request.app.state)
+        down = [name for name, state in components.items() if state != "up"]
+        if not down:
+            return json_response({"status": "ok", "components": components})
+        return problem_response(
+            503,
+            "Service unavailable",
+            f"Down: {', '.join(down)}.",
+            type_slug="unavailable",
+            headers={"Retry-After": str(ServiceUnavailable.retry_after_s)},
+            components=components,
+            down=down,
+        )
 
     @app.get(
         "/metrics",

@@ -39,6 +39,8 @@ def _run(*args: str) -> None:
 class LocalPostgres:
     datadir: str
     port: int
+    # More `-c name=value` server options, after (so over) the defaults below.
+    extra_options: str = ""
 
     @property
     def admin_url(self) -> str:
@@ -73,6 +75,7 @@ class LocalPostgres:
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             " -c wal_level=replica -c max_wal_senders=5 -c hot_standby=on"
             " -c wal_receiver_status_interval=1"
+            f" {self.extra_options}"
         )
         _run(_bin("pg_ctl"), "-D", self.datadir, "-o", options, "-w", "-l",
              self.datadir + ".log", "start")  # fmt: skip

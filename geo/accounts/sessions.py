@@ -49,8 +49,10 @@ async def open_session(
 async def _token_hash(redis: RedisClient, session_id: str) -> bytes | None:
     try:
         raw = await redis.get(keys.dashboard_session(session_id))
-    except RedisError:
-        return None
+    except RedisError as exc:
+        # Not "signed out": the session may well live; the page answers 503 and the browser
+        # retries, instead of sending a signed-in user to the sign-in form that cannot work.
+        raise AuthUnavailable("Sessions are unavailable for a moment; retry.") from exc
     if raw is None:
         return None
     return bytes.fromhex(orjson.loads(raw)["token_hash"])

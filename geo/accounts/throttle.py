@@ -22,14 +22,17 @@ from redis.exceptions import RedisError
 from geo.accounts import keys
 from geo.core.auth import client_address
 from geo.core.config import Settings, exempt_networks
-from geo.core.errors import GeoError, TooManyRequests
+from geo.core.errors import ServiceUnavailable, TooManyRequests
+from geo.core.outages import REDIS
 from geo.core.redis import RedisClient
 
 
-class AuthUnavailable(GeoError):
+class AuthUnavailable(ServiceUnavailable):
     # Redis did not answer. Fail closed: without the count attempts would be unlimited, and
     # without the revocation marks a revoked token could live on in some process's cache.
-    status, title, type_slug = 503, "Service unavailable", "unavailable"
+    # (Presenting a token needs no Redis: a failed mark check falls back to the database.)
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(REDIS, detail)
 
 
 def _storage(client: RedisClient) -> RedisStorage:

@@ -14,8 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.ads.decision import AdsEngine
+from geo.core import outages
 from geo.core.auth import Actor
-from geo.core.metrics import AD_DECISION_SECONDS, AD_DECISIONS
+from geo.core.metrics import AD_DECISION_SECONDS, AD_DECISIONS, OUTAGE_FALLBACKS
 from geo.emergencies import areas as emergency_areas
 
 log = logging.getLogger("geo.ads.serving")
@@ -44,8 +45,13 @@ async def _decide(
             return await engine_for(request).decide(
                 viewer_id=actor.id, lat=lat, lon=lon, context_categories=categories
             )
-    except (RedisError, SQLAlchemyError, OSError):
-        log.exception("ad decision failed; serving no ads")
+    except (RedisError, SQLAlchemyError, OSError) as exc:
+        component = outages.component_down(exc)
+        if component is None:
+            log.exception("ad decision failed; serving no ads")
+        else:  # an outage, not a bug: one line per request, not a traceback
+            log.warning("ad decision skipped, %s is down: %s", component, exc)
+            OUTAGE_FALLBACKS.labels(component, "ads").inc()
         AD_DECISIONS.labels("error").inc()
         return []
 

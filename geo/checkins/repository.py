@@ -171,6 +171,21 @@ class CheckinRepository:
         last = LastPosition(row[8], row[9], row[10]) if row[10] is not None else None
         return PlausibilityFacts(place, last)
 
+    async def count_recent(self, *, author_id: int, since_id: int) -> int:
+        """The author's check-ins with ids from `since_id` on (ids grow with the clock).
+
+        Takes a per-author lock for the rest of the transaction first, so that concurrent check-ins
+        of one author count each other instead of all seeing the same number (the Redis counter
+        is atomic; this fallback must be too)."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(7306, hashtext(:a))"), {"a": str(author_id)}
+        )
+        found = await self.session.execute(
+            text("SELECT count(*) FROM checkins WHERE author_id = :a AND id >= :since"),
+            {"a": author_id, "since": since_id},
+        )
+        return int(found.scalar_one())
+
     async def insert_with_event(
         self,
         *,

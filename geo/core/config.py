@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     db_read_pool_size: int = 16
     # How long a request waits for a pooled connection before it is answered 503.
     db_pool_timeout: float = 10.0
+    # How long opening a PostgreSQL connection may take (asyncpg's default is 60 s): a server
+    # that is gone must cost a request a quick 503, not a minute of a pooled slot.
+    db_connect_timeout: float = Field(default=5.0, gt=0)
     # Token lookups are cached per process this long. A revocation still bites at once: a cache
     # hit is checked against the account's revocation marks in Redis (geo/accounts/tokens.py).
     token_cache_seconds: float = 10.0

@@ -69,6 +69,7 @@ class Database:
             min_size=0,
             max_size=settings.db_read_pool_size,
             server_settings={"jit": "off", "application_name": "geo-read"},
+            timeout=settings.db_connect_timeout,
             reset=keep_session_state,
         )
 
@@ -89,7 +90,10 @@ def create_database(settings: Settings) -> Database:
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=False,
         # asyncpg's statement cache stays on; JIT would only slow the short KNN queries down.
-        connect_args={"server_settings": {"jit": "off", "application_name": "geo"}},
+        connect_args={
+            "server_settings": {"jit": "off", "application_name": "geo"},
+            "timeout": settings.db_connect_timeout,
+        },
     )
     # Same pool; on asyncpg AUTOCOMMIT is a client-side flag, so checkout costs no round trip.
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -1,18 +1,25 @@
 """RFC 9457 problem details: one error hierarchy, one renderer.
 
-Services raise `GeoError` subclasses, never `HTTPException`. Anything unexpected is logged with the
-request id and answered as a bare 500 problem, without internals.
+Services raise `GeoError` subclasses, never `HTTPException`. A driver error that says a server is
+missing (geo/core/outages.py) is answered 503 `ServiceUnavailable` naming it, wherever it was
+raised. Anything unexpected is logged with the request id and answered as a bare 500 problem,
+without internals.
 """
 
 import logging
 from typing import Any
 
+import asyncpg.exceptions
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+
+from geo.core import outages
+from geo.core.metrics import OUTAGE_ANSWERS
 
 log = logging.getLogger("geo.errors")
 
@@ -69,6 +76,23 @@ class TooManyRequests(GeoError):
         self.headers["Retry-After"] = str(max(1, int(retry_after)))
 
 
+class ServiceUnavailable(GeoError):
+    """A server this request needs is down (`component`: "postgresql" or "redis"): 503 with
+    Retry-After, so clients back off and retry instead of treating it as their fault or ours."""
+
+    status, title, type_slug = 503, "Service unavailable", "unavailable"
+    retry_after_s = 5  # a restart or failover takes seconds; sooner would only add load
+
+    def __init__(self, component: str, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(
+            detail or f"{component} is unavailable for a moment; retry.",
+            component=component,
+            **extra,
+        )
+        self.component = component
+        self.headers["Retry-After"] = str(self.retry_after_s)
+
+
 def problem_response(
     status: int,
     title: str,
@@ -109,6 +133,8 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _geo_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, GeoError)
+    if isinstance(exc, ServiceUnavailable):
+        OUTAGE_ANSWERS.labels(exc.component).inc()
     return problem_response(
         exc.status,
         exc.title,
@@ -161,7 +187,39 @@ async def _overloaded(request: Request, exc: Exception) -> Response:
     )
 
 
+def outage_response(component: str) -> Response:
+    """The one 503 answer for a missing server, whichever layer noticed it."""
+    unavailable = ServiceUnavailable(component)
+    OUTAGE_ANSWERS.labels(component).inc()
+    return problem_response(
+        unavailable.status,
+        unavailable.title,
+        unavailable.detail,
+        type_slug=unavailable.type_slug,
+        headers=unavailable.headers,
+        **unavailable.extra,
+    )
+
+
+async def _driver_error(request: Request, exc: Exception) -> Response:
+    # Redis, asyncpg, SQLAlchemy and socket errors: an outage when they say a server is missing
+    # (answered here, so the request never reaches the catch-all that re-raises), else a bug.
+    component = outages.component_down(exc)
+    if component is None:
+        return await _unexpected_error(request, exc)
+    log.warning(
+        "%s unavailable (request_id=%s): %s",
+        component,
+        request.scope.get("state", {}).get("request_id", "-"),
+        exc,
+    )
+    return outage_response(component)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    component = outages.component_down(exc)
+    if component is not None:  # raised outside the routes (middleware): still an outage
+        return outage_response(component)
     request_id = request.scope.get("state", {}).get("request_id", "-")
     log.exception("unhandled error (request_id=%s)", request_id, exc_info=exc)
     return problem_response(
@@ -174,4 +232,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PoolTimeout, _overloaded)
+    for kind in (
+        *outages.REDIS_DOWN,
+        *outages.POSTGRES_DOWN,
+        DBAPIError,
+        asyncpg.exceptions.InterfaceError,
+        OSError,
+        ExceptionGroup,
+    ):
+        app.add_exception_handler(kind, _driver_error)
     app.add_exception_handler(Exception, _unexpected_error)

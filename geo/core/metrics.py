@@ -47,3 +47,21 @@ LAG_TOLERANT_READS = Counter(
     ["target"],
     registry=REGISTRY,
 )
+OUTAGE_ANSWERS = Counter(
+    "geo_outage_answers_total",
+    "Requests answered 503 because a server was down, by the server (postgresql, redis).",
+    ["component"],
+    registry=REGISTRY,
+)
+OUTAGE_FALLBACKS = Counter(
+    "geo_outage_fallbacks_total",
+    "Rules decided without a missing server (a fallback or a fail-open), by server and rule.",
+    ["component", "rule"],
+    registry=REGISTRY,
+)
+COMPONENT_UP = Gauge(
+    "geo_component_up",
+    "Whether a server answered the last /healthz check (1) or not (0).",
+    ["component"],
+    registry=REGISTRY,
+)

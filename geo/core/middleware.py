@@ -1,4 +1,11 @@
-"""Request ids and request metrics, as one pure ASGI middleware (no BaseHTTPMiddleware overhead)."""
+"""Request ids, request metrics and the last word on outages, as one pure ASGI middleware (no
+BaseHTTPMiddleware overhead).
+
+It wraps everything FastAPI's exception handlers do not see (other middleware, the lifespan's
+state, a handler raising while the app renders an error): an error there that says a server is
+missing is answered here as the same 503 problem the routes give, instead of reaching uvicorn,
+which would log "Exception in ASGI application" and, before any response, drop the connection.
+"""
 
 import secrets
 import time
@@ -6,6 +13,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from geo.core import outages
+from geo.core.errors import outage_response
 from geo.core.metrics import LATENCY, REQUESTS
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -23,11 +32,13 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started = time.perf_counter()
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 message["headers"] = [
                     *message.get("headers", []),
                     (REQUEST_ID_HEADER, request_id.encode()),
@@ -36,6 +47,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            component = outages.component_down(exc)
+            if component is None or response_started:
+                raise  # a bug (the catch-all answers 500), or a body cut short: nothing to add
+            await outage_response(component)(scope, receive, send_with_id)
         finally:
             route = _route_template(scope)
             method = scope["method"]

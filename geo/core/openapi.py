@@ -14,7 +14,8 @@ _TITLES = {
     409: "Conflict",
     422: "Validation failed",
     429: "Rate limited",
-    503: "A backing service is unavailable",
+    503: "A server is down or the service is busy (`component` names the server); retry after"
+    " `Retry-After`",
 }
 
 
@@ -35,11 +36,13 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldError] | None = None
+    component: str | None = None  # 503: "postgresql" or "redis", the server that is down
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries for these problem statuses (400 and 422 are always possible)."""
-    wanted = set(statuses) | {400, 422}
+    """`responses=` entries for these problem statuses (400, 422 and 503 are always possible: any
+    request may meet an outage)."""
+    wanted = set(statuses) | {400, 422, 503}
     return {
         status: {
             "description": _TITLES.get(status, "Problem"),

@@ -127,7 +127,10 @@ async def _create(
 ) -> SafetyRead:
     circle_ids = await _circles(session, actor, data)
     await _check_presence(session, actor=actor, emergency=emergency, data=data)
-    await check_rate(redis, actor.id)
+    # The check-ins' limit (one count for both). While Redis is down its fallback counts only
+    # check-ins, so safety reports then go unlimited: failing open is chosen here, as a report
+    # in an emergency matters more than the limit (and Idempotency-Key keeps retries single).
+    await check_rate(session, redis, actor.id)
     position = (
         (data.lat, data.lon, data.accuracy_m)
         if data.lat is not None and data.lon is not None and data.accuracy_m is not None

@@ -4,7 +4,10 @@ from geo.app import create_app
 async def test_healthz_answers_when_servers_answer(client):
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "components": {"postgresql": "up", "redis": "up"},
+    }
 
 
 async def test_metrics_are_prometheus_text(client, member):

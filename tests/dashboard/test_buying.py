@@ -6,7 +6,7 @@ import pytest
 from geo.ads import keys
 from tests.ads.factories import KIYOSUMI, business_with_place, create_campaign
 from tests.conftest import make_account
-from tests.dashboard.test_pages import _csrf, sign_in
+from tests.dashboard.factories import csrf_token, sign_in
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,7 @@ async def test_a_pause_from_the_dashboard_hands_back_the_lease(client, redis):
     page = await client.get(f"/dashboard/campaigns/{campaign['id']}")
     paused = await client.post(
         f"/dashboard/campaigns/{campaign['id']}/status",
-        data={"status": "paused", "csrf": _csrf(page.text)},
+        data={"status": "paused", "csrf": csrf_token(page.text)},
     )
     assert paused.status_code == 303
     assert int(await redis.hget(keys.budget(int(campaign["id"])), "lease")) == 0
