@@ -3,7 +3,7 @@
 Each test runs inside an outer transaction that is rolled back, and on a flushed Redis database.
 Tests that must commit use `commit_database` (a database of their own, derived from the test
 database's name), so the shared test database never keeps their rows. Under any truthy CI
-(`1`, `true`, `yes`, any case) a missing server fails the run; locally it skips.
+(`1`, `true`, `yes`, `on`, any case) a missing server fails the run; locally it skips.
 """
 
 import os
