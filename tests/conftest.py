@@ -3,7 +3,7 @@
 Each test runs inside an outer transaction that is rolled back, and on a flushed Redis database.
 Tests that must commit use `commit_database` (a database of their own, derived from the test
 database's name), so the shared test database never keeps their rows. Under any truthy CI
-(`1`, `true`, `yes`, any case) a missing server fails the run; locally it skips.
+(`1`, `true`, `yes`, `on`, any case) a missing server fails the run; locally it skips.
 """
 
 import os
@@ -30,6 +30,8 @@ TEST_REDIS_URL = os.environ.get("GEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 
 
 COMMIT_DB_URL = TEST_DB_URL + "_commit"
+# Checked empty at the end of the session (the migrations seed categories, not these).
+KEPT_NOTHING = ("accounts", "places", "checkins", "outbox", "campaigns", "ad_budget_leases")
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 
@@ -68,13 +70,20 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def migrated_database(settings: Settings) -> str:
+def migrated_database(settings: Settings) -> Iterator[str]:
     try:
         recreate_database(TEST_DB_URL)
     except psycopg.OperationalError as exc:
         _unavailable(f"PostgreSQL unreachable: {exc}")
     command.upgrade(alembic_config(settings), "heads")
-    return TEST_DB_URL
+    yield TEST_DB_URL
+    # Every test rolled back or committed elsewhere (commit_database): nothing may be left here.
+    with psycopg.connect(plain(TEST_DB_URL)) as conn:
+        left = {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+            for table in KEPT_NOTHING
+        }
+    assert not any(left.values()), f"rows committed to the shared test database: {left}"
 
 
 @pytest.fixture(scope="session")
