@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("REDIS_URL", "GEO_REDIS_URL"),
     )
+    # Connections one process keeps to a single Redis. Past it a command waits
+    # up to redis_pool_timeout_s for a free one (then 503), instead of failing at once as
+    # redis-py's default pool does: a burst of concurrent requests queues, it does not error.
+    redis_max_connections: int = Field(default=64, ge=1)
+    redis_pool_timeout_s: float = Field(default=5.0, gt=0)
     # Streaming replicas (comma-separated plain postgresql:// URLs) for the reads that tolerate a
     # little lag: nearby, boxes, categories, place pages (geo/core/replicas.py).
     database_replica_urls: str = ""
