@@ -21,6 +21,7 @@ from schemathesis.core import NotSet
 from schemathesis.generation.case import Case
 from sqlalchemy import text
 
+from geo.app import create_app
 from geo.places.categories import CATEGORY_IDS
 from tests.ads.factories import KIYOSUMI, business_with_place, create_campaign
 from tests.conftest import TEST_DB_URL, make_account
@@ -99,8 +100,14 @@ EXAMPLES = 40
 MIN_ACCEPTED_SHARE = 0.9
 
 
-def _drawn_cases(openapi: dict[str, Any], method: str, path: str) -> list[Case]:
-    operation = schemathesis.openapi.from_dict(openapi)[path][method]
+@pytest.fixture(scope="module")
+def served_schema(settings):  # type: ignore[no-untyped-def]
+    """The document the test settings' app serves, loaded once (a large one: time zones)."""
+    return schemathesis.openapi.from_dict(create_app(settings).openapi())
+
+
+def _drawn_cases(schema: Any, method: str, path: str) -> list[Case]:
+    operation = schema[path][method]
     drawn: list[Case] = []
 
     @settings(
@@ -188,9 +195,9 @@ _keys = count()
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
-async def test_schema_generated_requests_are_accepted(client, app, operation):
+async def test_schema_generated_requests_are_accepted(client, served_schema, operation):
     method, path = operation.split(" ")
-    cases = _drawn_cases(app.openapi(), method, path)
+    cases = _drawn_cases(served_schema, method, path)
     owner, place = await business_with_place(client)
     world = {"place": place}
     statuses: list[int] = []
