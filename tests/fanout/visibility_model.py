@@ -7,7 +7,8 @@ timeline holds: the rules of API.md written out directly, with no SQL and no Red
   author's public precision (an H3 cell centre for `area`/`city`, never the venue).
 - lists keyed by the venue (a place's check-ins) hold only what v sees at `exact` precision.
 - the local public stream: public check-ins whose *public* position (the venue for `exact`, the
-  cell centre for `area`/`city`) is within the radius, whoever reads it.
+  cell centre for `area`/`city`) is within the radius, and public safety reports whose area cell
+  centre is, whoever reads it.
 - home(v): delivered when created to the author, circle members (friends, not blocked) and, when
   public, followers (not blocked); an item leaves it when deleted or as soon as v no longer
   receives it (unfriend, circle removal or delete, unfollow, block).
@@ -282,7 +283,8 @@ class Model:
     def public_items(self, v: int, near: tuple[float, float, float] | None = None) -> list[dict]:
         if near is None:
             return self._timeline(v, self.public_ids())
-        # The local stream holds check-ins, placed at their public position.
+        # The local stream holds public check-ins placed at their public position, and public
+        # safety reports placed at their area cell's centre.
         lat, lon, radius = near
         ids = {
             c.id
@@ -290,8 +292,15 @@ class Model:
             if c.public
             and not c.deleted
             and haversine_m(lat, lon, *self.public_position(c)) <= radius
+        } | {
+            r.id
+            for r in self.reports.values()
+            if r.public and haversine_m(lat, lon, *self.report_public_position(r)) <= radius
         }
         return self._timeline(v, ids)
+
+    def report_public_position(self, r: Safety) -> tuple[float, float]:
+        return h3.cell_to_latlng(h3.latlng_to_cell(*r.at, RESOLUTION["area"]))
 
     def sees_exact(self, v: int, c: Checkin) -> bool:
         return self.visible(v, c) and (
