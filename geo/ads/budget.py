@@ -34,6 +34,7 @@ from geo.core.redis import RedisClient
 CHARGE = """
 local b = KEYS[1]
 if redis.call('HGET', b, 'day') ~= ARGV[1] then return 'day' end
+if redis.call('HGET', b, 'caps') == 'lost' then return 'caps' end
 local now, window = tonumber(ARGV[6]), tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
@@ -71,11 +72,15 @@ return 'ok'
 """
 
 # Start a new local day (also after Redis lost the hash): returns {old day, unspent old lease}.
+# No hash at all means Redis lost the campaign's state (or never had it): its viewers' frequency
+# caps went with it, so `caps` = lost makes every charge answer 'caps' until they are rebuilt
+# from the ledger (geo/ads/caps.py) and the field is cleared.
 ROLLOVER = """
 local old = redis.call('HGET', KEYS[1], 'day')
 if old == ARGV[1] then return {old, '0'} end
 local unspent = redis.call('HGET', KEYS[1], 'lease') or '0'
 redis.call('HSET', KEYS[1], 'day', ARGV[1], 'lease', 0, 'day_spent', 0, 'final', 0)
+if not old then redis.call('HSET', KEYS[1], 'caps', 'lost') end
 return {old or '', unspent}
 """
 

@@ -21,6 +21,7 @@ import numpy as np
 from redis.exceptions import NoScriptError
 
 from geo.ads import budget, keys, signing
+from geo.ads.caps import rebuild as rebuild_caps
 from geo.ads.index import CampaignIndex, LiveCampaign
 from geo.ads.leasing import Leaser
 from geo.ads.traffic import TrafficFilter
@@ -282,6 +283,8 @@ class AdsEngine:
             for charge, result in zip(batch, await self._run(batch), strict=True):
                 if result in ("day", "lease"):
                     result = await self._lease_and_retry(charge, result)
+                if result == "caps":
+                    result = await self._rebuild_caps_and_retry(charge, now)
                 if result.startswith("capped:"):
                     self.caps.remember(
                         viewer_id, charge.candidate.campaign.id, now + int(result[7:]) / 1000
@@ -365,6 +368,18 @@ class AdsEngine:
             )
             if granted <= 0:
                 return "budget"
+            return (await self._run([charge]))[0]
+
+    async def _rebuild_caps_and_retry(self, charge: Charge, now: float) -> str:
+        """Redis lost this campaign's state: its frequency caps come back from the ledger before
+        anything more is charged (one coroutine per campaign here; other processes may rebuild
+        too, idempotently)."""
+        campaign = charge.candidate.campaign
+        async with self.leaser.lock(campaign.id):
+            result = (await self._run([charge]))[0]
+            if result != "caps":
+                return result
+            await rebuild_caps(self.db, self.redis, campaign, now=now)
             return (await self._run([charge]))[0]
 
     def _render(self, candidate: Ranked, viewer_id: int, impression_id: int) -> dict:

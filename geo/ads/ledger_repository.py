@@ -95,6 +95,22 @@ class LedgerRepository:
         )
         return result.first() is not None
 
+    async def exposures_since(
+        self, campaign_id: int, *, since: datetime, since_id: int
+    ) -> list[tuple[int, int, datetime]]:
+        """(viewer, event id, time) of the campaign's impressions and holdouts from `since` on
+        (both count towards a frequency cap); `since_id` prunes the id-partitioned ledgers."""
+        sql = text("""
+            SELECT viewer_id, id, served_at FROM ad_impressions
+            WHERE campaign_id = :c AND id >= :since_id AND served_at > :since
+            UNION ALL
+            SELECT viewer_id, id, logged_at FROM ad_holdouts
+            WHERE campaign_id = :c AND id >= :since_id AND logged_at > :since""")
+        rows = await self.session.execute(
+            sql, {"c": campaign_id, "since": since, "since_id": since_id}
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
 
 def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {

@@ -17,6 +17,7 @@ from geo.core.pagination import PageDep, next_cursor
 from geo.core.redis import RedisDep
 from geo.core.responses import json_response
 from geo.emergencies.schemas import SafetyRead
+from geo.fanout import recovery
 from geo.fanout.feed_store import FeedStore
 from geo.fanout.pages import visible_page
 from geo.fanout.safety import local_public, render_home
@@ -47,6 +48,8 @@ async def read_home_timeline(
     lat: Lat = None,
     lon: Lon = None,
 ) -> Response:
+    # After Redis lost its data: this home is regenerated once, on its first read.
+    await recovery.ensure_home(session, redis, actor.id)
     feeds = FeedStore(redis)
     items, cursor = await visible_page(
         lambda n, before: feeds.read_home(actor.id, limit=n, before=before),

@@ -333,6 +333,46 @@ class CheckinRepository:
         ).all()
         return [r[0] for r in rows]
 
+    async def home_ids(self, *, viewer_id: int, limit: int) -> list[int]:
+        """The newest check-ins :v receives under today's graph (`HOME`), newest first: what a
+        home timeline regenerated from PostgreSQL holds. Only the viewer's own and those of
+        accounts they are friends with or follow can qualify, so those are the ones scanned."""
+        rows = (
+            await self.session.execute(
+                text(f"""
+            SELECT c.id FROM checkins c
+            WHERE c.author_id IN (SELECT CAST(:v AS bigint)
+                                  UNION SELECT b_id FROM friendships WHERE a_id = :v
+                                  UNION SELECT followee_id FROM follows WHERE follower_id = :v)
+              AND {HOME}
+            ORDER BY c.id DESC LIMIT :n"""),
+                {"v": viewer_id, "n": limit},
+            )
+        ).all()
+        return [r[0] for r in rows]
+
+    async def public_ids(self, limit: int) -> list[int]:
+        """The newest public check-ins (the global public stream, rebuilt)."""
+        rows = (
+            await self.session.execute(
+                text("SELECT id FROM checkins WHERE public ORDER BY id DESC LIMIT :n"),
+                {"n": limit},
+            )
+        ).all()
+        return [r[0] for r in rows]
+
+    async def recent_authors(self, *, since_id: int, limit: int) -> list[int]:
+        """Accounts that checked in from id `since_id` on, the most recent first."""
+        rows = (
+            await self.session.execute(
+                text("""
+            SELECT author_id FROM checkins WHERE id >= :since
+            GROUP BY author_id ORDER BY max(id) DESC LIMIT :n"""),
+                {"since": since_id, "n": limit},
+            )
+        ).all()
+        return [r[0] for r in rows]
+
     async def visible_by_ids(self, *, viewer_id: int, ids: list[int]) -> list[CheckinRow]:
         rows = (
             await self.session.execute(

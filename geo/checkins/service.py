@@ -246,6 +246,20 @@ async def ids_after(session: AsyncSession, after: int, limit: int) -> list[int]:
     return await CheckinRepository(session).ids_after(after, limit)
 
 
+async def home_ids(session: AsyncSession, *, viewer_id: int, limit: int) -> list[int]:
+    """The newest check-ins this viewer receives by today's graph (a regenerated home)."""
+    return await CheckinRepository(session).home_ids(viewer_id=viewer_id, limit=limit)
+
+
+async def public_ids(session: AsyncSession, *, limit: int) -> list[int]:
+    return await CheckinRepository(session).public_ids(limit)
+
+
+async def recent_authors(session: AsyncSession, *, since_id: int, limit: int) -> list[int]:
+    """Accounts active lately (they checked in from id `since_id` on), most recent first."""
+    return await CheckinRepository(session).recent_authors(since_id=since_id, limit=limit)
+
+
 async def render_visible(
     session: AsyncSession, *, actor: Actor, ids: list[int]
 ) -> list[CheckinRead]:

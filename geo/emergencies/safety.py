@@ -244,6 +244,20 @@ async def delivery_facts_many(session: AsyncSession, ids: list[int]) -> dict[int
     return await SafetyRepository(session).facts_many(ids)
 
 
+async def home_ids(session: AsyncSession, *, viewer_id: int, limit: int) -> list[int]:
+    """The newest reports this viewer receives by today's graph (a regenerated home)."""
+    return await SafetyRepository(session).home_ids(viewer_id=viewer_id, limit=limit)
+
+
+async def public_ids(session: AsyncSession, *, limit: int) -> list[int]:
+    return await SafetyRepository(session).public_ids(limit)
+
+
+async def ids_after(session: AsyncSession, after: int, limit: int) -> list[int]:
+    """Report ids in creation order, for rebuilding caches from PostgreSQL."""
+    return await SafetyRepository(session).ids_after(after, limit)
+
+
 async def split_home_ids(session: AsyncSession, ids: list[int]) -> tuple[list[int], list[int]]:
     """Home timeline ids as (safety reports, the rest)."""
     reports = await SafetyRepository(session).which_exist(ids) if ids else set()

@@ -196,6 +196,40 @@ class SafetyRepository:
             r[0]: ReportFacts(r[1], list(r[2]) if r[2] is not None else None, r[3]) for r in rows
         }
 
+    async def home_ids(self, *, viewer_id: int, limit: int) -> list[int]:
+        """The newest reports :v receives under today's graph (`HOME`), newest first."""
+        rows = (
+            await self.session.execute(
+                text(f"""
+            SELECT r.id FROM safety_reports r
+            WHERE r.author_id IN (SELECT CAST(:v AS bigint)
+                                  UNION SELECT b_id FROM friendships WHERE a_id = :v
+                                  UNION SELECT followee_id FROM follows WHERE follower_id = :v)
+              AND {HOME}
+            ORDER BY r.id DESC LIMIT :n"""),
+                {"v": viewer_id, "n": limit},
+            )
+        ).all()
+        return [r[0] for r in rows]
+
+    async def public_ids(self, limit: int) -> list[int]:
+        rows = (
+            await self.session.execute(
+                text("SELECT id FROM safety_reports WHERE public ORDER BY id DESC LIMIT :n"),
+                {"n": limit},
+            )
+        ).all()
+        return [r[0] for r in rows]
+
+    async def ids_after(self, after: int, limit: int) -> list[int]:
+        rows = (
+            await self.session.execute(
+                text("SELECT id FROM safety_reports WHERE id > :after ORDER BY id LIMIT :n"),
+                {"after": after, "n": limit},
+            )
+        ).all()
+        return [r[0] for r in rows]
+
     async def which_exist(self, ids: list[int]) -> set[int]:
         rows = (
             await self.session.execute(

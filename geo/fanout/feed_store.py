@@ -94,6 +94,25 @@ class FeedStore:
         """Forget an erased account's home timeline."""
         await self.redis.delete(keys.home(account_id))
 
+    async def fill_home(self, account_id: int, checkin_ids: list[int]) -> None:
+        """Regenerate one home timeline from ids PostgreSQL gave (no announcements: its owner's
+        streams, if any, re-read it when they reconnect). ZADD by id: what the fan-out delivers
+        meanwhile stays."""
+        if checkin_ids:
+            key = keys.home(account_id)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(key, {str(i): keys.score(i) for i in checkin_ids})
+                pipe.zremrangebyrank(key, 0, -keys.HOME_CAP - 1)
+                await pipe.execute()
+
+    async def fill_public(self, checkin_ids: list[int]) -> None:
+        """Regenerate the public stream from ids PostgreSQL gave (no announcements)."""
+        if checkin_ids:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(keys.public_global(), {str(i): keys.score(i) for i in checkin_ids})
+                pipe.zremrangebyrank(keys.public_global(), 0, -keys.PUBLIC_CAP - 1)
+                await pipe.execute()
+
     async def home_ids(self, account_id: int) -> list[int]:
         """Every id in one home timeline (at most HOME_CAP)."""
         return _ints(await self.redis.zrange(keys.home(account_id), 0, -1))

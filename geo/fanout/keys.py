@@ -21,6 +21,12 @@
   trimmed to about STREAM_CAP entries.
 - `fanout:{events}:split:<checkin id>`: set once a big delivery was split into chunk entries (so a
   redelivered split adds none); expires after a week.
+- `fanout:{events}:epoch`: this Redis's data epoch, the ms when the fan-out last found Redis
+  without it and rebuilt (geo/fanout/recovery.py): missing means Redis lost its data (or is new).
+  One small string, no TTL; in the stream's hash slot.
+- `recovery:{u<id>}:regen`: set once the account's home timeline was regenerated (or needed none) in
+  this epoch, so that lazy regeneration runs once per account per loss, never on every read of
+  an empty feed. One per account (as the timeline itself), no TTL: it goes with the data it marks.
 """
 
 from geo.core.ids import EPOCH_MS
@@ -39,6 +45,13 @@ LISTEN_REFRESH_S = 15.0
 
 def home(account_id: int) -> str:
     return f"tl:{{u{account_id}}}:home"
+
+
+EPOCH = "fanout:{events}:epoch"
+
+
+def regen_marker(account_id: int) -> str:
+    return f"recovery:{{u{account_id}}}:regen"
 
 
 def live_home(account_id: int) -> str:

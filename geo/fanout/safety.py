@@ -60,6 +60,19 @@ async def deliver_report(session: AsyncSession, redis: RedisClient, report_id: i
     await FeedStore(redis).push_many([(report_id, audience, facts.public)])
 
 
+async def redeliver_reports(session: AsyncSession, redis: RedisClient, *, batch: int) -> int:
+    """Deliver every stored report again, oldest first, without announcing (a rebuild)."""
+    after, done, feeds = 0, 0, FeedStore(redis)
+    while ids := await reports.ids_after(session, after, batch):
+        facts = await reports.delivery_facts_many(session, ids)
+        await feeds.push_many(
+            [(i, await report_recipients(session, f), f.public) for i, f in facts.items()],
+            announce=False,
+        )
+        after, done = ids[-1], done + len(ids)
+    return done
+
+
 async def alert_last_seen_inside(
     session: AsyncSession, redis: RedisClient, emergency_id: int
 ) -> None:

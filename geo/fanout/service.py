@@ -213,7 +213,8 @@ async def revoke(
 
 
 async def rebuild_feeds(session: AsyncSession, redis: RedisClient, *, batch: int = 1000) -> int:
-    """Re-deliver every stored check-in, oldest first, into the feeds (after Redis lost them).
+    """Re-deliver every stored check-in and safety report, oldest first, into the feeds (after
+    Redis lost them); returns how many items.
 
     ZADD by id and the same caps make this converge to what the fan-out writes; audiences are
     resolved with today's graph, and reads re-check visibility either way.
@@ -223,4 +224,4 @@ async def rebuild_feeds(session: AsyncSession, redis: RedisClient, *, batch: int
         facts = await checkins.delivery_facts_many(session, ids)
         await feeds.push_many(await _deliveries(session, redis, facts, split=False), announce=False)
         after, done = ids[-1], done + len(ids)
-    return done
+    return done + await safety.redeliver_reports(session, redis, batch=batch)

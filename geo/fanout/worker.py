@@ -1,6 +1,9 @@
 """Background loops: the outbox relay and the stream consumers (a consumer group).
 
 Workers acknowledge an event after all its writes, and reclaim what a dead consumer left pending.
+They outlive Redis outages: a failed round is retried with a growing pause (capped at
+BACKOFF_MAX_S), a stream or group that vanished (NOGROUP: Redis came back empty) is recreated in
+the running loop, and a Redis that lost its data is repaired by `recovery.recover_if_lost`.
 """
 
 import asyncio
@@ -15,7 +18,7 @@ from redis.exceptions import ResponseError
 from geo.core.db import Database
 from geo.core.metrics import OUTBOX_BACKLOG
 from geo.core.redis import RedisClient
-from geo.fanout import keys, service
+from geo.fanout import keys, recovery, service
 from geo.outbox.repository import OutboxRepository
 
 log = logging.getLogger("geo.fanout.worker")
@@ -23,15 +26,33 @@ RECLAIM_IDLE_MS = 30_000
 # Chunks of big deliveries (1,000 recipients each) taken per batch beside main-stream events, and
 # when the main stream is empty.
 BULK_BESIDE, BULK_ALONE = 1, 4
+BACKOFF_MAX_S = 5.0
+WATCH_EVERY_S = 1.0  # how often the epoch is checked: the longest a loss goes unnoticed
 
 
 async def ensure_group(redis: RedisClient) -> None:
+    """Create the streams and the group (from the start, so entries a relay added to a stream
+    that Redis recreated empty are read too); a group that exists is left as it is."""
     for stream in (keys.STREAM, keys.BULK, keys.PRIORITY):
         try:
             await redis.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+
+class Backoff:
+    """Pauses after failures: 0.1 s doubling to BACKOFF_MAX_S, back to the start on success."""
+
+    def __init__(self) -> None:
+        self.pause = 0.0
+
+    def succeeded(self) -> None:
+        self.pause = 0.0
+
+    async def failed(self) -> None:
+        self.pause = min(BACKOFF_MAX_S, max(0.1, self.pause * 2))
+        await asyncio.sleep(self.pause)
 
 
 async def relay_once(db: Database, redis: RedisClient) -> int:
@@ -44,13 +65,23 @@ async def relay_once(db: Database, redis: RedisClient) -> int:
 async def _take(
     redis: RedisClient, stream: str, consumer: str, count: int, block_ms: int | None = None
 ) -> list[Any]:
-    """What others left pending too long first, then new entries."""
-    _, claimed, _ = await redis.xautoclaim(
-        stream, keys.GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, count=count
-    )
-    if claimed:
-        return cast(list[Any], claimed)
-    reply = await redis.xreadgroup(keys.GROUP, consumer, {stream: ">"}, count=count, block=block_ms)
+    """What others left pending too long first, then new entries. A missing stream or group
+    (Redis came back empty) is recreated here, in the running loop: nothing to take this time."""
+    try:
+        _, claimed, _ = await redis.xautoclaim(
+            stream, keys.GROUP, consumer, min_idle_time=RECLAIM_IDLE_MS, count=count
+        )
+        if claimed:
+            return cast(list[Any], claimed)
+        reply = await redis.xreadgroup(
+            keys.GROUP, consumer, {stream: ">"}, count=count, block=block_ms
+        )
+    except ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        log.warning("fan-out stream %s has no group (Redis lost its data?); recreating", stream)
+        await ensure_group(redis)
+        return []
     # RESP2 replies: [[stream, entries]].
     return cast(list[Any], reply)[0][1] if reply else []
 
@@ -112,37 +143,46 @@ async def drain(db: Database, redis: RedisClient, consumer: str = "inline") -> i
             return handled
 
 
+async def _forever(step, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Run `step()` forever; a failure (Redis or PostgreSQL away) is logged and retried after a
+    growing pause. `step` returns whether it found work (no work: it paced itself)."""
+    backoff = Backoff()
+    while True:
+        try:
+            await step()
+            backoff.succeeded()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # retried; the error is logged with its traceback
+            log.exception("%s failed; retrying", what)
+            await backoff.failed()
+
+
 async def run_forever(db: Database, redis: RedisClient, *, poll_s: float = 0.05) -> None:
     # An idle relay polls every poll_s: that is the floor of the delivery lag (half of it on
     # average); an empty poll is one short transaction on a partial index.
     consumer = f"{socket.gethostname()}-{os.getpid()}"
-    await ensure_group(redis)
 
-    async def relay_loop() -> None:
-        while True:
-            try:
-                if not await relay_once(db, redis):
-                    await asyncio.sleep(poll_s)
-            except Exception:  # keep relaying; the error is logged with its traceback
-                log.exception("relay failed; retrying")
-                await asyncio.sleep(1)
+    async def relay() -> None:
+        if not await relay_once(db, redis):
+            await asyncio.sleep(poll_s)
 
-    async def priority_loop() -> None:
+    async def watch() -> None:
+        await recovery.recover_if_lost(db, redis)
+        await asyncio.sleep(WATCH_EVERY_S)
+
+    async def priority() -> None:
         # Its own loop (and consumer name), blocked on the priority stream alone: a safety report
         # is taken while the other loop is busy with a batch of ordinary check-ins.
-        while True:
-            try:
-                await consume_priority_once(db, redis, f"{consumer}-priority")
-            except Exception:
-                log.exception("priority batch failed; it stays pending and is retried")
-                await asyncio.sleep(1)
+        await consume_priority_once(db, redis, f"{consumer}-priority")
 
-    async def consume_loop() -> None:
-        while True:
-            try:
-                await consume_once(db, redis, consumer)
-            except Exception:
-                log.exception("fan-out batch failed; it stays pending and is retried")
-                await asyncio.sleep(1)
+    async def consume() -> None:
+        await consume_once(db, redis, consumer)
 
-    await asyncio.gather(relay_loop(), priority_loop(), consume_loop())
+    # No ensure_group up front: Redis may be down at start; the loops create what is missing.
+    await asyncio.gather(
+        _forever(watch, "Redis epoch check"),
+        _forever(relay, "outbox relay"),
+        _forever(priority, "priority batch (it stays pending)"),
+        _forever(consume, "fan-out batch (it stays pending)"),
+    )

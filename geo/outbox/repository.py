@@ -1,6 +1,7 @@
 """The outbox table: rows added by the writers' transactions, claimed and marked by the relay."""
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -52,6 +53,15 @@ class OutboxRepository:
             text("UPDATE outbox SET sent_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"),
             {"ids": ids},
         )
+
+    async def resend_sent_since(self, since: datetime) -> int:
+        """Mark rows relayed from `since` on as unsent again (their stream entries were lost with
+        Redis's data, consumed or not): the relay sends them again; every topic's handler is
+        idempotent. Returns how many."""
+        result = await self.session.execute(
+            text("UPDATE outbox SET sent_at = NULL WHERE sent_at >= :since"), {"since": since}
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def backlog(self) -> int:
         return int(

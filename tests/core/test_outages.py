@@ -23,7 +23,7 @@ from geo.core.outages import component_down
 from geo.core.redis import create_redis
 from geo.fanout.worker import drain
 from tests.conftest import make_account
-from tests.dashboard.test_pages import sign_in
+from tests.dashboard.factories import sign_in
 from tests.live_server import free_port
 from tests.places.factories import create_place
 

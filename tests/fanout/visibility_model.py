@@ -12,6 +12,9 @@ timeline holds: the rules of API.md written out directly, with no SQL and no Red
 - home(v): delivered when created to the author, circle members (friends, not blocked) and, when
   public, followers (not blocked); an item leaves it when deleted or as soon as v no longer
   receives it (unfriend, circle removal or delete, unfollow, block).
+- after Redis lost its data and was rebuilt (`lose_redis`): every home holds what its owner
+  receives by *today's* graph, whenever the item was posted (a regenerated timeline is not a
+  replay of the deliveries); it stays a subset of what the owner may see, so nothing leaks.
 - safety reports: like check-ins, except that the private audience is all of the author's
   friends unless circles are named; the reported point is exact for the private audience and an
   `area` cell centre for the public. Timeline items carry `kind` ("checkin" or "safety").
@@ -168,6 +171,14 @@ class Model:
                     else self.receives(v, self.checkins[i])
                 )
             }
+
+    def lose_redis(self) -> None:
+        """Redis lost every timeline and recovery regenerated them from PostgreSQL."""
+        self.home = {
+            v: {c.id for c in self.checkins.values() if self.receives(v, c)}
+            | {r.id for r in self.reports.values() if self.receives_report(v, r)}
+            for v in self.accounts
+        }
 
     # -- safety reports ---------------------------------------------------------------------------
     def private_report(self, v: int, r: Safety) -> bool:
