@@ -38,7 +38,7 @@ from geo.emergencies import areas
 from geo.emergencies import safety as reports
 from geo.fanout import keys
 from geo.fanout.feed_store import FeedStore
-from geo.fanout.repository import OutboxRepository
+from geo.outbox.repository import OutboxRepository
 
 log = logging.getLogger("geo.fanout.recovery")
 # Longer than any relay-to-consume lag we expect: rows relayed earlier were consumed before the

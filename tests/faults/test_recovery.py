@@ -24,7 +24,7 @@ from geo.fanout.stream import CHUNK, DELIVER_TOPIC
 from geo.fanout.worker import _forever, _take, consume_once, drain, relay_once
 from tests.checkins.factories import post_checkin
 from tests.conftest import _unavailable, make_account
-from tests.faults.private_redis import PrivateRedis
+from tests.fixtures.private_servers import PrivateRedis
 
 
 @pytest.fixture
