@@ -377,10 +377,13 @@ class AdsEngine:
         campaign = charge.candidate.campaign
         async with self.leaser.lock(campaign.id):
             result = (await self._run([charge]))[0]
-            if result != "caps":
-                return result
-            await rebuild_caps(self.db, self.redis, campaign, now=now)
-            return (await self._run([charge]))[0]
+            if result == "caps":
+                await rebuild_caps(self.db, self.redis, campaign, now=now)
+                result = (await self._run([charge]))[0]
+        # Meanwhile others may have spent the lease the rollover granted: lease like any charge.
+        if result in ("day", "lease"):
+            result = await self._lease_and_retry(charge, result)
+        return result
 
     def _render(self, candidate: Ranked, viewer_id: int, impression_id: int) -> dict:
         campaign = candidate.campaign
