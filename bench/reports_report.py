@@ -65,13 +65,16 @@ def build() -> None:
         conn.execute("""
             INSERT INTO accounts (id, handle, password_hash, kind)
             SELECT g, 'bench' || g, 'x', 'member' FROM generate_series(1, 5000) g""")
+        # Ids are snowflakes of the event's time, as the ad worker writes them: the ledgers are
+        # partitioned, and the report's reads pruned, by them.
         log(f"ledger: {IMPRESSIONS:,} impressions over 30 days")
         t0 = time.monotonic()
         conn.execute(
             """
             INSERT INTO ad_impressions (id, campaign_id, viewer_id, served_at, position,
                                         distance_m, cost_milli_yen)
-            SELECT g, 1, 1 + (hashint8(g) & 2147483647) %% %(v)s,
+            SELECT geo_id_floor(%(s)s + (g::float8 / %(n)s) * interval '30 days') | (g & 4095),
+                   1, 1 + (hashint8(g) & 2147483647) %% %(v)s,
                    %(s)s + (g::float8 / %(n)s) * interval '30 days',
                    ST_Project(ST_MakePoint(139.7671, 35.6812)::geography,
                               (hashint8(g * 7) & 2047)::float8 * 0.5, radians(g %% 360)),
@@ -82,7 +85,8 @@ def build() -> None:
         conn.execute(
             """
             INSERT INTO ad_holdouts (id, campaign_id, viewer_id, logged_at, position, distance_m)
-            SELECT g, 1, 1 + (hashint8(g) & 2147483647) %% %(v)s,
+            SELECT geo_id_floor(%(s)s + (g::float8 / %(n)s) * interval '30 days') | (g & 4095),
+                   1, 1 + (hashint8(g) & 2147483647) %% %(v)s,
                    %(s)s + (g::float8 / %(n)s) * interval '30 days',
                    ST_MakePoint(139.7671, 35.6812)::geography, 100
             FROM generate_series(1, %(n)s / 20) g""",

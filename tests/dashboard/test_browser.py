@@ -64,7 +64,8 @@ def _serve_a_day(db_url: str, campaign_id: int, place_id: int, start: datetime) 
             """
             INSERT INTO ad_impressions (id, campaign_id, viewer_id, served_at, position,
                                         distance_m, cost_milli_yen)
-            SELECT 900000 + row_number() OVER (), %(c)s, v,
+            SELECT geo_id_floor(%(s)s + make_interval(hours => h, mins => (n %% 50)::int))
+                   + row_number() OVER (), %(c)s, v,
                    %(s)s + make_interval(hours => h, mins => (n %% 50)::int),
                    ST_Project(p.position, 60 + (n %% 7) * 90, radians((n * 37) %% 360)),
                    60 + (n %% 7) * 90, 300

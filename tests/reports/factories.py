@@ -12,10 +12,20 @@ from itertools import count
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from geo.core.ids import EPOCH_MS
 from geo.reports.rollup import rollup_pending
 from tests.reports.truth import random_ledger
 
-_ids = count(1_000_000)
+_sequence = count(1)
+
+
+def ledger_id(at: datetime) -> int:
+    """A ledger id as the ad worker writes them: a snowflake of the event's time (the ledgers
+    are partitioned, and their report reads pruned, by it)."""
+    ms = int(at.timestamp() * 1000) - EPOCH_MS
+    return (ms << 22) | (next(_sequence) & 0x3FFFFF)
+
+
 PLACE = (35.6812, 139.7671)  # Tokyo station
 
 
@@ -89,7 +99,7 @@ async def add_impressions(
     lon: float = PLACE[1],
 ) -> list[int]:
     """rows: (viewer_id, served_at, distance_m); returns the impression ids."""
-    ids = [next(_ids) for _ in rows]
+    ids = [ledger_id(r[1]) for r in rows]
     await session.execute(
         text("""
         INSERT INTO ad_impressions (id, campaign_id, viewer_id, served_at, position, distance_m,
@@ -138,7 +148,7 @@ async def add_holdouts(
                     CAST(:d AS real[])) AS r(i, v, s, d)"""),
         {
             "c": campaign_id,
-            "i": [next(_ids) for _ in rows],
+            "i": [ledger_id(r[1]) for r in rows],
             "v": [r[0] for r in rows],
             "s": [r[1] for r in rows],
             "d": [r[2] for r in rows],

@@ -59,7 +59,7 @@ async def test_rollup_is_idempotent_and_follows_late_rows(session, advertiser):
         viewer_id=viewers[0],
         clicked_at=hour + timedelta(hours=2),
     )
-    early = 9_999_999_001
+    early = factories.ledger_id(hour + timedelta(minutes=40))
     await factories.add_click(
         session,
         impression_id=early,
