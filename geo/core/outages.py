@@ -70,6 +70,12 @@ def _classify(exc: BaseException) -> str | None:
         return POSTGRESQL  # SQLAlchemy saw the connection die and dropped it from the pool
     if isinstance(exc, pg.InterfaceError) and "closed" in str(exc):
         return POSTGRESQL  # asyncpg: "connection is closed" (other interface errors are bugs)
+    if isinstance(exc, pg.InternalClientError) and "another operation" in str(exc):
+        # asyncpg: the server died under a statement on this connection and the protocol was
+        # left mid-operation ("cannot switch to state ...; another operation is in progress").
+        # Seen under kill -9 of PostgreSQL (tests/faults/test_answers.py); the pool drops the
+        # connection when it is returned broken.
+        return POSTGRESQL
     if isinstance(exc, OSError):
         # A bare socket error (refused, reset, timed out on connect): blame the client library
         # that raised it. redis-py wraps its own, so in practice this is asyncpg connecting.
