@@ -39,9 +39,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import psycopg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from procs import pid_cpu_seconds  # noqa: E402  (bench/ is on the path when this script runs)
 
 from geo.ads.ledger_repository import LedgerRepository  # noqa: E402
 from geo.core.config import Settings  # noqa: E402
@@ -197,22 +201,7 @@ def build(layout: str) -> None:
             log(f"plain table size: {size.fetchone()[0]}")
 
 
-def backend_cpu(pids: list[int]) -> float:
-    """CPU seconds (user + system) used so far by these PostgreSQL backends."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-        except (FileNotFoundError, IndexError):
-            pass
-    return total
-
-
-async def backend_pids(session) -> list[int]:  # type: ignore[no-untyped-def]
-    from sqlalchemy import text
-
+async def backend_pids(session: AsyncSession) -> list[int]:
     return [(await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()]
 
 
@@ -227,7 +216,7 @@ async def one_round(db: Database, seed: int) -> dict[str, float]:
         repo = LedgerRepository(session)
         # insert: the ad worker's write, committed batch by batch, at the current hour.
         now_ms = int(time.time() * 1000)
-        cpu0, t0 = backend_cpu(pids), time.perf_counter()
+        cpu0, t0 = pid_cpu_seconds(pids), time.perf_counter()
         for b in range(BATCHES):
             rows = [
                 {
@@ -246,9 +235,9 @@ async def one_round(db: Database, seed: int) -> dict[str, float]:
             await session.commit()
         elapsed = time.perf_counter() - t0
         out["insert_rows_per_s"] = BATCHES * BATCH / elapsed
-        out["insert_cpu_ms_per_batch"] = 1000 * (backend_cpu(pids) - cpu0) / BATCHES
+        out["insert_cpu_ms_per_batch"] = 1000 * (pid_cpu_seconds(pids) - cpu0) / BATCHES
         # rollup: one (campaign, hour) of the past, as the rollup worker recomputes it.
-        samples, cpu0 = [], backend_cpu(pids)
+        samples, cpu0 = [], pid_cpu_seconds(pids)
         for _ in range(HOURS):
             hour = START + timedelta(hours=rng.randrange(1, DAYS * 24 - 1))
             t0 = time.perf_counter()
@@ -256,10 +245,10 @@ async def one_round(db: Database, seed: int) -> dict[str, float]:
             await session.rollback()  # measure the read and write, keep the state
             samples.append(time.perf_counter() - t0)
         out["rollup_ms"] = 1000 * statistics.median(samples)
-        out["rollup_cpu_ms"] = 1000 * (backend_cpu(pids) - cpu0) / HOURS
+        out["rollup_cpu_ms"] = 1000 * (pid_cpu_seconds(pids) - cpu0) / HOURS
         # visits: the report's reads of the raw ledger for a 7-day window, VISITS windows.
         reports = ReportRepository(session)
-        samples, cpu0 = [], backend_cpu(pids)
+        samples, cpu0 = [], pid_cpu_seconds(pids)
         for _ in range(VISITS):
             campaign = SimpleNamespace(id=1 + rng.randrange(CAMPAIGNS), place_id=1)
             end = NOW - timedelta(days=rng.randrange(1, DAYS - 8))
@@ -269,7 +258,7 @@ async def one_round(db: Database, seed: int) -> dict[str, float]:
             await reports.converters(campaign, start, end, window, holdout=False)  # type: ignore[arg-type]
             samples.append(time.perf_counter() - t0)
         out["visits_ms"] = 1000 * statistics.median(samples)
-        out["visits_cpu_ms"] = 1000 * (backend_cpu(pids) - cpu0) / VISITS
+        out["visits_cpu_ms"] = 1000 * (pid_cpu_seconds(pids) - cpu0) / VISITS
         await session.rollback()
     return out
 

@@ -74,12 +74,26 @@ def _answers(url: str, timeout_s: float) -> bool:
 
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU seconds of every process in a process group (uvicorn and its workers)."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:  # fields[0] is the state: pgrp is the third after ")"
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+        fields = _stat_fields(stat)
+        if fields and int(fields[2]) == pgid:  # fields[0] is the state: pgrp is the third after ")"
+            total += _cpu(fields)
+    return total
+
+
+def pid_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (PostgreSQL backends: pg_backend_pid())."""
+    return sum(_cpu(fields) for pid in pids if (fields := _stat_fields(Path(f"/proc/{pid}/stat"))))
+
+
+def _stat_fields(stat: Path) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (empty if the process is gone)."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _cpu(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

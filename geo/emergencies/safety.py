@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.accounts import service as accounts
 from geo.checkins import plausibility, presence
 from geo.checkins.schemas import CellPlace, CheckinAccount, CheckinRead, ExactPlace
-from geo.checkins.service import AREA_RESOLUTION, check_rate, covering_cells, public_cells
+from geo.checkins.service import (
+    AREA_RESOLUTION,
+    check_rate,
+    covering_cells,
+    public_cells,
+    public_point,
+)
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, NotFound, Unprocessable
 from geo.core.ids import MAX_ID
@@ -168,7 +174,7 @@ def _public_place(
     `place_view` shows the public), so a spatial query never reveals more than the view does."""
     if position is None:
         return None
-    lat, lon = h3.cell_to_latlng(h3.latlng_to_cell(position[0], position[1], AREA_RESOLUTION))
+    lat, lon = public_point(position[0], position[1], "area")
     return (lat, lon, *public_cells(lat, lon))
 
 
