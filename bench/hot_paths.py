@@ -69,9 +69,10 @@ WRK_LINE = re.compile(
 AUTHORS_SQL = """
 INSERT INTO accounts (handle, password_hash, kind)
 SELECT 'hp-' || n, 'x', 'member' FROM generate_series(1, {n}) n ON CONFLICT DO NOTHING;
-INSERT INTO account_tokens (token_hash, account_id)
-SELECT sha256(convert_to('hp-token-' || substr(a.handle, 4), 'UTF8')), a.id
-FROM accounts a WHERE a.handle LIKE 'hp-%' ON CONFLICT DO NOTHING;
+INSERT INTO account_tokens (token_hash, account_id, expires_at)
+SELECT sha256(convert_to('hp-token-' || substr(a.handle, 4), 'UTF8')), a.id, now() + interval '30 days'
+FROM accounts a WHERE a.handle LIKE 'hp-%'
+ON CONFLICT (token_hash) DO UPDATE SET expires_at = EXCLUDED.expires_at;
 COPY (
   SELECT 'hp-token-' || n, p.id, ST_Y(p.position::geometry), ST_X(p.position::geometry)
   FROM generate_series(1, {n}) n
@@ -88,7 +89,7 @@ def log(msg: str) -> None:
 
 def psql(sql: str) -> str:
     return subprocess.run(
-        ["psql", "-X", "-q", "-At", "-h", "127.0.0.1", "-U", "postgres", "-d", DB],
+        ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", "-d", DB],
         input=sql,
         check=True,
         capture_output=True,
@@ -191,6 +192,12 @@ def servers(w: int, port: int, name: str) -> Proc:
     return Proc(cmd, env=env, cwd=ROOT, probe=f"http://127.0.0.1:{port}/healthz", timeout_s=180)
 
 
+def _answered(name: str, warmup: dict) -> None:
+    """A server that answers its warm-up with errors would be measured answering errors."""
+    if warmup["bad"] > warmup["n"] // 100:
+        raise RuntimeError(f"{name}: {warmup['bad']} of {warmup['n']} warm-up requests failed")
+
+
 def run_workers(w: int, authors: Path, viewers: list[str], out: list[str], raw: dict) -> None:
     names = ["app", "floor"] + (["app+ads"] if "ads" in PARTS and w == 1 else [])
     procs = {n: servers(w, BASE_PORT + 10 * w + k, n) for k, n in enumerate(names)}
@@ -202,7 +209,7 @@ def run_workers(w: int, authors: Path, viewers: list[str], out: list[str], raw: 
             started.append(p)
         s = {n: (procs[n], ports[n]) for n in names}
         for n in names:  # warm pools, statement caches, the ads index and leases
-            wrk(ports[n], "nearby_viewers.lua", 8, WARMUP, viewers)
+            _answered(n, wrk(ports[n], "nearby_viewers.lua", 8, WARMUP, viewers))
         if "nearby" in PARTS:
             for c in CLIENTS:
                 a, b = ab(s["app"], s["floor"], "nearby_viewers.lua", c, viewers)
@@ -215,7 +222,7 @@ def run_workers(w: int, authors: Path, viewers: list[str], out: list[str], raw: 
         if "ingest" in PARTS:
             args = [str(authors), "0"]
             for n in ("app", "floor"):
-                wrk(ports[n], "checkins.lua", 8, WARMUP, args)
+                _answered(n, wrk(ports[n], "checkins.lua", 8, WARMUP, args))
             a, b = ab(s["app"], s["floor"], "checkins.lua", 32, args)
             raw[f"ingest w={w} c=32"] = (a, b)
             out.append(row(f"check-in, {w} worker(s), 32 conn (max): app (A) / floor (B)", a, b))

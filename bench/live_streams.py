@@ -364,6 +364,7 @@ def main() -> None:
         "GEO_LOG_LEVEL": "WARNING",
         "GEO_RUN_WORKERS_IN_PROCESS": "false",
         "GEO_TOKEN_CACHE_SECONDS": "3600",
+        "GEO_ALLOW_DEV_SECRET": "true",  # a throwaway server on loopback
         "PYTHONPATH": str(ROOT),
     }
     make_database(env)

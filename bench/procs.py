@@ -2,6 +2,7 @@
 CPU time those groups use (comparable on a busy machine, where requests/s is not)."""
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -9,6 +10,11 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+# `geo serve` refuses the public default secret (it signs click ids and dashboard cookies); a
+# benchmark's servers get a throwaway one unless the caller set theirs. Scripts build their
+# servers' environment from os.environ after importing this module.
+os.environ.setdefault("GEO_SECRET_KEY", secrets.token_urlsafe(32))
 
 
 class Proc:
