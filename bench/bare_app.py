@@ -4,7 +4,9 @@ Each endpoint runs the very SQL texts the app's repositories run (imported from 
 asyncpg pool of the app's size (`db_pool_size`, 32) with prepared statements, and answers the same
 JSON; what it leaves out is the app's framework: its dependencies, sessions, middleware, ads.
 
-`GET /v1/places/nearby`: the KNN-20 query of `PlaceRepository.nearby_json`; `"ads": []`.
+`GET /v1/places/nearby`: the viewer's bearer token checked as the app checks a cached one (a
+per-process map of token hash to account, then one HMGET of the account's revocation marks in
+Redis), then the KNN-20 query of `PlaceRepository.nearby_json`; `"ads": []`.
 
 `POST /v1/checkins`: the bearer token looked up once per process (as the app's token cache does),
 then in one transaction the plausibility facts statement, the distance rule, the per-minute rate
@@ -69,6 +71,9 @@ async def nearby(
 ) -> Response:
     params = {"lat": lat, "lon": lon, "radius": radius_m, "limit": limit}
     async with request.app.state.pool.acquire() as conn:
+        viewer = await _author(request, conn)
+        if viewer is None or not await _not_revoked(request, viewer[0]):
+            return _problem(401, "Unauthorized")
         places = await conn.fetchval(NEARBY, *[params[n] for n in NEARBY_NAMES])
     return Response(b'{"places":' + places.encode() + b',"ads":[]}', media_type="application/json")
 
@@ -96,13 +101,21 @@ async def _author(request: Request, conn: asyncpg.Connection) -> tuple[int, str]
     return AUTHORS[key]
 
 
+async def _not_revoked(request: Request, account_id: int) -> bool:
+    # The app's check of a cached token: no revoke-all and no mark for this token (one HMGET).
+    token = request.headers.get("authorization", "").removeprefix("Bearer ")
+    key = hashlib.sha256(token.encode()).hexdigest()
+    marks = await request.app.state.redis.hmget(f"auth:{{a{account_id}}}:revoked", ["all", key])
+    return marks == [None, None]
+
+
 @app.post("/v1/checkins", status_code=201)
 async def create_checkin(request: Request) -> Response:
     data = orjson.loads(await request.body())
     lat, lon, accuracy = float(data["lat"]), float(data["lon"]), float(data["accuracy_m"])
     async with request.app.state.pool.acquire() as conn:
         author = await _author(request, conn)
-        if author is None:
+        if author is None or not await _not_revoked(request, author[0]):
             return _problem(401, "Unauthorized")
         place_id = int(data["place_id"])
         async with conn.transaction():
@@ -125,6 +138,10 @@ async def create_checkin(request: Request) -> Response:
                 "circles": [],
                 "pub": bool(data.get("audience", {}).get("public", False)),
                 "prec": data.get("public_precision", "exact"),
+                "plat": None,  # not public: no public position or cells (as the app for these)
+                "plon": None,
+                "c7": None,
+                "c5": None,
                 "topic": "checkin.created",
             }
             made = await conn.fetchrow(INSERT, *[values[n] for n in INSERT_NAMES])

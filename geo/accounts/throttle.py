@@ -100,7 +100,7 @@ class AuthThrottle:
             raise AuthUnavailable("Sign-in is unavailable for a moment; retry.") from exc
 
 
-def get_throttle(request: Request) -> AuthThrottle:
+async def get_throttle(request: Request) -> AuthThrottle:  # async: see presented_token_hash
     """The app's throttle, made on first use for the app's current Redis client."""
     state = request.app.state
     throttle: AuthThrottle | None = getattr(state, "auth_throttle", None)

@@ -11,7 +11,6 @@ import orjson
 from fastapi import Request
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.ads.decision import AdsEngine
 from geo.core import outages
@@ -58,7 +57,6 @@ async def _decide(
 
 async def ads_next_to_places(
     request: Request,
-    session: AsyncSession,
     *,
     actor: Actor,
     lat: float,
@@ -68,6 +66,8 @@ async def ads_next_to_places(
 ) -> list[dict[str, Any]]:
     """Ads for a viewer looking at places near a point; relevance favours campaigns whose
     categories match the category asked for or those of the places shown."""
+    if not request.app.state.settings.ads_enabled:
+        return []  # before reading the places: that costs a parse of their JSON
     categories = {category} if category else set()
     if places_json:
         categories |= {p["category"] for p in orjson.loads(places_json)}

@@ -65,7 +65,7 @@ async def sign_in(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    throttle = get_throttle(request)
+    throttle = await get_throttle(request)
     try:
         if not (0 < len(handle) <= 30 and 0 < len(password) <= 200):
             raise Unauthorized()
@@ -226,7 +226,7 @@ async def campaign_page(
     if actor is None:
         return RedirectResponse("/dashboard", status_code=303)
     cid = parse_id(campaign_id)
-    params = report_params(request, start, end, granularity)  # type: ignore[arg-type]
+    params = await report_params(request, start, end, granularity)  # type: ignore[arg-type]
     try:
         report = await reports.build_report(session, actor=actor, campaign_id=cid, params=params)
         campaign = await reports.campaign_for(session, actor=actor, campaign_id=cid)
@@ -282,7 +282,7 @@ async def campaign_csv(
     actor = await current_actor(request, session)
     if actor is None:
         raise NotFound("No such campaign.")
-    params = report_params(request, start, end, granularity)  # type: ignore[arg-type]
+    params = await report_params(request, start, end, granularity)  # type: ignore[arg-type]
     report = await reports.build_report(
         session, actor=actor, campaign_id=parse_id(campaign_id), params=params
     )

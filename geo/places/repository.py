@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from geo.core.db import driver_connection, native_sql
+from geo.core.db import native_sql
 
 POINT = "ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326)::geography"
 
@@ -118,32 +119,6 @@ class PlaceRepository:
         sql = text("SELECT owner_id FROM places WHERE id = :id")
         return (await self.session.execute(sql, {"id": place_id})).scalar_one_or_none()
 
-    async def nearby_json(self, query: NearbyQuery) -> str:
-        """The nearest places as one JSON array, built by PostgreSQL (nothing per row in Python)."""
-        # The hottest read: a prepared statement on the driver connection, not SQLAlchemy's
-        # execution path (about a third of the request's CPU in the profile).
-        filters, params = self._filters(query)
-        sql, names = native_sql(_nearby_json_sql(filters))
-        async with driver_connection(self.session) as conn:
-            return await conn.fetchval(sql, *[params[name] for name in names])
-
-    @staticmethod
-    def _filters(query: NearbyQuery) -> tuple[str, dict[str, object]]:
-        params: dict[str, object] = {
-            "lat": query.lat,
-            "lon": query.lon,
-            "radius": query.radius_m,
-            "limit": query.limit,
-        }
-        filters = ""
-        if query.categories is not None:
-            filters += " AND p.category = ANY(CAST(:cats AS text[]))"
-            params["cats"] = query.categories
-        if query.name_like is not None:
-            filters += " AND p.name_norm LIKE :like"
-            params["like"] = query.name_like
-        return filters, params
-
     async def in_box(
         self,
         *,
@@ -189,8 +164,46 @@ class PlaceRepository:
         return [PlaceRow(*row) for row in rows]
 
     async def categories(self) -> list[tuple[str, str, str | None]]:
-        sql = text("SELECT id, name, parent_id FROM categories ORDER BY position, id")
+        sql = text(CATEGORIES_SQL)
         return [tuple(r) for r in (await self.session.execute(sql)).all()]  # type: ignore[misc]
+
+
+CATEGORIES_SQL = "SELECT id, name, parent_id FROM categories ORDER BY position, id"
+
+
+class PlaceReads:
+    """The hottest reads, on an asyncpg connection (`geo.core.db.lag_tolerant_connection`):
+    prepared statements, no SQLAlchemy session or execution path. Opening a session and going
+    through it cost nearby about a fifth of its CPU (docs/benchmarks.md, issue 13)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def nearby_json(self, query: NearbyQuery) -> str:
+        """The nearest places as one JSON array, built by PostgreSQL (nothing per row in Python)."""
+        filters, params = _nearby_filters(query)
+        sql, names = native_sql(_nearby_json_sql(filters))
+        return await self.conn.fetchval(sql, *[params[name] for name in names])
+
+    async def categories(self) -> list[tuple[str, str, str | None]]:
+        return [tuple(r) for r in await self.conn.fetch(CATEGORIES_SQL)]  # type: ignore[misc]
+
+
+def _nearby_filters(query: NearbyQuery) -> tuple[str, dict[str, object]]:
+    params: dict[str, object] = {
+        "lat": query.lat,
+        "lon": query.lon,
+        "radius": query.radius_m,
+        "limit": query.limit,
+    }
+    filters = ""
+    if query.categories is not None:
+        filters += " AND p.category = ANY(CAST(:cats AS text[]))"
+        params["cats"] = query.categories
+    if query.name_like is not None:
+        filters += " AND p.name_norm LIKE :like"
+        params["like"] = query.name_like
+    return filters, params
 
 
 @lru_cache(maxsize=8)

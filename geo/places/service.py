@@ -1,15 +1,17 @@
 """Place rules: who may create, what counts as a duplicate, how search filters resolve."""
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, NotFound, Unprocessable
 from geo.places.names import like_pattern, normalize_name
-from geo.places.repository import NearbyQuery, PlaceRepository, PlaceRow
+from geo.places.repository import NearbyQuery, PlaceReads, PlaceRepository, PlaceRow
 from geo.places.schemas import CategoryNode, PlaceCreate, PlaceRead
 
 DUPLICATE_RADIUS_M = 50.0
@@ -86,11 +88,11 @@ class NearbySearch:
     q: str | None = None
 
 
-async def nearby_query(session: AsyncSession, search: NearbySearch) -> NearbyQuery:
+async def nearby_query(conn: asyncpg.Connection, search: NearbySearch) -> NearbyQuery:
     """Resolve a category to itself and its descendants, and text to a LIKE pattern."""
     categories = None
     if search.category is not None:
-        tree = await category_tree(session)
+        tree = await _cached_tree(PlaceReads(conn).categories)
         if search.category not in tree.parent_of:
             raise Unprocessable(
                 "Unknown category.",
@@ -113,9 +115,10 @@ async def nearby_query(session: AsyncSession, search: NearbySearch) -> NearbyQue
     )
 
 
-async def nearby_json(session: AsyncSession, search: NearbySearch) -> str:
-    """Nearest places first, as a JSON array rendered by the database."""
-    return await PlaceRepository(session).nearby_json(await nearby_query(session, search))
+async def nearby_json(conn: asyncpg.Connection, search: NearbySearch) -> str:
+    """Nearest places first, as a JSON array rendered by the database. Hot path: on a driver
+    connection (`geo.core.db.lag_tolerant_connection`), not a session."""
+    return await PlaceReads(conn).nearby_json(await nearby_query(conn, search))
 
 
 async def places_in_box(
@@ -158,10 +161,16 @@ _tree_cache: tuple[float, CategoryTreeIndex] | None = None
 
 async def category_tree(session: AsyncSession) -> CategoryTreeIndex:
     """The category tree, cached per process for a few minutes (it changes with migrations)."""
+    return await _cached_tree(PlaceRepository(session).categories)
+
+
+async def _cached_tree(
+    load: Callable[[], Awaitable[list[tuple[str, str, str | None]]]],
+) -> CategoryTreeIndex:
     global _tree_cache
     if _tree_cache is not None and _tree_cache[0] > time.monotonic():
         return _tree_cache[1]
-    rows = await PlaceRepository(session).categories()
+    rows = await load()
     index = CategoryTreeIndex(names={}, parent_of={}, children={})
     for cid, name, parent in rows:
         index.names[cid] = name

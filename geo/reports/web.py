@@ -27,7 +27,7 @@ CSV_COLUMNS = (
 )
 
 
-def report_params(
+async def report_params(  # async: a plain `def` dependency runs in the thread pool
     request: Request,
     start: Annotated[
         datetime | None,
