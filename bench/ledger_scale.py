@@ -25,6 +25,9 @@ with the database server's CPU time per operation (the backends' CPU from /proc)
 
     .venv/bin/python bench/ledger_scale.py            # ~1 h on 2 cores at 50M rows each
     ROWS=2000000 .venv/bin/python bench/ledger_scale.py   # a quick look
+
+BENCH_DB_PREFIX names the databases (<prefix>_part, <prefix>_plain; default geo_bench_ledger), so
+a run at another scale keeps another's. The partition count (one a day) depends on DAYS, not ROWS.
 """
 
 import asyncio
@@ -55,7 +58,8 @@ from geo.reports.repository import ReportRepository  # noqa: E402
 from geo.reports.rollup import recompute_hour  # noqa: E402
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-LAYOUTS = {"part": "geo_bench_ledger_part", "plain": "geo_bench_ledger_plain"}
+PREFIX = os.environ.get("BENCH_DB_PREFIX", "geo_bench_ledger")
+LAYOUTS = {"part": f"{PREFIX}_part", "plain": f"{PREFIX}_plain"}
 ROWS = int(os.environ.get("ROWS", "50000000"))
 DAYS = int(os.environ.get("DAYS", "60"))
 CAMPAIGNS = int(os.environ.get("CAMPAIGNS", "50"))
@@ -292,7 +296,9 @@ async def measure() -> None:
     ):
         a = statistics.median(r[key] for r in results["part"])
         b = statistics.median(r[key] for r in results["plain"])
-        print(f"| {label} | {a:,.1f} | {b:,.1f} | {a / b:.2f}x |")
+        # CPU is read in clock ticks (10 ms): a median of 0 at small scales has no ratio.
+        ratio = f"{a / b:.2f}x" if b else "-"
+        print(f"| {label} | {a:,.1f} | {b:,.1f} | {ratio} |")
 
 
 def main() -> None:
