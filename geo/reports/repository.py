@@ -1,5 +1,7 @@
 """All SQL of reports: the rollup recompute, rollup reads, attribution probes, the release log."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -7,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from geo.core.ids import id_floor_for
 from geo.reports.bands import BAND_SQL
 
 # One sketch shape everywhere: unions need equal parameters. log2m=12 gives 1.6% standard
@@ -15,18 +18,33 @@ HLL_PARAMS = "12, 5, -1, 1"
 HOUR = timedelta(hours=1)
 
 
-def ids_between(column: str, lo: str, hi: str) -> str:
-    """`column` (a ledger id) within the snowflake ids of times [:lo - slack, :hi + slack).
+# Clocks of different processes disagree: an id may be minted up to this long before or after
+# the time its row records.
+ID_SLACK = timedelta(hours=1)
+
+
+def ids_between(column: str) -> str:
+    """`column` (a ledger id) within the snowflake id range whose parameters `id_range` makes.
 
     The ledgers are partitioned by id (migration 0006_ledger) and an id is a snowflake minted
     when the event happened (geo/ads/decision.py), so a time range is also an id range. Saying it
     lets PostgreSQL prune the scan to the day partitions the range touches instead of probing
     every partition's index (bench/ledger_scale.py measured 3-4x the time without it at 50M
-    rows). The slack covers clocks of different processes; a partition is a day."""
-    return (
-        f"{column} >= geo_id_floor(CAST(:{lo} AS timestamptz) - interval '1 hour') AND "
-        f"{column} < geo_id_floor(CAST(:{hi} AS timestamptz) + interval '1 hour')"
-    )
+    rows). The bounds are plain bigint parameters, computed here: bounds computed in SQL from
+    the timestamps (`geo_id_floor(:t - interval ...)`, a stable expression) are only known when
+    the executor starts, so PostgreSQL planned every partition and its indexes before pruning
+    them at run time, which cost the hour rollup more than its scan (docs/benchmarks.md, run 3)."""
+    return f"{column} >= :id_lo AND {column} < :id_hi"
+
+
+def id_range(lo: datetime, hi: datetime) -> dict[str, int]:
+    """The parameters of `ids_between`: the ids of times [lo - slack, hi + slack)."""
+    return {"id_lo": id_floor_for(lo - ID_SLACK), "id_hi": id_floor_for(hi + ID_SLACK)}
+
+
+def _hour(campaign_id: int, hour: datetime) -> dict[str, Any]:
+    """The parameters of one (campaign, hour) of the rollup: :c, :h, :e and the hour's ids."""
+    return {"c": campaign_id, "h": hour, "e": hour + HOUR, **id_range(hour, hour + HOUR)}
 
 
 # Only what the author made public at the venue itself feeds an advertiser's figure: circle-only
@@ -204,6 +222,22 @@ class ReportRepository:
         )
         return int(value or 0)
 
+    @asynccontextmanager
+    async def generic_plans(self) -> AsyncIterator[None]:
+        """The statements inside run on generic plans (the session's transaction only).
+
+        The attribution reads probe the ledger per check-in over a week or more of day
+        partitions. A custom plan prunes them when planning but still plans each remaining
+        partition and its indexes, every time: at 68 partitions (3M rows) that made the visit
+        reads 2x the one-table time. A generic plan is made once per connection and statement
+        and prunes when the executor starts (docs/benchmarks.md, run 3). Not for the rollup:
+        its hour's custom plan is cheap to make, and a generic one guessed an index AND over
+        the primary key for the id range, which a bigger partition would pay for.
+        On an error the setting is left as it is: the transaction is failed anyway."""
+        await self.session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        yield
+        await self.session.execute(text("SET LOCAL plan_cache_mode TO DEFAULT"))
+
     async def visits(
         self,
         campaign: CampaignRow,
@@ -224,7 +258,7 @@ class ReportRepository:
             WHERE ch.place_id = :p AND ch.created_at >= :f AND ch.created_at < :t AND {_PUBLIC}
               AND EXISTS (SELECT 1 FROM ad_impressions i
                           WHERE i.campaign_id = :c AND i.viewer_id = ch.author_id
-                            AND {ids_between("i.id", "wf", "t")}
+                            AND {ids_between("i.id")}
                             AND i.served_at < ch.created_at
                             AND i.served_at >= ch.created_at - CAST(:w AS interval))
             GROUP BY ch.author_id) AS per_author"""),
@@ -234,8 +268,8 @@ class ReportRepository:
                     "f": start,
                     "t": end,
                     "w": window,
-                    "wf": start - window,
                     "clip": clip,
+                    **id_range(start - window, end),
                 },
             )
         ).one()
@@ -259,11 +293,18 @@ class ReportRepository:
               AND ch.created_at < CAST(:t AS timestamptz) + CAST(:w AS interval)
               AND EXISTS (SELECT 1 FROM {table} e
                           WHERE e.campaign_id = :c AND e.viewer_id = ch.author_id
-                            AND {ids_between("e.id", "f", "t")}
+                            AND {ids_between("e.id")}
                             AND e.{at} >= greatest(CAST(:f AS timestamptz),
                                                   ch.created_at - CAST(:w AS interval))
                             AND e.{at} < least(CAST(:t AS timestamptz), ch.created_at))"""),
-            {"p": campaign.place_id, "c": campaign.id, "f": start, "t": end, "w": window},
+            {
+                "p": campaign.place_id,
+                "c": campaign.id,
+                "f": start,
+                "t": end,
+                "w": window,
+                **id_range(start, end),
+            },
         )
         return int(value or 0)
 
@@ -331,11 +372,11 @@ class ReportRepository:
                          k.viewer_id AS viewer
                   FROM ad_clicks k JOIN ad_impressions i ON i.id = k.impression_id
                   WHERE k.campaign_id = :c AND i.campaign_id = :c
-                    AND {ids_between("i.id", "f", "t")}
-                    AND {ids_between("k.impression_id", "f", "t")}
+                    AND {ids_between("i.id")}
+                    AND {ids_between("k.impression_id")}
                     AND i.served_at >= :f AND i.served_at < :t) AS clicked
             GROUP BY GROUPING SETS ((bucket), (band), ())"""),
-            {"c": campaign_id, "f": start, "t": end, "u": unit, "tz": tz},
+            {"c": campaign_id, "f": start, "t": end, "u": unit, "tz": tz, **id_range(start, end)},
         )
         out: dict[tuple[str, Any], int] = {}
         for bucket, band, no_bucket, no_band, n in rows:
@@ -370,7 +411,7 @@ class RollupRepository:
         )
 
     async def recompute_exposures(self, campaign_id: int, hour: datetime) -> None:
-        params = {"c": campaign_id, "h": hour, "e": hour + HOUR}
+        params = _hour(campaign_id, hour)
         await self.session.execute(
             text("DELETE FROM report_hourly WHERE campaign_id = :c AND hour = :h"), params
         )
@@ -384,8 +425,8 @@ class RollupRepository:
                          count(k.impression_id) AS clicks, sum(i.cost_milli_yen) AS spend,
                          hll_add_agg(hll_hash_bigint(i.viewer_id), {HLL_PARAMS}) AS viewers
                   FROM ad_impressions i LEFT JOIN ad_clicks k
-                    ON k.impression_id = i.id AND {ids_between("k.impression_id", "h", "e")}
-                  WHERE i.campaign_id = :c AND {ids_between("i.id", "h", "e")}
+                    ON k.impression_id = i.id AND {ids_between("k.impression_id")}
+                  WHERE i.campaign_id = :c AND {ids_between("i.id")}
                     AND i.served_at >= :h AND i.served_at < :e
                   GROUP BY 3) AS cells"""),
             params,
@@ -405,7 +446,7 @@ class RollupRepository:
         )
 
     async def recompute_holdouts(self, campaign_id: int, hour: datetime) -> None:
-        params = {"c": campaign_id, "h": hour, "e": hour + HOUR}
+        params = _hour(campaign_id, hour)
         await self.session.execute(
             text("DELETE FROM report_holdout_hourly WHERE campaign_id = :c AND hour = :h"), params
         )
@@ -413,7 +454,7 @@ class RollupRepository:
             text(f"""
             INSERT INTO report_holdout_hourly (campaign_id, hour, logged, viewers)
             SELECT :c, :h, count(*), hll_add_agg(hll_hash_bigint(viewer_id), {HLL_PARAMS})
-            FROM ad_holdouts WHERE campaign_id = :c AND {ids_between("id", "h", "e")}
+            FROM ad_holdouts WHERE campaign_id = :c AND {ids_between("id")}
               AND logged_at >= :h AND logged_at < :e
             HAVING count(*) > 0"""),
             params,
@@ -425,16 +466,16 @@ class RollupRepository:
             text(f"""
             SELECT DISTINCT round(ST_Y(position::geometry)::numeric, 4)::float8,
                             round(ST_X(position::geometry)::numeric, 4)::float8
-            FROM ad_impressions WHERE campaign_id = :c AND {ids_between("id", "h", "e")}
+            FROM ad_impressions WHERE campaign_id = :c AND {ids_between("id")}
               AND served_at >= :h AND served_at < :e"""),
-            {"c": campaign_id, "h": hour, "e": hour + HOUR},
+            _hour(campaign_id, hour),
         )
         return [(float(a), float(b)) for a, b in rows]
 
     async def recompute_cells(
         self, campaign_id: int, hour: datetime, mapping: list[tuple[float, float, int]]
     ) -> None:
-        params: dict[str, Any] = {"c": campaign_id, "h": hour, "e": hour + HOUR}
+        params = _hour(campaign_id, hour)
         await self.session.execute(
             text("DELETE FROM report_cells WHERE campaign_id = :c AND hour = :h"), params
         )
@@ -452,7 +493,7 @@ class RollupRepository:
                  AS m(lat, lon, cell)
               ON m.lat = round(ST_Y(i.position::geometry)::numeric, 4)::float8
              AND m.lon = round(ST_X(i.position::geometry)::numeric, 4)::float8
-            WHERE i.campaign_id = :c AND {ids_between("i.id", "h", "e")}
+            WHERE i.campaign_id = :c AND {ids_between("i.id")}
               AND i.served_at >= :h AND i.served_at < :e
             GROUP BY m.cell"""),
             params,

@@ -209,23 +209,19 @@ async def _attribution(
     exposed: int | None,
 ) -> dict[str, Any]:
     window = timedelta(days=params.attribution_days)
-    visits, visitors = await repo.visits(campaign, start, end, window, clip=VISITS_CLIP)
+    async with repo.generic_plans():
+        visits, visitors = await repo.visits(campaign, start, end, window, clip=VISITS_CLIP)
+        exposed_visitors = await repo.converters(campaign, start, end, window, holdout=False)
+        held_out_converters = await repo.converters(campaign, start, end, window, holdout=True)
     visitors_out = noise.release("visitors", start, end, visitors)
     visits_out = noise.release("visits", start, end, visits, VISITS_CLIP)
     if visitors_out is None:  # visits are about the visitors: fewer than k of them, no visits
         visits_out = None
-    converters = noise.release(
-        "converters", start, end, await repo.converters(campaign, start, end, window, holdout=False)
-    )
+    converters = noise.release("converters", start, end, exposed_visitors)
     held_out = noise.release(
         "holdout_accounts", start, end, await repo.holdout_accounts(campaign.id, start, end)
     )
-    held_out_visitors = noise.release(
-        "holdout_converters",
-        start,
-        end,
-        await repo.converters(campaign, start, end, window, holdout=True),
-    )
+    held_out_visitors = noise.release("holdout_converters", start, end, held_out_converters)
     lift = lift_summary(
         exposed=exposed,
         exposed_visitors=converters,

@@ -107,3 +107,30 @@ async def test_rollup_counts_equal_raw_counts(session, advertiser):
         )
         == clicks
     )
+
+
+async def test_rollup_counts_rows_whose_id_is_minted_by_a_slack_clock(session, advertiser):
+    """An id is minted by the serving process's clock, which may be off from `served_at`: the
+    rollup reads the hour's ids with slack, even when the id falls in another (UTC) day."""
+    place = await factories.make_place(session, owner_id=int(advertiser["id"]))
+    campaign = await factories.make_campaign(
+        session, owner_id=int(advertiser["id"]), place_id=place
+    )
+    viewers = await factories.make_accounts(session, 2, prefix="slack")
+    midnight = hours_ago(0).replace(hour=0) - timedelta(days=2)
+    hour = midnight - timedelta(hours=1)  # 23:00 UTC, the last hour of its day
+    served = [hour + timedelta(minutes=5), hour + timedelta(minutes=30)]
+    minted = [served[0] - timedelta(minutes=50), served[1] + timedelta(minutes=50)]
+    assert minted[0] < hour  # the hour before
+    assert minted[1] >= midnight  # the next day
+    await session.execute(
+        text("""
+        INSERT INTO ad_impressions (id, campaign_id, viewer_id, served_at, position, distance_m,
+                                    cost_milli_yen)
+        SELECT i, :c, v, s, ST_MakePoint(139.7671, 35.6812)::geography, 100, 300
+        FROM unnest(CAST(:i AS bigint[]), CAST(:v AS bigint[]), CAST(:s AS timestamptz[]))
+             AS r(i, v, s)"""),
+        {"i": [factories.ledger_id(m) for m in minted], "c": campaign, "v": viewers, "s": served},
+    )
+    await rollup_pending(session, limit=10_000)
+    assert await _rows(session, campaign) == [(hour, 0, 2, 0, 600, 2)]
