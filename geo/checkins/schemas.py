@@ -86,3 +86,30 @@ class CheckinRead(BaseModel):
 class CheckinPage(BaseModel):
     items: list[CheckinRead]
     next: str | None
+
+
+class ExportPlace(BaseModel):
+    id: IdStr
+    name: str
+    lat: float
+    lon: float
+
+
+class ExportAudience(BaseModel):
+    circles: list[IdStr]
+    public: bool
+
+
+class ExportCheckin(BaseModel):
+    """One of the author's own check-ins as `GET /v1/me/export` hands it back: exact venue and
+    the position reported with it."""
+
+    id: IdStr
+    place: ExportPlace
+    lat: float  # the position reported with the check-in
+    lon: float
+    accuracy_m: float
+    message: str | None
+    audience: ExportAudience
+    public_precision: Precision
+    created_at: UtcDatetime
