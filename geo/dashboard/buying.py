@@ -92,9 +92,9 @@ def field_errors(errors: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-async def places_for(session: AsyncSession, *, actor: Actor) -> list[dict[str, str]]:
+async def places_for(session: AsyncSession, *, actor: Actor) -> list[ads.AdvertisablePlace]:
     """The places the form offers: those the actor may advertise, by name."""
-    return list(await ads.advertisable_places(session, actor=actor))
+    return await ads.advertisable_places(session, actor=actor)
 
 
 async def create(
