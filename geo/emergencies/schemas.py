@@ -176,6 +176,7 @@ class Board(BaseModel):
 class AdsPause(BaseModel):
     """A time when a campaign's ads stood down in part of its target for an emergency."""
 
-    from_: str = Field(alias="from")
+    model_config = ConfigDict(populate_by_name=True)
+    from_: str = Field(validation_alias="from", serialization_alias="from")
     to: str | None = Field(description="null: still paused.")
     reason: Literal["emergency"]
