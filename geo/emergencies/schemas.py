@@ -101,6 +101,32 @@ class EmergencyRead(BaseModel):
     lookback_hours: int
 
 
+class EmergencyProperties(BaseModel):
+    """An emergency's members other than its area, as a GeoJSON Feature's properties."""
+
+    id: IdStr
+    name: str
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime | None
+    status: Literal["active", "ended"]
+    lookback_hours: int
+
+
+class EmergencyFeature(BaseModel):
+    """An emergency as a GeoJSON Feature (RFC 7946): its area is the geometry."""
+
+    type: Literal["Feature"]
+    id: IdStr
+    geometry: StoredPolygon
+    properties: EmergencyProperties
+
+
+class EmergencyFeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[EmergencyFeature]
+    next: str | None
+
+
 class EmergencyPage(BaseModel):
     items: list[EmergencyRead]
     next: str | None
