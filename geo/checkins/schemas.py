@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from geo.checkins.plausibility import ACCURACY_FACTOR, BASE_ALLOWANCE_M, MAX_ACCURACY_M
-from geo.core.types import IdStr, Latitude, Longitude, UserText, UtcDatetime
+from geo.core.types import IdStr, JsonFloat, Latitude, Longitude, UserText, UtcDatetime
 
 Precision = Literal["exact", "area", "city"]
 MAX_MESSAGE = 500
@@ -23,7 +23,7 @@ class CheckinCreate(BaseModel):
     # A check-in refuses accuracy worse than MAX_ACCURACY_M with its own problem (plausibility);
     # the document states that bound.
     accuracy_m: Annotated[
-        float,
+        JsonFloat,
         Field(
             gt=0,
             le=100_000,
