@@ -14,12 +14,8 @@ from tests.dashboard.factories import csrf_token, sign_in
 TOKYO = ZoneInfo("Asia/Tokyo")  # the form's times are read as Japan time
 
 
-@pytest.fixture(autouse=True)
-def fresh_ads_index(app):  # type: ignore[no-untyped-def]
-    """The campaign made a moment ago is served at once to an account made a moment ago."""
-    app.state.settings = app.state.settings.model_copy(
-        update={"ads_index_refresh_s": 0.0, "ads_min_account_age_s": 0}
-    )
+# The campaign made a moment ago is served at once to an account made a moment ago.
+pytestmark = pytest.mark.usefixtures("fresh_ads_index")
 
 
 async def _leased_campaign(client, redis) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
