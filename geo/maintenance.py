@@ -4,6 +4,7 @@ rule, and old exact viewer positions in the ad ledgers reduced to area cells."""
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from geo.ads import retention as ads_retention
@@ -16,22 +17,34 @@ log = logging.getLogger("geo.maintenance")
 PARTITIONED = (*ads_retention.LEDGERS, "outbox")
 
 
-async def run_once(db: Database, settings: Settings, *, now: datetime | None = None) -> dict:
+@dataclass(slots=True)
+class Upkeep:
+    """What one pass did: partitions made and dropped (by name), ledger positions coarsened."""
+
+    made: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    coarsened: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.made or self.dropped or self.coarsened)
+
+
+async def run_once(db: Database, settings: Settings, *, now: datetime | None = None) -> Upkeep:
     """One pass in one transaction; returns what it did (for logs and tests)."""
     now = now or datetime.now(UTC)
-    done: dict = {"made": [], "dropped": [], "coarsened": 0}
+    done = Upkeep()
     async with db.engine.begin() as conn:
         for table in PARTITIONED:
-            done["made"] += await partitions.ensure_days(
+            done.made += await partitions.ensure_days(
                 conn, table, today=now.date(), ahead=settings.partitions_ahead_days
             )
-        done["dropped"] += await ads_retention.drop_expired(
+        done.dropped += await ads_retention.drop_expired(
             conn, now=now, keep_days=settings.ledger_retention_days
         )
-        done["dropped"] += await outbox_retention.drop_expired(
+        done.dropped += await outbox_retention.drop_expired(
             conn, now=now, keep_days=settings.outbox_retention_days
         )
-        done["coarsened"] = await ads_retention.coarsen_positions(
+        done.coarsened = await ads_retention.coarsen_positions(
             conn, now=now, exact_days=settings.ledger_exact_position_days
         )
     return done
@@ -41,7 +54,7 @@ async def run_forever(db: Database, settings: Settings, *, every_s: float = 3600
     while True:
         try:
             done = await run_once(db, settings)
-            if done["made"] or done["dropped"] or done["coarsened"]:
+            if done:
                 log.info("maintenance: %s", done)
         except Exception:  # the next pass retries; serving does not depend on it
             log.exception("maintenance pass failed")

@@ -22,6 +22,7 @@ from geo.core.db import Database
 from geo.core.redis import RedisClient, create_redis
 from tests.accounts.factories import make_account
 from tests.checkins.factories import make_world
+from tests.fixtures.ads import fresh_ads_index  # noqa: F401  (a shared fixture)
 from tests.redis_cluster import LocalCluster
 
 BASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/geo")

@@ -185,23 +185,33 @@ async def revoke_lease(session: AsyncSession, redis: RedisClient, *, campaign_id
     return amount
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetLeft:
+    """A campaign's money as the engine knows it now (internal: reports show finished hours)."""
+
+    total_left_yen: int
+    today_left_yen: int
+    spent_total_milli_yen: int
+    spent_today_milli_yen: int
+
+
 async def budget_left(
     session: AsyncSession, redis: RedisClient, *, campaign_id: int, tz: ZoneInfo, now: datetime
-) -> dict[str, int]:
+) -> BudgetLeft:
     """Yen left in total and today: budgets minus leases, plus what Redis holds unspent."""
     day = local_day(now, tz)
     state = await LedgerRepository(session).lease_state(campaign_id, day)
-    if state is None:
-        return {"total_left_yen": 0, "today_left_yen": 0}
+    if state is None:  # the campaign is gone: nothing left, nothing leased
+        return BudgetLeft(0, 0, 0, 0)
     fields = await redis.hmget(keys.budget(campaign_id), ["day", "lease"])  # type: ignore[misc]
     unspent = int(fields[1] or 0) if fields[0] == day.isoformat().encode() else 0
     spent_total = state.leased_total_milli - unspent
     spent_today = state.leased_today_milli - unspent
     total_left = state.budget_total * 1000 - spent_total
     today_left = min(total_left, state.budget_daily * 1000 - spent_today)
-    return {
-        "total_left_yen": max(0, total_left) // 1000,
-        "today_left_yen": max(0, today_left) // 1000,
-        "spent_total_milli_yen": spent_total,
-        "spent_today_milli_yen": spent_today,
-    }
+    return BudgetLeft(
+        total_left_yen=max(0, total_left) // 1000,
+        today_left_yen=max(0, today_left) // 1000,
+        spent_total_milli_yen=spent_total,
+        spent_today_milli_yen=spent_today,
+    )

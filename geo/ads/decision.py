@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from redis.exceptions import NoScriptError
@@ -36,6 +37,9 @@ SPENT_BACKOFF_S = 5.0  # a campaign out of budget (or pace) is not retried for t
 SERVED = ("ok", "low")
 _PROCESS_TAG = secrets.randbits(10)
 _sequence = itertools.count()
+# An ad as served: AdRead's JSON-ready values, made here and dumped by orjson with the page that
+# carries it. Hot path (/v1/places/nearby, bench/ads_decision.py): no model per ad served.
+ServedAd = dict[str, Any]
 
 
 def new_impression_id() -> int:
@@ -179,7 +183,7 @@ class AdsEngine:
         lon: float,
         context_categories: frozenset[str] = frozenset(),
         slots: int | None = None,
-    ) -> list[dict]:
+    ) -> list[ServedAd]:
         """Up to `slots` ads for this viewer here, each charged (or held out) atomically."""
         await self.index.maybe_refresh(self.db)
         if self.index.version != self._spent_version:  # budgets or status may have changed
@@ -269,8 +273,8 @@ class AdsEngine:
 
     async def _fill(
         self, ranked: list[Ranked], viewer_id: int, lat: float, lon: float, now: float, slots: int
-    ) -> tuple[list[dict], Counter[str]]:
-        ads: list[dict] = []
+    ) -> tuple[list[ServedAd], Counter[str]]:
+        ads: list[ServedAd] = []
         outcomes: Counter[str] = Counter()
         tries = ranked[: slots + MAX_TRIES_BEYOND_SLOTS]
         start = 0
@@ -385,7 +389,7 @@ class AdsEngine:
             result = await self._lease_and_retry(charge, result)
         return result
 
-    def _render(self, candidate: Ranked, viewer_id: int, impression_id: int) -> dict:
+    def _render(self, candidate: Ranked, viewer_id: int, impression_id: int) -> ServedAd:
         campaign = candidate.campaign
         token = signing.sign(
             self.settings.secret_key,
@@ -403,7 +407,7 @@ class AdsEngine:
         }
 
 
-def _outcome(ads: list[dict], outcomes: Counter[str]) -> str:
+def _outcome(ads: list[ServedAd], outcomes: Counter[str]) -> str:
     if ads:
         return "served"
     if outcomes["holdout"]:

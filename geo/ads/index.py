@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -39,7 +40,7 @@ class LiveCampaign:
     id: int
     owner_id: int
     revision: int
-    place: dict
+    place: dict[str, Any]  # the place's JSON-ready values (PlaceRead), embedded in each ad
     lat: float
     lon: float
     radius_m: int | None
@@ -134,7 +135,10 @@ class CampaignIndex:
         for row in rows:
             place = place_rows.get(row.place_id)
             if place is not None:
-                kept[row.id] = _live(row, places.place_json(place), place.lat, place.lon)
+                # JSON-ready once per reload: every ad served embeds it as it is (the decision
+                # is on the hot path of /v1/places/nearby, bench/ads_decision.py).
+                served = places.place_read(place).model_dump(mode="json")
+                kept[row.id] = _live(row, served, place.lat, place.lon)
         self._rebuild(kept)
 
     def _rebuild(self, campaigns: dict[int, LiveCampaign]) -> None:
@@ -181,7 +185,7 @@ class CampaignIndex:
         return hits[inside], distances[inside]
 
 
-def _live(row: ServingRow, place: dict, lat: float, lon: float) -> LiveCampaign:
+def _live(row: ServingRow, place: dict[str, Any], lat: float, lon: float) -> LiveCampaign:
     area = None
     if row.target_area_wkb is not None:
         area = shapely.from_wkb(bytes(row.target_area_wkb))

@@ -6,7 +6,15 @@ from zoneinfo import available_timezones
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from geo.core.types import IdStr, Name, StoredPolygon, UserText, UtcDatetime
+from geo.core.types import (
+    JSON_INT,
+    IdStr,
+    JsonFloat,
+    Name,
+    StoredPolygon,
+    UserText,
+    UtcDatetime,
+)
 from geo.places.schemas import AdRead, CategoryId, PlaceRead
 
 __all__ = ["AdRead", "PlaceRead"]
@@ -19,9 +27,9 @@ MAX_YEN = 1_000_000_000
 MAX_BID_CPM = 1_000_000
 
 Status = Literal["active", "paused", "ended"]
-Hour = Annotated[int, Field(ge=0, le=23)]
+Hour = Annotated[int, Field(ge=0, le=23), JSON_INT]
 Position = Annotated[
-    list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=2, max_length=3)
+    list[Annotated[JsonFloat, Field(allow_inf_nan=False)]], Field(min_length=2, max_length=3)
 ]
 
 
@@ -64,6 +72,7 @@ class RadiusTarget(BaseModel):
         Field(
             ge=MIN_RADIUS_M, le=MAX_RADIUS_M, description="Around the campaign's place, in metres."
         ),
+        JSON_INT,
     ]
 
 
@@ -84,24 +93,27 @@ def state_min_radius(openapi: dict[str, Any], min_target_m: int) -> dict[str, An
 
 
 Target = RadiusTarget | AreaTarget
-Yen = Annotated[int, Field(ge=0, le=MAX_YEN)]
+Yen = Annotated[int, Field(ge=0, le=MAX_YEN), JSON_INT]
 
 
 class Budget(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    total: Annotated[int, Field(ge=1, le=MAX_YEN, description="Integer yen over the campaign.")]
+    total: Annotated[
+        int, Field(ge=1, le=MAX_YEN, description="Integer yen over the campaign."), JSON_INT
+    ]
     daily: Annotated[
         int,
         Field(
             ge=1, le=MAX_YEN, description="Integer yen per local day; at most `total` (422 else)."
         ),
+        JSON_INT,
     ]
 
 
 class FrequencyCap(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    count: Annotated[int, Field(ge=1, le=1000)]
-    hours: Annotated[int, Field(ge=1, le=24 * 30)]
+    count: Annotated[int, Field(ge=1, le=1000), JSON_INT]
+    hours: Annotated[int, Field(ge=1, le=24 * 30), JSON_INT]
 
 
 Headline = Annotated[UserText, Field(min_length=1, max_length=90)]
@@ -119,8 +131,10 @@ TimeZone = Annotated[
 ]
 Hours = Annotated[list[Hour], Field(min_length=1, max_length=24)]
 Categories = Annotated[list[CategoryId], Field(min_length=1, max_length=20)]
-BidCpm = Annotated[int, Field(ge=1, le=MAX_BID_CPM, description="Yen per 1000 impressions.")]
-HoldoutShare = Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)]
+BidCpm = Annotated[
+    int, Field(ge=1, le=MAX_BID_CPM, description="Yen per 1000 impressions."), JSON_INT
+]
+HoldoutShare = Annotated[JsonFloat, Field(ge=0, le=0.5, allow_inf_nan=False)]
 
 
 ENDS_AT = "After `starts_at`; on creation also in the future (422 else)."

@@ -5,7 +5,7 @@ The dashboard (reports) calls these functions; the HTTP routes in `api.py` are t
 
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,14 +49,19 @@ async def may_advertise(session: AsyncSession, *, actor: Actor, place_id: int) -
     return False
 
 
+class AdvertisablePlace(NamedTuple):
+    id: str  # as the API and the dashboard's form write ids
+    name: str
+
+
 async def advertisable_places(
     session: AsyncSession, *, actor: Actor, limit: int = 500
-) -> list[dict[str, str]]:
+) -> list[AdvertisablePlace]:
     """The places the actor may advertise (owned by a business, granted to an advertiser)."""
     if actor.kind not in ("business", "advertiser"):
         return []
     rows = await CampaignRepository(session).advertisable_places(actor.id, limit)
-    return [{"id": str(i), "name": name} for i, name in rows]
+    return [AdvertisablePlace(str(i), name) for i, name in rows]
 
 
 async def create_campaign(
@@ -298,10 +303,12 @@ def campaign_read(row: CampaignRow) -> CampaignRead:
     )
 
 
-async def budget_left(session: AsyncSession, redis: RedisClient, *, campaign_id: int) -> dict:
-    """Yen left of a campaign's total budget and of today's (in its time zone).
+async def budget_left(
+    session: AsyncSession, redis: RedisClient, *, campaign_id: int
+) -> budget.BudgetLeft:
+    """Yen left of a campaign's total budget and of today's (in its time zone), and milli-yen
+    spent in total and today.
 
-    Returns `{total_left_yen, today_left_yen, spent_total_milli_yen, spent_today_milli_yen}`.
     Spend is what PostgreSQL leased to Redis minus what Redis still holds unspent today, so after
     a Redis loss it counts the lost lease as spent (conservative, like the serving side).
     """

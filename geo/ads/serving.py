@@ -5,14 +5,13 @@ logged and the slot is left empty.
 """
 
 import logging
-from typing import Any
 
 import orjson
 from fastapi import Request
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from geo.ads.decision import AdsEngine
+from geo.ads.decision import AdsEngine, ServedAd
 from geo.core import outages
 from geo.core.auth import Actor
 from geo.core.metrics import AD_DECISION_SECONDS, AD_DECISIONS, OUTAGE_FALLBACKS
@@ -33,7 +32,7 @@ def engine_for(request: Request) -> AdsEngine:
 
 async def _decide(
     request: Request, *, actor: Actor, lat: float, lon: float, categories: frozenset[str]
-) -> list[dict[str, Any]]:
+) -> list[ServedAd]:
     if not request.app.state.settings.ads_enabled:
         return []
     try:
@@ -63,7 +62,7 @@ async def ads_next_to_places(
     lon: float,
     category: str | None,
     places_json: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ServedAd]:
     """Ads for a viewer looking at places near a point; relevance favours campaigns whose
     categories match the category asked for or those of the places shown."""
     if not request.app.state.settings.ads_enabled:
@@ -76,7 +75,7 @@ async def ads_next_to_places(
 
 async def ads_for_timeline(
     request: Request, *, actor: Actor, lat: float | None, lon: float | None
-) -> list[dict[str, Any]]:
+) -> list[ServedAd]:
     """Ads beside a timeline page: only when the reader says where they are."""
     if lat is None or lon is None:
         return []

@@ -11,15 +11,15 @@ and its campaigns go with it (cascade). A wrong password is 403 (the bearer toke
 stolen token must not become a password oracle.
 """
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.accounts import service as accounts
 from geo.accounts import tokens
 from geo.accounts.passwords import verify_password
+from geo.accounts.schemas import AccountRead
 from geo.accounts.throttle import AuthThrottle
 from geo.ads import erasure as ads_erasure
+from geo.api.schemas import AccountExport
 from geo.checkins import erasure as checkins_erasure
 from geo.core.auth import Actor
 from geo.core.config import Settings
@@ -52,15 +52,20 @@ async def erase(
     await accounts.delete_account(session, actor.id)
 
 
-async def export(session: AsyncSession, *, actor: Actor) -> dict[str, Any]:
+async def export(session: AsyncSession, *, actor: Actor) -> AccountExport:
     account = await accounts.get_account(session, actor.id)
-    return {
-        "account": {
-            "id": str(account.id),
-            "handle": account.handle,
-            "kind": account.kind,
-            "created_at": account.created_at,
-        },
-        "checkins": await checkins_erasure.export_of(session, author_id=actor.id),
-        **await social_erasure.export_of(session, account_id=actor.id),
-    }
+    social = await social_erasure.export_of(session, account_id=actor.id)
+    return AccountExport(
+        account=AccountRead(
+            id=str(account.id),
+            handle=account.handle,
+            kind=account.kind,
+            created_at=account.created_at,
+        ),
+        checkins=await checkins_erasure.export_of(session, author_id=actor.id),
+        friends=social.friends,
+        circles=social.circles,
+        following=social.following,
+        followers=social.followers,
+        blocked=social.blocked,
+    )

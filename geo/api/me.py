@@ -4,9 +4,10 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from geo.accounts.auth import CurrentActor, current_actor
-from geo.accounts.schemas import AccountErase, AccountExport
+from geo.accounts.schemas import AccountErase
 from geo.accounts.throttle import ThrottleDep
 from geo.api import erasure
+from geo.api.schemas import AccountExport
 from geo.core.db import SessionDep
 from geo.core.openapi import problems
 from geo.core.redis import RedisDep
@@ -42,4 +43,4 @@ async def erase_me(
 @router.get("/me/export", response_model=AccountExport, responses=problems(401))
 async def export_me(actor: CurrentActor, session: SessionDep) -> AccountExport:
     """The caller's own data: account, check-ins with exact places, friends, circles, follows."""
-    return AccountExport.model_validate(await erasure.export(session, actor=actor))
+    return await erasure.export(session, actor=actor)

@@ -5,11 +5,10 @@ fan-out retracts them from the public stream and every home timeline and tells o
 exactly as for one delete; the accounts domain never touches fan-out keys.
 """
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from geo.checkins.erasure_repository import CheckinErasureRepository
+from geo.checkins.erasure_repository import CheckinErasureRepository, ExportedCheckin
+from geo.checkins.schemas import ExportAudience, ExportCheckin, ExportPlace
 from geo.checkins.service import record_deleted
 
 
@@ -21,6 +20,23 @@ async def erase_author(session: AsyncSession, *, author_id: int) -> int:
     return len(deleted)
 
 
-async def export_of(session: AsyncSession, *, author_id: int) -> list[dict[str, Any]]:
+async def export_of(session: AsyncSession, *, author_id: int) -> list[ExportCheckin]:
     """The author's own check-ins, newest first, with exact venues and reported positions."""
-    return await CheckinErasureRepository(session).all_of(author_id)
+    return [_exported(r) for r in await CheckinErasureRepository(session).all_of(author_id)]
+
+
+def _exported(row: ExportedCheckin) -> ExportCheckin:
+    return ExportCheckin(
+        id=str(row.id),
+        place=ExportPlace(
+            id=str(row.place_id), name=row.place_name, lat=row.place_lat, lon=row.place_lon
+        ),
+        lat=row.lat,
+        lon=row.lon,
+        accuracy_m=row.accuracy_m,
+        message=row.message,
+        audience=ExportAudience(circles=[str(c) for c in row.circle_ids], public=row.public),
+        # The column's CHECK holds the Literal's values.
+        public_precision=row.public_precision,  # type: ignore[arg-type]
+        created_at=row.created_at,
+    )

@@ -1,12 +1,30 @@
 """SQL for erasing an author's check-ins and exporting them (spatial reads live here)."""
 
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.checkins.repository import DeliveryFacts
+
+
+class ExportedCheckin(NamedTuple):
+    """A check-in as the author's export reads it: the reported position and the exact venue."""
+
+    id: int
+    message: str | None
+    circle_ids: list[int]
+    public: bool
+    public_precision: str
+    created_at: datetime
+    lat: float
+    lon: float
+    accuracy_m: float
+    place_id: int
+    place_name: str
+    place_lat: float
+    place_lon: float
 
 
 class CheckinErasureRepository:
@@ -23,7 +41,7 @@ class CheckinErasureRepository:
         )
         return [(r[0], DeliveryFacts(r[1], list(r[2]), r[3])) for r in rows]
 
-    async def all_of(self, author_id: int) -> list[dict[str, Any]]:
+    async def all_of(self, author_id: int) -> list[ExportedCheckin]:
         """Every check-in of the author with the exact venue and the reported position."""
         rows = await self.session.execute(
             text("""
@@ -34,19 +52,4 @@ class CheckinErasureRepository:
             WHERE c.author_id = :a ORDER BY c.id DESC"""),
             {"a": author_id},
         )
-        return [_exported(r) for r in rows]
-
-
-def _exported(r: Any) -> dict[str, Any]:
-    created: datetime = r[5]
-    return {
-        "id": str(r[0]),
-        "message": r[1],
-        "audience": {"circles": [str(c) for c in r[2]], "public": r[3]},
-        "public_precision": r[4],
-        "created_at": created,
-        "lat": r[6],
-        "lon": r[7],
-        "accuracy_m": r[8],
-        "place": {"id": str(r[9]), "name": r[10], "lat": r[11], "lon": r[12]},
-    }
+        return [ExportedCheckin(*r) for r in rows]

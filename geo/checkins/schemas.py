@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from geo.checkins.plausibility import ACCURACY_FACTOR, BASE_ALLOWANCE_M, MAX_ACCURACY_M
-from geo.core.types import IdStr, Latitude, Longitude, UserText, UtcDatetime
+from geo.core.types import IdStr, JsonFloat, Latitude, Longitude, UserText, UtcDatetime
 
 Precision = Literal["exact", "area", "city"]
 MAX_MESSAGE = 500
@@ -23,7 +23,7 @@ class CheckinCreate(BaseModel):
     # A check-in refuses accuracy worse than MAX_ACCURACY_M with its own problem (plausibility);
     # the document states that bound.
     accuracy_m: Annotated[
-        float,
+        JsonFloat,
         Field(
             gt=0,
             le=100_000,
@@ -86,3 +86,30 @@ class CheckinRead(BaseModel):
 class CheckinPage(BaseModel):
     items: list[CheckinRead]
     next: str | None
+
+
+class ExportPlace(BaseModel):
+    id: IdStr
+    name: str
+    lat: float
+    lon: float
+
+
+class ExportAudience(BaseModel):
+    circles: list[IdStr]
+    public: bool
+
+
+class ExportCheckin(BaseModel):
+    """One of the author's own check-ins as `GET /v1/me/export` hands it back: exact venue and
+    the position reported with it."""
+
+    id: IdStr
+    place: ExportPlace
+    lat: float  # the position reported with the check-in
+    lon: float
+    accuracy_m: float
+    message: str | None
+    audience: ExportAudience
+    public_precision: Precision
+    created_at: UtcDatetime

@@ -61,6 +61,24 @@ def problem_with(model: type[BaseModel], description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}}}
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON Schema with its references written out in place, for a response under a
+    second media type (GeoJSON), which FastAPI does not put in the document's components."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolved(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolved(defs[node["$ref"].rsplit("/", 1)[1]])
+            return {key: resolved(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolved(value) for value in node]
+        return node
+
+    return resolved(schema)  # type: ignore[no-any-return]
+
+
 def add_problem_schemas(schema: dict[str, Any]) -> dict[str, Any]:
     """Put `Problem` (and what it refers to) into the document's components."""
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -1,15 +1,44 @@
 """Field types shared by every domain's schemas."""
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    Strict,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+# Numbers in JSON bodies are JSON numbers. Pydantic's lax mode would read `true` as 1 and
+# `"35.6"` as 35.6; a client that sends those has a bug it should hear about (422), not a
+# check-in at latitude 1. Query parameters are text and stay lax (they do not use these).
+# A strict float still takes an integer (JSON has one number type), and is checked in Rust: the
+# check-in's coordinates are on a hot path.
+JsonFloat = Annotated[float, Strict()]
+
+
+def json_number(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# Not `Strict()` for integers: JSON Schema's integer includes 2.0 (schema-driven clients send
+# it), which lax mode takes, and 2.5 not. Put it last, after the bounds:
+# `Annotated[int, Field(ge=1), JSON_INT]`; before them it would keep them out of the int schema,
+# and so out of the OpenAPI document.
+JSON_INT = BeforeValidator(json_number)
 
 Latitude = Annotated[
-    float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84 latitude.")
+    JsonFloat, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84 latitude.")
 ]
 Longitude = Annotated[
-    float, Field(ge=-180, le=180, allow_inf_nan=False, description="WGS 84 longitude.")
+    JsonFloat, Field(ge=-180, le=180, allow_inf_nan=False, description="WGS 84 longitude.")
 ]
 
 

@@ -52,20 +52,31 @@ def campaign_body(form: dict[str, str]) -> dict[str, Any]:
         "name": form.get("name", ""),
         "headline": form.get("headline", ""),
         "body": form.get("body", ""),
-        "target": {"radius_m": form.get("radius_m") or None},
-        "bid_cpm": form.get("bid_cpm") or None,
+        "target": {"radius_m": _number(form.get("radius_m"))},
+        "bid_cpm": _number(form.get("bid_cpm")),
         "budget": {
-            "total": form.get("budget_total") or None,
-            "daily": form.get("budget_daily") or None,
+            "total": _number(form.get("budget_total")),
+            "daily": _number(form.get("budget_daily")),
         },
         "starts_at": _local(form.get("starts_at")),
         "ends_at": _local(form.get("ends_at")),
-        "hours": hours or None,
+        "hours": [_number(h) for h in hours] or None,
         "frequency_cap": {
-            "count": form.get("cap_count") or None,
-            "hours": form.get("cap_hours") or None,
+            "count": _number(form.get("cap_count")),
+            "hours": _number(form.get("cap_hours")),
         },
     }
+
+
+def _number(text: str | None) -> int | str | None:
+    """A form's text as the JSON number the API takes (its bodies refuse numbers in strings);
+    text that is no integer stays text, for the schema to refuse under the field's name."""
+    if not text or not text.strip():
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _local(value: str | None) -> str | None:
@@ -92,9 +103,9 @@ def field_errors(errors: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-async def places_for(session: AsyncSession, *, actor: Actor) -> list[dict[str, str]]:
+async def places_for(session: AsyncSession, *, actor: Actor) -> list[ads.AdvertisablePlace]:
     """The places the form offers: those the actor may advertise, by name."""
-    return list(await ads.advertisable_places(session, actor=actor))
+    return await ads.advertisable_places(session, actor=actor)
 
 
 async def create(

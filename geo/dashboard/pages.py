@@ -135,7 +135,7 @@ async def new_campaign(
         return RedirectResponse("/dashboard", status_code=303)
     places_offered = await buying.places_for(session, actor=actor)
     if not place_id and places_offered:
-        place_id = places_offered[0]["id"]
+        place_id = places_offered[0].id
     return render(
         request,
         "new_campaign.html",

@@ -6,7 +6,7 @@ from starlette.responses import Response
 from geo.accounts.auth import CurrentActor, current_actor
 from geo.core.db import SessionDep
 from geo.core.ids import IdPath, parse_id
-from geo.core.openapi import problems
+from geo.core.openapi import inline_schema, problems
 from geo.core.pagination import PageDep, next_cursor
 from geo.core.redis import RedisDep
 from geo.core.responses import json_response
@@ -14,6 +14,8 @@ from geo.emergencies import areas, safety, service
 from geo.emergencies.schemas import (
     Board,
     EmergencyCreate,
+    EmergencyFeature,
+    EmergencyFeatureCollection,
     EmergencyPage,
     EmergencyRead,
     EmergencyUpdate,
@@ -30,7 +32,7 @@ IdempotencyKey = Annotated[
 ]
 GEOJSON_LIST = {
     "description": "Emergencies, newest first (GeoJSON when asked with Accept).",
-    "content": {GEOJSON: {"schema": {"type": "object"}}},
+    "content": {GEOJSON: {"schema": inline_schema(EmergencyFeatureCollection)}},
 }
 
 
@@ -61,18 +63,22 @@ async def list_emergencies(
     rows = await service.list_rows(session, active=active, limit=page.limit, before=page.before)
     cursor = next_cursor([r.id for r in rows], page.limit)
     if accept and GEOJSON in accept:
-        features = [service.feature_json(r) for r in rows]
-        return json_response(
-            {"type": "FeatureCollection", "features": features, "next": cursor},
-            media_type=GEOJSON,
+        collection = EmergencyFeatureCollection(
+            type="FeatureCollection",
+            features=[service.emergency_feature(r) for r in rows],
+            next=cursor,
         )
+        return json_response(collection.model_dump(mode="json"), media_type=GEOJSON)
     return EmergencyPage(items=[service.emergency_read(r) for r in rows], next=cursor)
 
 
 @router.get(
     "/emergencies/{emergency_id}",
     response_model=EmergencyRead,
-    responses={**problems(401, 404), 200: {"content": {GEOJSON: {"schema": {"type": "object"}}}}},
+    responses={
+        **problems(401, 404),
+        200: {"content": {GEOJSON: {"schema": inline_schema(EmergencyFeature)}}},
+    },
 )
 async def read_emergency(
     emergency_id: IdPath,
@@ -82,7 +88,8 @@ async def read_emergency(
 ) -> Response | EmergencyRead:
     row = await service.get_row(session, parse_id(emergency_id))
     if accept and GEOJSON in accept:
-        return json_response(service.feature_json(row), media_type=GEOJSON)
+        feature = service.emergency_feature(row)
+        return json_response(feature.model_dump(mode="json"), media_type=GEOJSON)
     return service.emergency_read(row)
 
 

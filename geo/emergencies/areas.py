@@ -22,6 +22,7 @@ from geo.core.redis import RedisClient
 from geo.core.types import rfc3339
 from geo.emergencies import keys
 from geo.emergencies.repository import EmergencyRepository
+from geo.emergencies.schemas import AdsPause
 
 CHECK_S = 0.5
 RELOAD_S = 60.0
@@ -92,7 +93,7 @@ async def pauses(
     lon: float,
     start: datetime,
     end: datetime,
-) -> list[dict[str, str | None]]:
+) -> list[AdsPause]:
     """When a campaign's ads stood down in part of its target (`{radius_m}` around its place at
     lat/lon, or `{area}`) for an emergency, within [start, end): times only, never a figure of
     the emergency (no emergency figure reaches an advertiser)."""
@@ -106,10 +107,10 @@ async def pauses(
         end=end,
     )
     return [
-        {
-            "from": rfc3339(max(s, start)),
-            "to": rfc3339(e) if e and e < end else None,
-            "reason": "emergency",
-        }
+        AdsPause(
+            from_=rfc3339(max(s, start)),
+            to=rfc3339(e) if e and e < end else None,
+            reason="emergency",
+        )
         for s, e in windows
     ]

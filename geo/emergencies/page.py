@@ -7,23 +7,24 @@ Counts are people by their latest status; a count under the k-floor (`GEO_REPORT
 
 import html
 import math
-from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
 from geo.core.db import SessionDep
 from geo.core.ids import IdPath, parse_id
+from geo.core.types import StoredNumber, StoredPolygon, rfc3339
 from geo.emergencies import safety, service
+from geo.emergencies.schemas import EmergencyRead
 
 public_router = APIRouter(include_in_schema=False)
 WIDTH, HEIGHT, MARGIN = 480, 360, 20
 LABELS = {"need_help": "Need help", "safe": "Safe"}
 
 
-def svg_map(area: dict[str, Any]) -> str:
+def svg_map(area: StoredPolygon) -> str:
     """The polygon, scaled to fit (equirectangular, x shrunk by cos(latitude))."""
-    rings = area["coordinates"]
+    rings = area.coordinates
     lons = [p[0] for p in rings[0]]
     lats = [p[1] for p in rings[0]]
     shrink = math.cos(math.radians((min(lats) + max(lats)) / 2))
@@ -31,7 +32,7 @@ def svg_map(area: dict[str, Any]) -> str:
     span_y = max(max(lats) - min(lats), 1e-9)
     scale = min((WIDTH - 2 * MARGIN) / span_x, (HEIGHT - 2 * MARGIN) / span_y)
 
-    def point(p: list[float]) -> str:
+    def point(p: list[StoredNumber]) -> str:
         x = MARGIN + (p[0] - min(lons)) * shrink * scale
         y = HEIGHT - MARGIN - (p[1] - min(lats)) * scale
         return f"{x:.1f},{y:.1f}"
@@ -50,22 +51,23 @@ def floored(count: int, k: int) -> str:
     return str(count) if count >= k else f"fewer than {k}"
 
 
-def render_page(emergency: dict[str, Any], counts: dict[str, int], k: int) -> str:
-    name = html.escape(emergency["name"])
+def render_page(emergency: EmergencyRead, counts: dict[str, int], k: int) -> str:
+    name = html.escape(emergency.name)
     rows = "".join(
         f'<tr><th scope="row">{label}</th>'
         f'<td data-status="{status}">{floored(counts.get(status, 0), k)}</td></tr>'
         for status, label in LABELS.items()
     )
-    ends = emergency["ends_at"] or "not set"
+    starts = rfc3339(emergency.starts_at)
+    ends = rfc3339(emergency.ends_at) if emergency.ends_at else "not set"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{name}: emergency</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body style="font-family: sans-serif; max-width: 40rem; margin: 1rem auto">
 <h1>{name}</h1>
-<p>Status: <strong id="status">{emergency["status"]}</strong>.
-Since {emergency["starts_at"]}; end: {ends}.</p>
-{svg_map(emergency["area"])}
+<p>Status: <strong id="status">{emergency.status}</strong>.
+Since {starts}; end: {ends}.</p>
+{svg_map(emergency.area)}
 <h2>Safety reports</h2>
 <table id="counts"><tbody>{rows}</tbody></table>
 <p><small>People by their latest report. Counts under {k} are not shown.</small></p>
@@ -76,5 +78,5 @@ Since {emergency["starts_at"]}; end: {ends}.</p>
 async def emergency_page(request: Request, emergency_id: IdPath, session: SessionDep) -> Response:
     row = await service.get_row(session, parse_id(emergency_id))
     counts = await safety.status_counts(session, row.id)
-    body = render_page(service.emergency_json(row), counts, request.app.state.settings.report_k)
+    body = render_page(service.emergency_read(row), counts, request.app.state.settings.report_k)
     return HTMLResponse(body)

@@ -7,7 +7,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from geo.checkins.schemas import Audience, CheckinAccount, CheckinPlace
 from geo.core.types import (
+    JSON_INT,
     IdStr,
+    JsonFloat,
     Latitude,
     Longitude,
     Name,
@@ -21,7 +23,7 @@ MAX_AREA_KM2 = 50_000.0  # larger than any prefecture: beyond that it is a mista
 MIN_RADIUS_M, MAX_RADIUS_M = 100, 100_000
 MAX_MESSAGE = 500
 
-Position = Annotated[list[float], Field(min_length=2, max_length=2)]
+Position = Annotated[list[JsonFloat], Field(min_length=2, max_length=2)]
 
 
 def _closed_ring(ring: list[Position]) -> list[Position]:
@@ -58,7 +60,7 @@ class Circle(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lat: Latitude
     lon: Longitude
-    radius_m: Annotated[float, Field(ge=MIN_RADIUS_M, le=MAX_RADIUS_M, allow_inf_nan=False)]
+    radius_m: Annotated[JsonFloat, Field(ge=MIN_RADIUS_M, le=MAX_RADIUS_M, allow_inf_nan=False)]
 
 
 def _sane_year(value: datetime | None) -> datetime | None:
@@ -76,7 +78,7 @@ class EmergencyCreate(BaseModel):
     area: GeoJSONPolygon | Circle
     starts_at: Moment = None
     ends_at: Moment = None
-    lookback_hours: Annotated[int, Field(ge=1, le=720)] = 72
+    lookback_hours: Annotated[int, Field(ge=1, le=720), JSON_INT] = 72
 
 
 class EmergencyUpdate(BaseModel):
@@ -101,6 +103,32 @@ class EmergencyRead(BaseModel):
     lookback_hours: int
 
 
+class EmergencyProperties(BaseModel):
+    """An emergency's members other than its area, as a GeoJSON Feature's properties."""
+
+    id: IdStr
+    name: str
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime | None
+    status: Literal["active", "ended"]
+    lookback_hours: int
+
+
+class EmergencyFeature(BaseModel):
+    """An emergency as a GeoJSON Feature (RFC 7946): its area is the geometry."""
+
+    type: Literal["Feature"]
+    id: IdStr
+    geometry: StoredPolygon
+    properties: EmergencyProperties
+
+
+class EmergencyFeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[EmergencyFeature]
+    next: str | None
+
+
 class EmergencyPage(BaseModel):
     items: list[EmergencyRead]
     next: str | None
@@ -112,7 +140,7 @@ class SafetyCreate(BaseModel):
     message: Annotated[UserText, Field(max_length=MAX_MESSAGE)] | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
-    accuracy_m: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)] | None = None
+    accuracy_m: Annotated[JsonFloat, Field(gt=0, le=100_000, allow_inf_nan=False)] | None = None
     audience: Audience | None = Field(
         None, description="Default: all of the author's friends, not public."
     )
@@ -176,6 +204,7 @@ class Board(BaseModel):
 class AdsPause(BaseModel):
     """A time when a campaign's ads stood down in part of its target for an emergency."""
 
-    from_: str = Field(alias="from")
+    model_config = ConfigDict(populate_by_name=True)
+    from_: str = Field(validation_alias="from", serialization_alias="from")
     to: str | None = Field(description="null: still paused.")
     reason: Literal["emergency"]

@@ -14,6 +14,8 @@ from geo.emergencies.schemas import (
     MAX_AREA_KM2,
     Circle,
     EmergencyCreate,
+    EmergencyFeature,
+    EmergencyProperties,
     EmergencyRead,
     EmergencyUpdate,
 )
@@ -44,16 +46,22 @@ def emergency_read(row: EmergencyRow) -> EmergencyRead:
     )
 
 
-def emergency_json(row: EmergencyRow) -> dict[str, Any]:
-    """JSON-ready values, for documents made outside a response model (a stream event, a page,
-    a GeoJSON Feature)."""
-    return emergency_read(row).model_dump(mode="json")
-
-
-def feature_json(row: EmergencyRow) -> dict[str, Any]:
+def emergency_feature(row: EmergencyRow) -> EmergencyFeature:
     """One emergency as a GeoJSON Feature (RFC 7946)."""
-    body = emergency_json(row)
-    return {"type": "Feature", "id": body["id"], "geometry": body.pop("area"), "properties": body}
+    read = emergency_read(row)
+    return EmergencyFeature(
+        type="Feature",
+        id=read.id,
+        geometry=read.area,
+        properties=EmergencyProperties(
+            id=read.id,
+            name=read.name,
+            starts_at=read.starts_at,
+            ends_at=read.ends_at,
+            status=read.status,
+            lookback_hours=read.lookback_hours,
+        ),
+    )
 
 
 def _require_operator(actor: Actor) -> None:

@@ -99,7 +99,7 @@ async def emergency_event(db: Database, emergency_id: int) -> bytes | None:
             return None
     if not emergencies.is_active(row):
         return None
-    body = orjson.dumps(emergencies.emergency_json(row))
+    body = orjson.dumps(emergencies.emergency_read(row).model_dump(mode="json"))
     return b"id: e%d\nevent: emergency\ndata: %s\n\n" % (emergency_id, body)
 
 

@@ -8,7 +8,7 @@ from geo.accounts.auth import CurrentActor, current_actor
 from geo.core.db import LagTolerantSessionDep, SessionDep
 from geo.core.errors import NotFound, Unprocessable
 from geo.core.ids import IdPath, parse_id
-from geo.core.openapi import problem_with, problems
+from geo.core.openapi import inline_schema, problem_with, problems
 from geo.core.pagination import PageDep, next_cursor
 from geo.core.responses import json_response as _json
 from geo.places import service
@@ -78,7 +78,7 @@ def _parse_bbox(bbox: str) -> tuple[float, float, float, float]:
         **problems(401),
         200: {
             "description": "Places in the box, newest first.",
-            "content": {GEOJSON: {"schema": GeoJSONFeatureCollection.model_json_schema()}},
+            "content": {GEOJSON: {"schema": inline_schema(GeoJSONFeatureCollection)}},
         },
     },
 )
@@ -102,18 +102,12 @@ async def list_places_in_box(
     places = await service.places_in_box(session, box=box, limit=page.limit, before=page.before)
     cursor = next_cursor([p.id for p in places], page.limit)
     if accept and GEOJSON in accept:
-        features = [
-            {
-                "type": "Feature",
-                "id": str(p.id),
-                "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
-                "properties": service.place_json(p),
-            }
-            for p in places
-        ]
-        return _json(
-            {"type": "FeatureCollection", "features": features, "next": cursor}, media_type=GEOJSON
+        collection = GeoJSONFeatureCollection(
+            type="FeatureCollection",
+            features=[service.place_feature(p) for p in places],
+            next=cursor,
         )
+        return _json(collection.model_dump(mode="json"), media_type=GEOJSON)
     return PlacePage(items=[service.place_read(p) for p in places], next=cursor)
 
 

@@ -1,4 +1,4 @@
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -96,7 +96,21 @@ class CategoryTree(BaseModel):
     items: list[CategoryNode]
 
 
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: Annotated[list[float], Field(min_length=2, max_length=2)]  # [lon, lat]
+
+
+class PlaceFeature(BaseModel):
+    """A place as a GeoJSON Feature (RFC 7946): its point, and the place as its properties."""
+
+    type: Literal["Feature"]
+    id: IdStr
+    geometry: PointGeometry
+    properties: PlaceRead
+
+
 class GeoJSONFeatureCollection(BaseModel):
     type: Literal["FeatureCollection"]
-    features: list[dict[str, Any]]
+    features: list[PlaceFeature]
     next: str | None = None

@@ -3,7 +3,6 @@
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +11,13 @@ from geo.core.auth import Actor
 from geo.core.errors import Conflict, NotFound, Unprocessable
 from geo.places.names import like_pattern, normalize_name
 from geo.places.repository import NearbyQuery, PlaceReads, PlaceRepository, PlaceRow
-from geo.places.schemas import CategoryNode, PlaceCreate, PlaceRead
+from geo.places.schemas import (
+    CategoryNode,
+    PlaceCreate,
+    PlaceFeature,
+    PlaceRead,
+    PointGeometry,
+)
 
 DUPLICATE_RADIUS_M = 50.0
 MAX_RADIUS_M = 50_000
@@ -50,7 +55,7 @@ async def create_place(session: AsyncSession, *, actor: Actor, data: PlaceCreate
     if existing is not None:
         raise DuplicatePlace(
             f"{existing.name!r} already exists {existing.distance_m or 0:.0f} m away.",
-            existing=place_json(existing),
+            existing=place_read(existing).model_dump(mode="json"),
         )
     return await repo.insert(
         name=data.name,
@@ -193,7 +198,11 @@ def place_read(place: PlaceRow) -> PlaceRead:
     )
 
 
-def place_json(place: PlaceRow) -> dict[str, Any]:
-    """A place as JSON-ready values, for documents built outside a response model (a cached ad,
-    a problem's `existing`)."""
-    return place_read(place).model_dump(mode="json")
+def place_feature(place: PlaceRow) -> PlaceFeature:
+    """A place as a GeoJSON Feature."""
+    return PlaceFeature(
+        type="Feature",
+        id=str(place.id),
+        geometry=PointGeometry(type="Point", coordinates=[place.lon, place.lat]),
+        properties=place_read(place),
+    )

@@ -4,7 +4,8 @@ The interval is Katz's log relative-risk interval: ln(RR) ± 1.96·sqrt((1-p1)/x
 """
 
 import math
-from typing import Any
+
+from geo.reports.schemas import Lift, LiftGroup, Verdict
 
 Z95 = 1.959963984540054
 
@@ -15,19 +16,20 @@ def lift_summary(
     exposed_visitors: int | None,
     held_out: int | None,
     held_out_visitors: int | None,
-) -> dict[str, Any]:
+) -> Lift:
     """Rates of both groups, relative lift and its interval, or why it cannot be told.
 
     A `None` input is a withheld figure (under the k-floor): the lift is then not computed.
     """
-    groups = {
-        "exposed": _group(exposed, exposed_visitors),
-        "holdout": _group(held_out, held_out_visitors),
-    }
-    out: dict[str, Any] = {**groups, "lift": None, "ci95": None}
-    if any(v is None for v in (exposed, exposed_visitors, held_out, held_out_visitors)):
-        out.update(verdict="too_small", reason="A group or its visitors are under the k-floor.")
-        return out
+    exposed_group = _group(exposed, exposed_visitors)
+    holdout_group = _group(held_out, held_out_visitors)
+    if exposed is None or exposed_visitors is None or held_out is None or held_out_visitors is None:
+        return Lift(
+            exposed=exposed_group,
+            holdout=holdout_group,
+            verdict="too_small",
+            reason="A group or its visitors are under the k-floor.",
+        )
     assert exposed
     assert held_out
     assert exposed_visitors
@@ -36,8 +38,10 @@ def lift_summary(
     se = math.sqrt((1 - p1) / exposed_visitors + (1 - p0) / held_out_visitors)
     log_rr = math.log(p1 / p0)
     low, high = math.exp(log_rr - Z95 * se) - 1, math.exp(log_rr + Z95 * se) - 1
-    verdict = "positive" if low > 0 else "negative" if high < 0 else "inconclusive"
-    out.update(
+    verdict: Verdict = "positive" if low > 0 else "negative" if high < 0 else "inconclusive"
+    return Lift(
+        exposed=exposed_group,
+        holdout=holdout_group,
         lift=round(p1 / p0 - 1, 4),
         ci95=[round(low, 4), round(high, 4)],
         verdict=verdict,
@@ -45,14 +49,13 @@ def lift_summary(
         if verdict != "inconclusive"
         else "The 95% interval includes zero: the groups are too small to tell.",
     )
-    return out
 
 
-def _group(accounts: int | None, visitors: int | None) -> dict[str, Any]:
+def _group(accounts: int | None, visitors: int | None) -> LiftGroup:
     rate = None if not accounts or visitors is None else round(visitors / accounts, 6)
-    return {
-        "accounts": accounts,
-        "visitors": visitors,
-        "visit_rate": rate,
-        "suppressed": accounts is None or visitors is None,
-    }
+    return LiftGroup(
+        accounts=accounts,
+        visitors=visitors,
+        visit_rate=rate,
+        suppressed=accounts is None or visitors is None,
+    )

@@ -13,11 +13,11 @@ Granularity = Literal["hour", "day"]
 
 class Figures(BaseModel):
     impressions: int | None = None
-    reach: int | None = Field(None, description="Unique accounts shown the ad.")
+    reach: int | None = Field(default=None, description="Unique accounts shown the ad.")
     frequency: float | None = None
     clicks: int | None = None
     ctr: float | None = None
-    spend: int | None = Field(None, description="Yen, rounded to the nearest yen.")
+    spend: int | None = Field(default=None, description="Yen, rounded to the nearest yen.")
     spend_milli_yen: int | None = None
     suppressed: bool = Field(False, description="True when any figure here is withheld.")
     withheld: list[str] = Field(default_factory=list, description="The withheld figures.")
@@ -31,7 +31,7 @@ class SeriesPoint(Figures):
 class DistanceBand(Figures):
     band: int
     from_m: int
-    to_m: int | None = Field(None, description="Null for the open last band.")
+    to_m: int | None = Field(default=None, description="Null for the open last band.")
 
 
 class LiftGroup(BaseModel):
@@ -41,12 +41,17 @@ class LiftGroup(BaseModel):
     suppressed: bool
 
 
+Verdict = Literal["positive", "negative", "inconclusive", "too_small"]
+
+
 class Lift(BaseModel):
     exposed: LiftGroup
     holdout: LiftGroup
-    lift: float | None = Field(None, description="Relative lift of the visit rate, 0.1 = +10%.")
+    lift: float | None = Field(
+        default=None, description="Relative lift of the visit rate, 0.1 = +10%."
+    )
     ci95: list[float] | None = None
-    verdict: Literal["positive", "negative", "inconclusive", "too_small"]
+    verdict: Verdict
     reason: str | None = None
 
 

@@ -10,26 +10,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.ads import service as ads
 from geo.core.auth import Actor
 from geo.emergencies import areas as emergency_areas
+from geo.emergencies.schemas import AdsPause
 from geo.places import service as places
 from geo.reports import access, timerange
 from geo.reports.bands import BANDS, band_label
 from geo.reports.lift import lift_summary
 from geo.reports.noise import Noise, events_sensitivity, figure_key
 from geo.reports.repository import CampaignRow, Cells, ReportRepository
-from geo.reports.schemas import CampaignListing, Report
-
-TOTALS = (
-    "impressions",
-    "reach",
-    "frequency",
-    "clicks",
-    "ctr",
-    "spend",
-    "spend_milli_yen",
-    "visits",
-    "visitors",
-    "converters",
-    "visit_rate",
+from geo.reports.schemas import (
+    BudgetAsOf,
+    CampaignListing,
+    DistanceBand,
+    Figures,
+    Granularity,
+    Lift,
+    Report,
+    SeriesPoint,
 )
 
 
@@ -37,7 +33,7 @@ TOTALS = (
 class ReportParams:
     start: datetime | None
     end: datetime | None
-    granularity: str
+    granularity: Granularity
     k: int
     attribution_days: int
     secret: str  # seeds the noise (GEO_SECRET_KEY)
@@ -71,7 +67,7 @@ async def campaign_for(session: AsyncSession, *, actor: Actor, campaign_id: int)
 
 async def _pauses(
     session: AsyncSession, actor: Actor, campaign: CampaignRow, start: datetime, end: datetime
-) -> list[dict[str, Any]]:
+) -> list[AdsPause]:
     data = await ads.get_campaign(session, actor=actor, campaign_id=campaign.id)
     return await emergency_areas.pauses(
         session,
@@ -83,7 +79,9 @@ async def _pauses(
     )
 
 
-WITHHELD = ["impressions", "reach", "frequency", "clicks", "ctr", "spend", "spend_milli_yen"]
+# A report's figures, in the order `withheld` names them: the ledger's, then attribution's.
+WITHHELD = ("impressions", "reach", "frequency", "clicks", "ctr", "spend", "spend_milli_yen")
+ATTRIBUTED = ("visits", "visitors", "converters", "visit_rate")
 # Visits count events, so one person could add many: each counts at most this many per range.
 VISITS_CLIP = 5
 
@@ -97,11 +95,11 @@ class Release:
     cells: dict[tuple[str, Any], Cells]
     clickers: dict[tuple[str, Any], int]
 
-    def figures(self, key: tuple[str, Any], name: str, start: datetime, end: datetime) -> dict:
+    def figures(self, key: tuple[str, Any], name: str, start: datetime, end: datetime) -> Figures:
         """A series point, band or total from its published cells (none: all withheld)."""
         cells = self.cells.get(key)
         if cells is None:
-            return {**dict.fromkeys(WITHHELD), "suppressed": True, "withheld": list(WITHHELD)}
+            return Figures(suppressed=True, withheld=list(WITHHELD))
         events = events_sensitivity(self.campaign.cap_count, self.campaign.cap_hours, start, end)
         release = self.noise.release
         impressions = release(f"impressions{name}", start, end, cells.impressions, events)
@@ -114,17 +112,37 @@ class Release:
             else None
         )
         milli = cells.spend_milli_yen  # money, billed exactly (see README: what is released)
-        out = {
-            "impressions": impressions,
-            "reach": reach,
-            "frequency": round(impressions / reach, 4) if impressions and reach else None,
-            "clicks": clicks,
-            "ctr": round(clicks / impressions, 6) if clicks is not None and impressions else None,
-            "spend": (milli + 500) // 1000,
-            "spend_milli_yen": milli,
-        }
-        withheld = [name for name in WITHHELD if out[name] is None]
-        return {**out, "suppressed": bool(withheld), "withheld": withheld}
+        frequency = round(impressions / reach, 4) if impressions and reach else None
+        ctr = round(clicks / impressions, 6) if clicks is not None and impressions else None
+        spend = (milli + 500) // 1000
+        released = (impressions, reach, frequency, clicks, ctr, spend, milli)
+        withheld = [n for n, value in zip(WITHHELD, released, strict=True) if value is None]
+        return Figures(
+            impressions=impressions,
+            reach=reach,
+            frequency=frequency,
+            clicks=clicks,
+            ctr=ctr,
+            spend=spend,
+            spend_milli_yen=milli,
+            suppressed=bool(withheld),
+            withheld=withheld,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Visits after exposure, and the lift over the held-out accounts."""
+
+    visits: int | None
+    visitors: int | None
+    converters: int | None
+    visit_rate: float | None
+    lift: Lift
+
+    def withheld(self) -> list[str]:
+        released = (self.visits, self.visitors, self.converters, self.visit_rate)
+        return [n for n, value in zip(ATTRIBUTED, released, strict=True) if value is None]
 
 
 async def build_report(
@@ -163,19 +181,29 @@ async def build_report(
         ),
         await repo.clickers(campaign.id, start, end, unit=unit, tz=tz),
     )
-    report = release.figures(("total", None), "", start, end)
-    report["series"] = [
-        {**release.figures(("bucket", b.key), "", b.start, b.end), "start": b.start, "end": b.end}
+    totals = release.figures(("total", None), "", start, end)
+    series = [
+        SeriesPoint(
+            **release.figures(("bucket", b.key), "", b.start, b.end).model_dump(),
+            start=b.start,
+            end=b.end,
+        )
         for b in timerange.buckets(start, end, granularity=unit, tz=campaign.timezone)
     ]
-    report["by_distance"] = [_band(release, band, start, end) for band in BANDS]
-    report.update(await _attribution(repo, campaign, noise, start, end, params, report["reach"]))
+    by_distance = [_band(release, band, start, end) for band in BANDS]
+    attribution = await _attribution(repo, campaign, noise, start, end, params, totals.reach)
     await access.charge(repo, campaign, noise.released, per_day=params.epsilon_per_day, now=now)
     # Pauses run to the end asked for (or now), not the hour the figures are snapped to.
-    report["pauses"] = await _pauses(session, actor, campaign, start, max(end, params.end or now))
-    report["withheld"] = [name for name in TOTALS if report.get(name) is None]
-    report["suppressed"] = bool(report["withheld"])
-    report.update(
+    pauses = await _pauses(session, actor, campaign, start, max(end, params.end or now))
+    withheld = [*totals.withheld, *attribution.withheld()]
+    return Report(
+        **totals.model_dump(exclude={"suppressed", "withheld"}),
+        visits=attribution.visits,
+        visitors=attribution.visitors,
+        converters=attribution.converters,
+        visit_rate=attribution.visit_rate,
+        suppressed=bool(withheld),
+        withheld=withheld,
         campaign_id=str(campaign.id),
         start=start,
         end=end,
@@ -184,19 +212,22 @@ async def build_report(
         k=params.k,
         epsilon=params.epsilon,
         attribution_days=params.attribution_days,
+        series=series,
+        by_distance=by_distance,
+        lift=attribution.lift,
         budget=await _budget_of(session, campaign, now),
+        pauses=pauses,
     )
-    return Report.model_validate(report)
 
 
 def cell_key(hour: datetime, band: int) -> str:
     return figure_key(f"cell:band{band}", hour, hour + timedelta(hours=1))
 
 
-def _band(release: Release, band: int, start: datetime, end: datetime) -> dict[str, Any]:
+def _band(release: Release, band: int, start: datetime, end: datetime) -> DistanceBand:
     lower, upper = band_label(band)
     figures = release.figures(("band", band), f":band{band}", start, end)
-    return {**figures, "band": band, "from_m": lower, "to_m": upper}
+    return DistanceBand(**figures.model_dump(), band=band, from_m=lower, to_m=upper)
 
 
 async def _attribution(
@@ -207,7 +238,7 @@ async def _attribution(
     end: datetime,
     params: ReportParams,
     exposed: int | None,
-) -> dict[str, Any]:
+) -> Attribution:
     window = timedelta(days=params.attribution_days)
     async with repo.generic_plans():
         visits, visitors = await repo.visits(campaign, start, end, window, clip=VISITS_CLIP)
@@ -228,13 +259,13 @@ async def _attribution(
         held_out=held_out,
         held_out_visitors=held_out_visitors,
     )
-    return {
-        "visits": visits_out,
-        "visitors": visitors_out,
-        "converters": converters,
-        "visit_rate": lift["exposed"]["visit_rate"],
-        "lift": lift,
-    }
+    return Attribution(
+        visits=visits_out,
+        visitors=visitors_out,
+        converters=converters,
+        visit_rate=lift.exposed.visit_rate,
+        lift=lift,
+    )
 
 
 async def campaigns_of(session: AsyncSession, *, actor: Actor) -> list[CampaignListing]:
@@ -279,7 +310,7 @@ async def map_cells(
 
 async def budget_as_of_hour(
     session: AsyncSession, *, actor: Actor, campaign_id: int, now: datetime | None = None
-) -> dict[str, Any]:
+) -> BudgetAsOf:
     """Spend and budget left as of the last finished hour (owner only, 404 otherwise).
 
     The engine's exact state (the Redis lease, which moves with every impression) stays
@@ -290,7 +321,7 @@ async def budget_as_of_hour(
     return await _budget_of(session, campaign, now or datetime.now(UTC))
 
 
-async def _budget_of(session: AsyncSession, campaign: CampaignRow, now: datetime) -> dict[str, Any]:
+async def _budget_of(session: AsyncSession, campaign: CampaignRow, now: datetime) -> BudgetAsOf:
     as_of = timerange.floor_hour(now)
     zone = ZoneInfo(campaign.timezone)
     # "Today" is the local day of the last finished hour (the hour that ended at `as_of`).
@@ -301,10 +332,10 @@ async def _budget_of(session: AsyncSession, campaign: CampaignRow, now: datetime
     )
     total_left = campaign.budget_total * 1000 - spend.total_milli_yen
     today_left = min(total_left, campaign.budget_daily * 1000 - spend.today_milli_yen)
-    return {
-        "as_of": as_of,
-        "spent_total_milli_yen": spend.total_milli_yen,
-        "spent_today_milli_yen": spend.today_milli_yen,
-        "total_left_yen": max(0, total_left) // 1000,
-        "today_left_yen": max(0, today_left) // 1000,
-    }
+    return BudgetAsOf(
+        as_of=as_of,
+        spent_total_milli_yen=spend.total_milli_yen,
+        spent_today_milli_yen=spend.today_milli_yen,
+        total_left_yen=max(0, total_left) // 1000,
+        today_left_yen=max(0, today_left) // 1000,
+    )

@@ -6,8 +6,6 @@ home timelines and open streams. Resolved now, because after the commit the grap
 name those viewers is gone.
 """
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.outbox import events as fanout
@@ -16,8 +14,10 @@ from geo.social.erasure_repository import (
     FOLLOWERS,
     FOLLOWING,
     FRIENDS,
+    Person,
     SocialErasureRepository,
 )
+from geo.social.schemas import ExportCircle, ExportPerson, SocialExport
 
 
 async def erase_account(session: AsyncSession, *, account_id: int) -> None:
@@ -27,13 +27,20 @@ async def erase_account(session: AsyncSession, *, account_id: int) -> None:
     await repo.delete_graph(account_id)
 
 
-async def export_of(session: AsyncSession, *, account_id: int) -> dict[str, Any]:
+async def export_of(session: AsyncSession, *, account_id: int) -> SocialExport:
     """The account's friends, circles, follows both ways and blocks."""
     repo = SocialErasureRepository(session)
-    return {
-        "friends": await repo.people(FRIENDS, account_id),
-        "circles": await repo.circles(account_id),
-        "following": await repo.people(FOLLOWING, account_id),
-        "followers": await repo.people(FOLLOWERS, account_id),
-        "blocked": await repo.people(BLOCKED, account_id),
-    }
+    return SocialExport(
+        friends=_people(await repo.people(FRIENDS, account_id)),
+        circles=[
+            ExportCircle(id=str(c.id), name=c.name, members=[str(m) for m in c.members])
+            for c in await repo.circles(account_id)
+        ],
+        following=_people(await repo.people(FOLLOWING, account_id)),
+        followers=_people(await repo.people(FOLLOWERS, account_id)),
+        blocked=_people(await repo.people(BLOCKED, account_id)),
+    )
+
+
+def _people(rows: list[Person]) -> list[ExportPerson]:
+    return [ExportPerson(id=str(p.id), handle=p.handle) for p in rows]

@@ -1,6 +1,6 @@
 """SQL for erasing an account's place in both graphs and exporting it."""
 
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,17 @@ _GRAPH_DELETES = (
     "DELETE FROM follows WHERE follower_id = :a OR followee_id = :a",
     "DELETE FROM blocks WHERE blocker_id = :a OR blocked_id = :a",
 )
+
+
+class Person(NamedTuple):
+    id: int
+    handle: str
+
+
+class OwnCircle(NamedTuple):
+    id: int
+    name: str
+    members: list[int]
 
 
 class SocialErasureRepository:
@@ -39,24 +50,24 @@ class SocialErasureRepository:
         for sql in _GRAPH_DELETES:
             await self.session.execute(text(sql), {"a": account_id})
 
-    async def people(self, sql: str, account_id: int) -> list[dict[str, str]]:
+    async def people(self, sql: str, account_id: int) -> list[Person]:
         rows = await self.session.execute(
             text(f"SELECT x.id, x.handle FROM accounts x WHERE x.id IN ({sql}) ORDER BY x.id"),
             {"a": account_id},
         )
-        return [{"id": str(r[0]), "handle": r[1]} for r in rows]
+        return [Person(*r) for r in rows]
 
-    async def circles(self, account_id: int) -> list[dict[str, Any]]:
+    async def circles(self, account_id: int) -> list[OwnCircle]:
         rows = await self.session.execute(
             text("""
-            SELECT c.id, c.name, c.created_at,
+            SELECT c.id, c.name,
                    coalesce(array_agg(cm.member_id ORDER BY cm.member_id)
                             FILTER (WHERE cm.member_id IS NOT NULL), '{}')
             FROM circles c LEFT JOIN circle_members cm ON cm.circle_id = c.id
             WHERE c.owner_id = :a GROUP BY c.id ORDER BY c.id"""),
             {"a": account_id},
         )
-        return [{"id": str(r[0]), "name": r[1], "members": [str(m) for m in r[3]]} for r in rows]
+        return [OwnCircle(r[0], r[1], list(r[2])) for r in rows]
 
 
 FRIENDS = "SELECT b_id FROM friendships WHERE a_id = :a"

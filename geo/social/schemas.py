@@ -55,3 +55,24 @@ class AccountSummary(BaseModel):
 class AccountPage(BaseModel):
     items: list[AccountSummary]
     next: str | None
+
+
+class ExportPerson(BaseModel):
+    id: IdStr
+    handle: str
+
+
+class ExportCircle(BaseModel):
+    id: IdStr
+    name: str
+    members: list[IdStr]
+
+
+class SocialExport(BaseModel):
+    """An account's part of the graph, as `GET /v1/me/export` hands it back."""
+
+    friends: list[ExportPerson]
+    circles: list[ExportCircle]
+    following: list[ExportPerson]
+    followers: list[ExportPerson]
+    blocked: list[ExportPerson]

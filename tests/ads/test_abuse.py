@@ -15,7 +15,13 @@ from geo.ads.decision import AdsEngine
 from geo.ads.traffic import TrafficFilter
 from geo.ads.worker import drain
 from geo.core.ids import EPOCH_MS
-from tests.ads.factories import KIYOSUMI, business_with_place, campaign_body, create_campaign
+from tests.ads.factories import (
+    KIYOSUMI,
+    business_with_place,
+    campaign_body,
+    create_campaign,
+    nearby_ads,
+)
 from tests.conftest import make_account
 
 LAT, LON = KIYOSUMI
@@ -32,14 +38,6 @@ def _square(lat: float, lon: float, half_deg: float) -> dict:
         [lon - half_deg, lat - half_deg],
     ]
     return {"type": "Polygon", "coordinates": [ring]}
-
-
-async def nearby_ads(client, viewer, lat=LAT, lon=LON) -> list[dict]:  # type: ignore[no-untyped-def]
-    response = await client.get(
-        "/v1/places/nearby", params={"lat": lat, "lon": lon}, headers=viewer["headers"]
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["ads"]
 
 
 # --- the beacon ---------------------------------------------------------------------------------

@@ -136,7 +136,7 @@ async def test_redis_loss_mid_run_never_overspends(committed, redis, settings):
     await redis.flushdb()
     async with db.sessionmaker() as s:
         left = await service.budget_left(s, redis, campaign_id=campaign_id)
-    assert left["spent_total_milli_yen"] >= before * PRICE, "a lost lease counts as spent"
+    assert left.spent_total_milli_yen >= before * PRICE, "a lost lease counts as spent"
     after = await serve(make_engines(db, redis, settings, 2), range(1001, 1201))
     await drain(db, redis)
     count, _, leased = await ledger(db, campaign_id)

@@ -89,6 +89,14 @@ async def test_list_is_cursor_paginated(client):
         ({"categories": ["no-such-category"]}, "body.categories"),
         ({"frequency_cap": {"count": 0, "hours": 24}}, "body.frequency_cap.count"),
         ({"bid_cpm": 0}, "body.bid_cpm"),
+        # Numbers are JSON numbers: not booleans, not numbers in strings.
+        ({"bid_cpm": True}, "body.bid_cpm"),
+        ({"bid_cpm": "200"}, "body.bid_cpm"),
+        ({"target": {"radius_m": "500"}}, "body.target"),
+        ({"budget": {"total": True, "daily": 1}}, "body.budget.total"),
+        ({"frequency_cap": {"count": "3", "hours": 24}}, "body.frequency_cap.count"),
+        ({"hours": [False]}, "body.hours.0"),
+        ({"holdout_share": "0.1"}, "body.holdout_share"),
     ],
 )
 async def test_bad_campaigns_are_422_naming_the_field(client, overrides, field):
@@ -101,6 +109,16 @@ async def test_bad_campaigns_are_422_naming_the_field(client, overrides, field):
     fields = [e["field"] for e in response.json()["errors"]]
     assert any(f.startswith(field) for f in fields), fields
     assert (await client.get("/v1/campaigns", headers=owner["headers"])).json()["items"] == []
+
+
+async def test_an_integral_number_is_an_integer_as_the_json_schema_says(client):
+    # JSON Schema's integer includes 200.0 (schema-driven clients send it): only booleans,
+    # strings and fractions are refused.
+    owner, place = await business_with_place(client)
+    made = await create_campaign(
+        client, owner, place, bid_cpm=200.0, frequency_cap={"count": 3.0, "hours": 24}
+    )
+    assert (made["bid_cpm"], made["frequency_cap"]) == (200, {"count": 3, "hours": 24})
 
 
 async def test_nan_bid_is_rejected(client):

@@ -206,6 +206,9 @@ async def test_idempotent_retry_returns_first_answer(client, world, session):
         ({"lat": "NaN"}, "body.lat"),
         ({"lon": "Infinity"}, "body.lon"),
         ({"lat": 91}, "body.lat"),
+        ({"lat": "35.6588"}, "body.lat"),
+        ({"lon": True}, "body.lon"),
+        ({"accuracy_m": False}, "body.accuracy_m"),
         ({"message": "x" * 10_000}, "body.message"),
         ({"accuracy_m": -1}, "body.accuracy_m"),
         ({"accuracy_m": "far"}, "body.accuracy_m"),
@@ -233,4 +236,16 @@ async def test_nan_literal_position_is_refused(client, world, session):
     )
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["type"] == "finite_number"
+    assert (await session.execute(text("SELECT count(*) FROM checkins"))).scalar_one() == 0
+
+
+async def test_a_boolean_latitude_is_refused_not_read_as_zero(client, world, session):
+    # Lax parsing would have taken `false` as 0.0 and `true` as 1.0: a check-in off Africa.
+    for value in (False, True):
+        response = await post_checkin(client, world["author"], world["place"], lat=value)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"] == [
+            {"field": "body.lat", "message": "Input should be a valid number", "type": "float_type"}
+        ]
     assert (await session.execute(text("SELECT count(*) FROM checkins"))).scalar_one() == 0

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 import h3
 from sqlalchemy import text
 
+from geo import maintenance
 from geo.ads import retention as ads_retention
 from geo.checkins.service import AREA_RESOLUTION
 from geo.core import partitions
+from geo.core.db import create_database
 from geo.core.ids import id_floor_for
 from geo.outbox import retention as outbox_retention
 
@@ -121,3 +123,23 @@ async def test_exact_viewer_positions_become_area_cells_after_a_week(db_connecti
     assert (round(lat, 9), round(lon, 9)) == SHIBUYA, "a recent position was coarsened"
     # Once per day: the next pass finds nothing left to do.
     assert await ads_retention.coarsen_positions(conn, now=now, exact_days=7) == 0
+
+
+async def test_a_maintenance_pass_says_what_it_did_and_the_next_finds_nothing_to_do(
+    commit_database, settings
+):
+    # Its own transaction, committed: on the commit database, where days made ahead may stay.
+    db = create_database(settings.model_copy(update={"database_url": commit_database}))
+    try:
+        first = await maintenance.run_once(db, settings)
+        again = await maintenance.run_once(db, settings)
+        async with db.engine.connect() as conn:
+            made = await conn.scalar(
+                text("SELECT count(*) FROM pg_class WHERE relname = ANY(:names)"),
+                {"names": first.made},
+            )
+    finally:
+        await db.engine.dispose()
+    assert made == len(first.made)
+    assert again == maintenance.Upkeep(made=[], dropped=[], coarsened=0)
+    assert not again

@@ -18,17 +18,10 @@ LAT, LON = TOKYO_TOWER
 
 
 @pytest.fixture(autouse=True)
-def fresh_ads_index(app):  # type: ignore[no-untyped-def]
-    app.state.settings = app.state.settings.model_copy(update={"ads_index_refresh_s": 0.0})
-
-
-@pytest.fixture(autouse=True)
-def ads_for_fresh_walkers(app):  # type: ignore[no-untyped-def]
+def ads_for_fresh_walkers(app, fresh_ads_index):  # type: ignore[no-untyped-def]
     """The viewers here are minutes old and step in and out of the area at once: the
     invalid-traffic rules (age, speed) would refuse them, and they are not what is tested."""
-    app.state.settings = app.state.settings.model_copy(
-        update={"ads_index_refresh_s": 0.0, "ads_min_account_age_s": 0, "ads_max_speed_kmh": 1e9}
-    )
+    app.state.settings = app.state.settings.model_copy(update={"ads_max_speed_kmh": 1e9})
 
 
 async def test_an_open_stream_last_seen_inside_gets_the_alert(app, client, session, redis):

@@ -96,6 +96,9 @@ async def test_bad_areas_are_422_naming_the_field(client, session):
     for area in (
         {"lat": 35.6, "lon": 139.7, "radius_m": 5},
         {"lat": 95, "lon": 0, "radius_m": 500},
+        {"lat": False, "lon": 139.7, "radius_m": 500},
+        {"lat": 35.6, "lon": 139.7, "radius_m": "500"},
+        {"type": "Polygon", "coordinates": [[[139.73, True], *unclosed[1:], [139.73, True]]]},
     ):
         response = await client.post(
             "/v1/emergencies", json={"name": "x", "area": area}, headers=operator["headers"]

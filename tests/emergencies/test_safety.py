@@ -55,6 +55,11 @@ async def test_someone_never_seen_inside_is_422_unless_their_position_is(client,
     assert inside.json()["place"]["precision"] == "exact"
     half = await report(client, newcomer, quake["emergency"], lat=lat)
     assert half.status_code == 422
+    for bad in ({"lat": True}, {"lon": str(lon)}, {"accuracy_m": False}):
+        body = {"lat": lat, "lon": lon, "accuracy_m": 30, **bad}
+        typed = await report(client, newcomer, quake["emergency"], **body)
+        assert typed.status_code == 422, bad
+        assert [e["field"] for e in typed.json()["errors"]] == [f"body.{next(iter(bad))}"]
 
 
 async def test_retries_return_the_first_answer(client, quake):

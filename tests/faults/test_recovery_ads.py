@@ -7,17 +7,10 @@ from sqlalchemy import text
 
 from geo.ads import keys
 from geo.ads.worker import drain
-from tests.ads.factories import business_with_place, create_campaign
-from tests.ads.test_decision_api import nearby_ads
+from tests.ads.factories import business_with_place, create_campaign, nearby_ads
 from tests.conftest import make_account
 
-
-@pytest.fixture(autouse=True)
-def fresh_ads_index(app):  # type: ignore[no-untyped-def]
-    """As tests/ads/conftest.py: campaign edits seen at once, new accounts may be served."""
-    app.state.settings = app.state.settings.model_copy(
-        update={"ads_index_refresh_s": 0.0, "ads_min_account_age_s": 0}
-    )
+pytestmark = pytest.mark.usefixtures("fresh_ads_index")
 
 
 async def test_caps_and_budgets_hold_after_redis_loses_its_data(app, client, redis, session):

@@ -64,6 +64,8 @@ async def test_bad_bbox(client, member, bbox):
         {"name": "ok", "category": "cafe", "lat": 91, "lon": 1},
         {"name": "ok", "category": "cafe", "lat": 1, "lon": 181},
         {"name": "ok", "category": "cafe", "lat": "NaN", "lon": 1},
+        {"name": "ok", "category": "cafe", "lat": "35.6", "lon": 1},
+        {"name": "ok", "category": "cafe", "lat": 1, "lon": True},
         {"name": "ok", "category": "cafe", "lat": [1], "lon": 1},
         {"name": "ok", "category": "cafe", "lat": 1},
         {"name": 5, "category": "cafe", "lat": 1, "lon": 1},
@@ -126,3 +128,26 @@ async def test_unknown_place_is_404(client, member):
     response = await client.get("/v1/places/123456789", headers=member["headers"])
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_boolean_latitude_is_refused_not_read_as_zero(client, member, session):
+    before = (await session.execute(text("SELECT count(*) FROM places"))).scalar_one()
+    response = await client.post(
+        "/v1/places",
+        json={"name": "Null Island Cafe", "category": "cafe", "lat": False, "lon": 0},
+        headers=member["headers"],
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [
+        {"field": "body.lat", "message": "Input should be a valid number", "type": "float_type"}
+    ]
+    after = (await session.execute(text("SELECT count(*) FROM places"))).scalar_one()
+    assert after == before
+
+
+async def test_query_coordinates_stay_text_as_query_strings_are(client, member):
+    response = await client.get(
+        "/v1/places/nearby", params={"lat": "35.68", "lon": "139.76"}, headers=member["headers"]
+    )
+    assert response.status_code == 200, response.text
