@@ -65,6 +65,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
 
+@app.get("/healthz")
+async def healthz() -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
 @app.get("/v1/places/nearby")
 async def nearby(
     request: Request, lat: float, lon: float, radius_m: float = 1000, limit: int = 20

@@ -159,18 +159,22 @@ class AdsEngine:
                 campaign.budget_daily, campaign.hours, local_now, self.settings.ads_pacing_margin
             )
             async with gate, self.leaser.lock(campaign.id):
-                held_day, lease = await self.redis.hmget(  # type: ignore[misc]
-                    keys.budget(campaign.id), ["day", "lease"]
+                held_day, lease, caps = await self.redis.hmget(  # type: ignore[misc]
+                    keys.budget(campaign.id), ["day", "lease", "caps"]
                 )
                 fresh = held_day == day.encode()
-                if fresh and int(lease or 0) >= self.leaser.low_water_milli(campaign):
-                    return False
-                return (
-                    await self.leaser.lease(
+                leased = False
+                if not fresh or int(lease or 0) < self.leaser.low_water_milli(campaign):
+                    granted = await self.leaser.lease(
                         campaign, day=day, paced_milli=paced, roll_over=not fresh
                     )
-                    > 0
-                )
+                    leased = granted > 0
+                    caps = await self.redis.hget(keys.budget(campaign.id), "caps")
+                # A rollover from nothing (a Redis loss) marked the caps lost: put them back
+                # now too, or the first charge would wait on the ledger for them.
+                if caps == b"lost":
+                    await rebuild_caps(self.db, self.redis, campaign, now=now)
+                return leased
 
         live = [c for c in self.index.campaigns.values() if c.starts_at <= now < c.ends_at]
         return sum(await asyncio.gather(*(prime_one(c) for c in live)))

@@ -182,5 +182,7 @@ async def test_prime_leases_ahead_so_a_fresh_redis_serves_without_waiting(
     assert int(state[b"lease"]) == 7 * PRICE
     await redis.flushdb()
     assert await engine.prime() == 1, "a Redis loss is re-leased from what is left"
+    state = await redis.hgetall(keys.budget(campaign_id))
+    assert b"caps" not in state, "priming put the caps back too: no charge waits on the ledger"
     _, _, leased = await ledger(db, campaign_id)
     assert leased == 2 * 7 * PRICE, "the lost lease stays counted as spent"
