@@ -7,6 +7,7 @@ without internals.
 """
 
 import logging
+import re
 from typing import Any
 
 import asyncpg.exceptions
@@ -117,10 +118,20 @@ def problem_response(
     )
 
 
+# Pydantic names the schema a value failed inside a union (`int | None` with a validator) in the
+# location: `body.bid_cpm.function-before[json_number(), constrained-int]`. A client needs the
+# field, not our schema's internals.
+_SCHEMA_TAG = re.compile(
+    r"^(function-(before|after|wrap|plain)\[.*\]|constrained-\w+|nullable\[.*\])$"
+)
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ())]
+        if err.get("type") == "none_required" and tuple(err.get("loc", ()))[-1:] == ("none",):
+            continue
+        loc = [str(p) for p in err.get("loc", ()) if not _SCHEMA_TAG.match(str(p))]
         errors.append(
             {
                 "field": ".".join(loc),

@@ -107,8 +107,21 @@ async def test_bad_campaigns_are_422_naming_the_field(client, overrides, field):
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     fields = [e["field"] for e in response.json()["errors"]]
-    assert any(f.startswith(field) for f in fields), fields
+    assert any(f == field or f.startswith(field + ".") for f in fields), fields
     assert (await client.get("/v1/campaigns", headers=owner["headers"])).json()["items"] == []
+
+
+@pytest.mark.parametrize("value", [True, "200", 0])
+async def test_a_bad_patch_names_the_field_not_the_schema(client, value):
+    owner, place = await business_with_place(client)
+    made = await client.post(
+        "/v1/campaigns", json=campaign_body(place["id"]), headers=owner["headers"]
+    )
+    response = await client.patch(
+        f"/v1/campaigns/{made.json()['id']}", json={"bid_cpm": value}, headers=owner["headers"]
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["body.bid_cpm"]
 
 
 async def test_an_integral_number_is_an_integer_as_the_json_schema_says(client):
