@@ -34,6 +34,16 @@ def lift_summary(
     assert held_out
     assert exposed_visitors
     assert held_out_visitors
+    if exposed_visitors > exposed or held_out_visitors > held_out:
+        # Released counts are noisy and the exposed accounts are the reach sketch's estimate,
+        # so visitors can come out above their group; a rate past 1 has no interval (its
+        # variance term goes negative), and the groups are too small against the noise to tell.
+        return Lift(
+            exposed=exposed_group,
+            holdout=holdout_group,
+            verdict="too_small",
+            reason="A group's visitors outnumber its accounts after noise: too small to tell.",
+        )
     p1, p0 = exposed_visitors / exposed, held_out_visitors / held_out
     se = math.sqrt((1 - p1) / exposed_visitors + (1 - p0) / held_out_visitors)
     log_rr = math.log(p1 / p0)
