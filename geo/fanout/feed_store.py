@@ -28,7 +28,7 @@ class FeedStore:
         changes nothing), trim to the cap; the public ones to the public stream, all in one ZADD
         and one trim. Several deliveries share pipelines of about BATCH recipients. Then the
         announcements, to those recipients only that have a live stream open."""
-        pipe, queued, announced = self.redis.pipeline(transaction=False), 0, []
+        pipe, queued = self.redis.pipeline(transaction=False), 0
         public = {str(c): keys.score(c) for c, _, p in deliveries if p}
         try:
             if public:
@@ -42,30 +42,29 @@ class FeedStore:
                     key = keys.home(account_id)
                     pipe.zadd(key, {member: score})
                     pipe.zremrangebyrank(key, 0, -keys.HOME_CAP - 1)
-                    if announce:
-                        announced.append((account_id, member))
                     queued += 1
                     if queued % BATCH == 0:
                         await pipe.execute()
-            listeners = len(announced) + 1
-            if announced:
+            announce = announce and queued > 0
+            if announce:
                 # Asked after the items are in the timelines (last in the last pipeline): a stream
                 # that registers after this started after the items were there, as any stream
                 # opened a moment later would have. Most accounts have none open: the live ones,
-                # when fewer than the recipients, come back whole in this one reply.
+                # when fewer than the deliveries, come back whole in this one reply.
                 pipe.zrangebyscore(
-                    keys.LISTENERS, f"({time.time() * 1000}", "+inf", start=0, num=listeners
+                    keys.LISTENERS, f"({time.time() * 1000}", "+inf", start=0, num=queued + 1
                 )
             replies = await pipe.execute()
         finally:
             await pipe.reset()
-        if announced:
-            live = replies[-1]
-            if len(live) < listeners:
-                ids = {int(a) for a in live}
-                await self._publish([pair for pair in announced if pair[0] in ids])
-            else:
-                await self._announce(announced)
+        if not announce:
+            return
+        pairs = ((a, str(c)) for c, recipients, _ in deliveries for a in recipients)
+        if len(live := replies[-1]) > queued:  # cut short: more listen than receive
+            await self._announce(list(pairs))
+        elif live:
+            ids = {int(a) for a in live}
+            await self._publish([pair for pair in pairs if pair[0] in ids])
 
     async def _announce(self, announced: list[tuple[int, str]]) -> None:
         """Announce to those of these recipients that listen now (as many listen as receive)."""
