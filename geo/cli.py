@@ -117,6 +117,7 @@ def _run_with_servers(settings: Settings, job):  # type: ignore[no-untyped-def]
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
+    import gc
 
     from geo import maintenance
     from geo.ads.worker import run_forever as run_ads_ledger
@@ -133,6 +134,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             maintenance.run_forever(db, settings),
         )
 
+    # What start-up made (modules, classes, settings) lives as long as the process: frozen out of
+    # the cyclic collector's reach, full collections no longer walk it each time (about 8% of
+    # the fan-out's CPU per delivery draining a backlog, bench/fanout_drain.py).
+    gc.collect()
+    gc.freeze()
     _run_with_servers(settings, run_all)
     return 0
 

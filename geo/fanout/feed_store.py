@@ -25,43 +25,63 @@ class FeedStore:
         self, deliveries: list[tuple[int, list[int], bool]], *, announce: bool = True
     ) -> None:
         """Each (check-in id, recipients, public): ZADD by id to every home timeline (a redelivery
-        changes nothing), trim to the cap; public ones also to the public stream. Several
-        deliveries share pipelines of about BATCH recipients. Then the announcements, to those
-        recipients only that have a live stream open (two commands per delivery, not three)."""
-        pipe, queued, announced = self.redis.pipeline(transaction=False), 0, []
+        changes nothing), trim to the cap; the public ones to the public stream, all in one ZADD
+        and one trim. Several deliveries share pipelines of about BATCH recipients. Then the
+        announcements, to those recipients only that have a live stream open."""
+        pipe, queued = self.redis.pipeline(transaction=False), 0
+        public = {str(c): keys.score(c) for c, _, p in deliveries if p}
         try:
-            for checkin_id, recipients, public in deliveries:
+            if public:
+                # One ZADD and one trim for all: the newest PUBLIC_CAP of the union are those
+                # that trimming after each one would keep.
+                pipe.zadd(keys.public_global(), public)
+                pipe.zremrangebyrank(keys.public_global(), 0, -keys.PUBLIC_CAP - 1)
+            for checkin_id, recipients, _ in deliveries:
                 member, score = str(checkin_id), keys.score(checkin_id)
-                if public:
-                    pipe.zadd(keys.public_global(), {member: score})
-                    pipe.zremrangebyrank(keys.public_global(), 0, -keys.PUBLIC_CAP - 1)
                 for account_id in recipients:
                     key = keys.home(account_id)
                     pipe.zadd(key, {member: score})
                     pipe.zremrangebyrank(key, 0, -keys.HOME_CAP - 1)
-                    if announce:
-                        announced.append((account_id, member))
                     queued += 1
                     if queued % BATCH == 0:
                         await pipe.execute()
-            await pipe.execute()
+            announce = announce and queued > 0
+            if announce:
+                # Asked after the items are in the timelines (last in the last pipeline): a stream
+                # that registers after this started after the items were there, as any stream
+                # opened a moment later would have. Most accounts have none open: the live ones,
+                # when fewer than the deliveries, come back whole in this one reply.
+                pipe.zrangebyscore(
+                    keys.LISTENERS, f"({time.time() * 1000}", "+inf", start=0, num=queued + 1
+                )
+            replies = await pipe.execute()
         finally:
             await pipe.reset()
-        await self._announce(announced)
+        if not announce:
+            return
+        pairs = ((a, str(c)) for c, recipients, _ in deliveries for a in recipients)
+        if len(live := replies[-1]) > queued:  # cut short: more listen than receive
+            await self._announce(list(pairs))
+        elif live:
+            ids = {int(a) for a in live}
+            await self._publish([pair for pair in pairs if pair[0] in ids])
 
     async def _announce(self, announced: list[tuple[int, str]]) -> None:
-        # Asked after the items are in the timelines: a stream that registers after this check
-        # started after the items were there, as any stream opened a moment later would have.
+        """Announce to those of these recipients that listen now (as many listen as receive)."""
         for start in range(0, len(announced), BATCH):
             chunk = announced[start : start + BATCH]
             until = await self.redis.zmscore(keys.LISTENERS, [str(a) for a, _ in chunk])
             now_ms = time.time() * 1000
-            live = [pair for pair, u in zip(chunk, until, strict=True) if u and u > now_ms]
-            if live:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for account_id, member in live:
-                        pipe.spublish(keys.live_home(account_id), member)
-                    await pipe.execute()
+            await self._publish(
+                [pair for pair, u in zip(chunk, until, strict=True) if u and u > now_ms]
+            )
+
+    async def _publish(self, live: list[tuple[int, str]]) -> None:
+        for start in range(0, len(live), BATCH):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for account_id, member in live[start : start + BATCH]:
+                    pipe.spublish(keys.live_home(account_id), member)
+                await pipe.execute()
 
     async def remove_home(self, checkin_id: int, accounts: list[int]) -> None:
         """Take one check-in out of these home timelines; retract it from the live streams of

@@ -1,6 +1,5 @@
 """The fan-out, read like a table of contents: relay committed events, deliver, retract."""
 
-import json
 import logging
 from typing import Any
 
@@ -40,7 +39,7 @@ async def relay_outbox(session: AsyncSession, redis: RedisClient, *, limit: int 
         for _, topic, payload in rows:
             pipe.xadd(
                 keys.PRIORITY if topic in PRIORITY_TOPICS else keys.STREAM,
-                {"topic": topic, "payload": json.dumps(payload)},
+                {"topic": topic, "payload": payload},  # JSON text already
                 maxlen=keys.STREAM_CAP,
                 approximate=True,
             )

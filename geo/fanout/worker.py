@@ -23,6 +23,10 @@ from geo.outbox.repository import OutboxRepository
 
 log = logging.getLogger("geo.fanout.worker")
 RECLAIM_IDLE_MS = 30_000
+# Main-stream events taken per batch (at most: a batch is what is waiting). Each batch costs a
+# fixed set of round trips (takes, two queries, the last pipeline, XACK): 200 events (~2,300
+# deliveries of the real graph) spend ~1 us less CPU per delivery than 100 (bench/fanout_drain.py).
+BATCH_EVENTS = 200
 # Chunks of big deliveries (1,000 recipients each) taken per batch beside main-stream events, and
 # when the main stream is empty.
 BULK_BESIDE, BULK_ALONE = 1, 4
@@ -87,7 +91,12 @@ async def _take(
 
 
 async def consume_once(
-    db: Database, redis: RedisClient, consumer: str, *, block_ms: int = 1000, count: int = 100
+    db: Database,
+    redis: RedisClient,
+    consumer: str,
+    *,
+    block_ms: int = 1000,
+    count: int = BATCH_EVENTS,
 ) -> int:
     """Handle one batch: the priority lane, main-stream events, then a few chunks of big
     deliveries."""

@@ -21,12 +21,14 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def claim_unsent(self, limit: int) -> list[tuple[int, str, dict[str, Any]]]:
+    async def claim_unsent(self, limit: int) -> list[tuple[int, str, str]]:
+        """(id, topic, payload as JSON text) of the oldest unsent rows. The text as PostgreSQL
+        prints it: the relay passes it on, so it is never decoded and encoded again."""
         # SKIP LOCKED lets several relays run; each row is taken by one of them at a time.
         rows = (
             await self.session.execute(
                 text("""
-            SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL
+            SELECT id, topic, payload::text FROM outbox WHERE sent_at IS NULL
             ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"""),
                 {"n": limit},
             )
@@ -35,12 +37,13 @@ class OutboxRepository:
 
     async def claim_unsent_priority(
         self, topics: tuple[str, ...], limit: int
-    ) -> list[tuple[int, str, dict[str, Any]]]:
-        """The priority lane's unsent rows (partial index `ix_outbox_unsent_priority`)."""
+    ) -> list[tuple[int, str, str]]:
+        """The priority lane's unsent rows (partial index `ix_outbox_unsent_priority`), as
+        `claim_unsent`'s."""
         rows = (
             await self.session.execute(
                 text("""
-            SELECT id, topic, payload FROM outbox
+            SELECT id, topic, payload::text FROM outbox
             WHERE sent_at IS NULL AND topic = ANY(CAST(:topics AS text[]))
             ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"""),
                 {"n": limit, "topics": list(topics)},

@@ -288,16 +288,15 @@ class SocialRepository:
         return [r[0] for r in rows]
 
     async def followers_of_many(self, account_ids: list[int]) -> dict[int, list[int]]:
-        """`followers` of several accounts at once, by account."""
+        """`followers` of several accounts at once, by account: one row per account (an array
+        decoded by the driver), not one per follower."""
         rows = await self._all(
-            """SELECT f.followee_id, f.follower_id FROM follows f
+            """SELECT f.followee_id, array_agg(f.follower_id) FROM follows f
                WHERE f.followee_id = ANY(CAST(:ids AS bigint[]))
                AND NOT EXISTS (SELECT 1 FROM blocks b WHERE
                    (b.blocker_id = f.followee_id AND b.blocked_id = f.follower_id)
-                OR (b.blocker_id = f.follower_id AND b.blocked_id = f.followee_id))""",
+                OR (b.blocker_id = f.follower_id AND b.blocked_id = f.followee_id))
+               GROUP BY f.followee_id""",
             ids=account_ids,
         )
-        found: dict[int, list[int]] = {}
-        for followee, follower in rows:
-            found.setdefault(followee, []).append(follower)
-        return found
+        return {followee: list(followers) for followee, followers in rows}
