@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from geo import maintenance
@@ -19,6 +20,7 @@ from geo.api import nearby as nearby_api
 from geo.api import timelines as timelines_api
 from geo.checkins import api as checkins_api
 from geo.core.auth import TokenCache
+from geo.core.bodies import add_body_schemas
 from geo.core.config import Settings, check_secret, get_settings
 from geo.core.db import create_database
 from geo.core.errors import ServiceUnavailable, install_error_handlers, problem_response
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
+    bodies: list[type[BaseModel]] = []
     # The hottest routes' routers first: FastAPI matches routers in order, twice per request
     # (about 15 % of /v1/places/nearby's CPU went to matching when it came after accounts).
     # `/v1/places/nearby` must also come before places' `/v1/places/{place_id}`.
@@ -107,11 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         emergencies_api,
         emergencies_page,
     ):
-        for name in ("public_router", "router"):
+        for name in ("hot_router", "public_router", "router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))
+        bodies.extend(getattr(module, "documented_bodies", ()))
     _add_operations(app)
-    _install_openapi(app)
+    _install_openapi(app, bodies)
     return app
 
 
@@ -146,13 +150,14 @@ def _add_operations(app: FastAPI) -> None:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-def _install_openapi(app: FastAPI) -> None:
+def _install_openapi(app: FastAPI, bodies: list[type[BaseModel]]) -> None:
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = state_min_radius(
-                add_problem_schemas(default_openapi()), app.state.settings.ads_min_target_radius_m
+                add_body_schemas(add_problem_schemas(default_openapi()), bodies),
+                app.state.settings.ads_min_target_radius_m,
             )
         return app.openapi_schema
 

@@ -193,6 +193,25 @@ async def lag_tolerant_connection(request: Request) -> AsyncIterator[asyncpg.Con
 
 
 @asynccontextmanager
+async def write_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    """`get_session`'s one transaction per request, on the session's asyncpg connection, for the
+    hottest write (a check-in), opened by the handler itself rather than by `SessionDep`: committed
+    when the block ends, rolled back when it raises, so the commit comes before the response as
+    with `SessionDep`. (A generator dependency costs FastAPI more than the session does.)"""
+    db: Database = request.app.state.db
+    async with db.sessionmaker() as session:
+        try:
+            async with driver_connection(session) as conn:
+                yield conn
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+    if db.replicas is not None:
+        await _note_write(request, db.replicas)
+
+
+@asynccontextmanager
 async def driver_connection(session: AsyncSession) -> AsyncIterator[asyncpg.Connection]:
     """The asyncpg connection under a session, for hot-path statements that SQLAlchemy's execution
     layer would cost more than PostgreSQL does (docs/benchmarks.md). It is the session's own
