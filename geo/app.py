@@ -47,6 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     check_secret(settings)  # refuse to serve with the public default secret
     app.state.db = create_database(settings)
     await app.state.db.open_read_pool(settings)
+    await app.state.db.open_write_pool(settings)
     app.state.redis = create_redis(settings)
     workers = []
     if app.state.db.replicas is not None:

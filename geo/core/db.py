@@ -6,6 +6,7 @@ result (nearby search, a box, one place) may take `ReadSessionDep` instead: an a
 that spares the BEGIN and COMMIT round trips on the hottest paths.
 """
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -55,6 +57,10 @@ class Database:
     # no SQLAlchemy pool checkout on their path. None in tests, whose reads must join their
     # rolled-back transaction: there the read session's own connection is used instead.
     read_pool: asyncpg.Pool | None = None
+    # asyncpg's own pool for the hot write (a check-in: `write_transaction`); None in tests, whose
+    # writes must join their rolled-back transaction (through a session, as every other write).
+    write_pool: asyncpg.Pool | None = None
+    write_pool_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if self.read_sessionmaker is None:
@@ -73,7 +79,24 @@ class Database:
             reset=keep_session_state,
         )
 
+    async def open_write_pool(self, settings: Settings) -> None:
+        if settings.db_write_pool_size <= 0 or self.write_pool is not None:
+            return
+        self.write_pool_timeout = settings.db_pool_timeout
+        self.write_pool = await asyncpg.create_pool(
+            "postgresql://" + settings.database_url.partition("://")[2],
+            min_size=0,  # opened on demand, as the other pools
+            max_size=settings.db_write_pool_size,
+            server_settings={"jit": "off", "application_name": "geo-write"},
+            timeout=settings.db_connect_timeout,
+            # Its transactions end before release (`write_transaction`) and change no session
+            # state: asyncpg's default reset would be one more round trip per check-in.
+            reset=keep_session_state,
+        )
+
     async def dispose(self) -> None:
+        if self.write_pool is not None:
+            await self.write_pool.close()
         if self.read_pool is not None:
             await self.read_pool.close()
         if self.replicas is not None:
@@ -194,19 +217,41 @@ async def lag_tolerant_connection(request: Request) -> AsyncIterator[asyncpg.Con
 
 @asynccontextmanager
 async def write_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    """`get_session`'s one transaction per request, on the session's asyncpg connection, for the
-    hottest write (a check-in), opened by the handler itself rather than by `SessionDep`: committed
-    when the block ends, rolled back when it raises, so the commit comes before the response as
-    with `SessionDep`. (A generator dependency costs FastAPI more than the session does.)"""
+    """`get_session`'s one transaction per request on a bare asyncpg connection, for the hottest
+    write (a check-in), opened by the handler itself: committed when the block ends, rolled back
+    when it raises, so the commit comes before the response as with `SessionDep`.
+
+    In production the connection is the write pool's (no SQLAlchemy session: opening, beginning
+    and committing one, and dependency solving for it, were a third of the check-in's CPU,
+    docs/benchmarks.md). Without a write pool (tests: their sessions join the test's
+    transaction) it is the connection under a session of `db.sessionmaker`, committed as
+    `get_session` commits."""
     db: Database = request.app.state.db
-    async with db.sessionmaker() as session:
+    if db.write_pool is not None:
+        # asyncio.timeout, not acquire(timeout=): asyncpg's wait_for costs a task per request.
+        waiting = asyncio.timeout(db.write_pool_timeout)
         try:
-            async with driver_connection(session) as conn:
+            async with waiting:
+                conn = await db.write_pool.acquire()
+        except TimeoutError:
+            if not waiting.expired():
+                raise  # connecting timed out: PostgreSQL is unreachable (geo.core.outages)
+            # The session pool's error, answered 503 "busy" (geo.core.errors): overloaded.
+            raise PoolTimeout("no free connection in the write pool") from None
+        try:
+            async with conn.transaction():
                 yield conn
-        except BaseException:
-            await session.rollback()
-            raise
-        await session.commit()
+        finally:
+            await db.write_pool.release(conn)
+    else:
+        async with db.sessionmaker() as session:
+            try:
+                async with driver_connection(session) as conn:
+                    yield conn
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
     if db.replicas is not None:
         await _note_write(request, db.replicas)
 
