@@ -15,7 +15,7 @@ from geo.core.pagination import PageDep, next_cursor
 router = APIRouter(prefix="/v1", tags=["checkins"], dependencies=[Depends(current_actor)])
 # The check-in write authenticates, parses and opens its transaction in the handler: FastAPI's
 # dependency solving (actor, session, Redis, header, body) and response model were more of its CPU
-# than its SQL (docs/benchmarks.md, issue 13). Mounted before `router` (geo.app).
+# than its SQL (docs/benchmarks.md, issue 13). Its route sits on the app itself, first (geo.app).
 hot_router = APIRouter(prefix="/v1", tags=["checkins"])
 # Bodies this module parses itself (`geo.core.bodies`), for the OpenAPI document's components.
 documented_bodies = [CheckinCreate]
