@@ -7,7 +7,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from geo.accounts import tokens
 from geo.core.auth import Actor, TokenCache, hash_token
-from geo.core.db import Database
+from geo.core.db import Database, read_pool_connection
 from geo.core.errors import Unauthorized
 
 bearer_scheme = HTTPBearer(
@@ -69,7 +69,7 @@ async def actor_for(request: Request, key: bytes) -> Actor:
     if db.read_pool is not None:
         # A miss is one prepared statement on the primary's read pool (autocommit, as the read
         # session is): through a session and the ORM it cost more than a check-in (issue 13).
-        async with db.read_pool.acquire() as conn:
+        async with read_pool_connection(db) as conn:
             grant = await tokens.grant_on(conn, state.settings, key)
     else:  # tests: the read session joins the test's transaction
         async with db.read_sessionmaker() as session:  # type: ignore[misc]

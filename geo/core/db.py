@@ -60,7 +60,8 @@ class Database:
     # asyncpg's own pool for the hot write (a check-in: `write_transaction`); None in tests, whose
     # writes must join their rolled-back transaction (through a session, as every other write).
     write_pool: asyncpg.Pool | None = None
-    write_pool_timeout: float = 10.0
+    # How long a request waits for a connection of the asyncpg pools (GEO_DB_POOL_TIMEOUT).
+    pool_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if self.read_sessionmaker is None:
@@ -82,7 +83,6 @@ class Database:
     async def open_write_pool(self, settings: Settings) -> None:
         if settings.db_write_pool_size <= 0 or self.write_pool is not None:
             return
-        self.write_pool_timeout = settings.db_pool_timeout
         self.write_pool = await asyncpg.create_pool(
             "postgresql://" + settings.database_url.partition("://")[2],
             min_size=0,  # opened on demand, as the other pools
@@ -125,6 +125,7 @@ def create_database(settings: Settings) -> Database:
         async_sessionmaker(engine, expire_on_commit=False),
         async_sessionmaker(autocommit, expire_on_commit=False),
         ReplicaSet.from_settings(settings),
+        pool_timeout=settings.db_pool_timeout,
     )
 
 
@@ -215,6 +216,33 @@ async def lag_tolerant_connection(request: Request) -> AsyncIterator[asyncpg.Con
         yield conn
 
 
+async def acquire(pool: asyncpg.Pool, timeout: float) -> asyncpg.Connection:
+    """A connection of an asyncpg pool, waiting at most `timeout` for a free one; then the session
+    pool's own timeout error, answered 503 "busy" (geo.core.errors): the process is overloaded.
+    Opening a connection that times out stays a PostgreSQL outage (geo.core.outages)."""
+    # asyncio.timeout, not acquire(timeout=): asyncpg's wait_for costs a task per request.
+    waiting = asyncio.timeout(timeout)
+    try:
+        async with waiting:
+            return await pool.acquire()
+    except TimeoutError:
+        if not waiting.expired():
+            raise
+        raise PoolTimeout("no free connection in the pool") from None
+
+
+@asynccontextmanager
+async def read_pool_connection(db: Database) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the read pool (autocommit: each statement its own snapshot), for one hot
+    read that needs no session (a token cache miss), within the pool timeout."""
+    assert db.read_pool is not None
+    conn = await acquire(db.read_pool, db.pool_timeout)
+    try:
+        yield conn
+    finally:
+        await db.read_pool.release(conn)
+
+
 @asynccontextmanager
 async def write_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
     """`get_session`'s one transaction per request on a bare asyncpg connection, for the hottest
@@ -228,16 +256,7 @@ async def write_transaction(request: Request) -> AsyncIterator[asyncpg.Connectio
     `get_session` commits."""
     db: Database = request.app.state.db
     if db.write_pool is not None:
-        # asyncio.timeout, not acquire(timeout=): asyncpg's wait_for costs a task per request.
-        waiting = asyncio.timeout(db.write_pool_timeout)
-        try:
-            async with waiting:
-                conn = await db.write_pool.acquire()
-        except TimeoutError:
-            if not waiting.expired():
-                raise  # connecting timed out: PostgreSQL is unreachable (geo.core.outages)
-            # The session pool's error, answered 503 "busy" (geo.core.errors): overloaded.
-            raise PoolTimeout("no free connection in the write pool") from None
+        conn = await acquire(db.write_pool, db.pool_timeout)
         try:
             async with conn.transaction():
                 yield conn
