@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     # 0: those reads use the pool above. Keep workers x (both sizes) below max_connections.
     db_read_pool_size: int = 16
     # asyncpg's own pool per process for the hot write (check-ins), opened on demand; 0: check-ins
-    # use the pool above, through a session.
+    # use the first pool, through a session. Keep workers x (all three sizes) below
+    # max_connections; a check-in load opens this one and hardly the first.
     db_write_pool_size: int = 16
     # How long a request waits for a pooled connection before it is answered 503.
     db_pool_timeout: float = 10.0
