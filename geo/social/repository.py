@@ -28,6 +28,23 @@ class CircleRow:
     members: list[int]
 
 
+OWNED_CIRCLE_IDS_SQL = """
+    SELECT id FROM circles WHERE owner_id = :o AND id = ANY(CAST(:ids AS bigint[]))"""
+
+
+class CircleReads:
+    """Circle ownership on a bare asyncpg connection, for the check-in write's transaction
+    (`geo.checkins.ingest`: a hot path on a driver connection, not a session)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def owned_ids(self, owner_id: int, circle_ids: list[int]) -> set[int]:
+        sql, names = native_sql(OWNED_CIRCLE_IDS_SQL)
+        params = {"o": owner_id, "ids": circle_ids}
+        return {row[0] for row in await self.conn.fetch(sql, *[params[n] for n in names])}
+
+
 class SocialRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -304,20 +321,3 @@ class SocialRepository:
         for followee, follower in rows:
             found.setdefault(followee, []).append(follower)
         return found
-
-
-OWNED_CIRCLE_IDS_SQL = """
-    SELECT id FROM circles WHERE owner_id = :o AND id = ANY(CAST(:ids AS bigint[]))"""
-
-
-class CircleReads:
-    """Circle ownership on a bare asyncpg connection, for the check-in write's transaction
-    (`geo.checkins.ingest`: a hot path on a driver connection, not a session)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def owned_ids(self, owner_id: int, circle_ids: list[int]) -> set[int]:
-        sql, names = native_sql(OWNED_CIRCLE_IDS_SQL)
-        params = {"o": owner_id, "ids": circle_ids}
-        return {row[0] for row in await self.conn.fetch(sql, *[params[n] for n in names])}
