@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from geo import maintenance
@@ -19,6 +20,7 @@ from geo.api import nearby as nearby_api
 from geo.api import timelines as timelines_api
 from geo.checkins import api as checkins_api
 from geo.core.auth import TokenCache
+from geo.core.bodies import add_body_schemas
 from geo.core.config import Settings, check_secret, get_settings
 from geo.core.db import create_database
 from geo.core.errors import ServiceUnavailable, install_error_handlers, problem_response
@@ -45,6 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     check_secret(settings)  # refuse to serve with the public default secret
     app.state.db = create_database(settings)
     await app.state.db.open_read_pool(settings)
+    await app.state.db.open_write_pool(settings)
     app.state.redis = create_redis(settings)
     workers = []
     if app.state.db.replicas is not None:
@@ -89,11 +92,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
-    # The hottest routes' routers first: FastAPI matches routers in order, twice per request
-    # (about 15 % of /v1/places/nearby's CPU went to matching when it came after accounts).
-    # `/v1/places/nearby` must also come before places' `/v1/places/{place_id}`.
-    for module in (
-        nearby_api,
+    # The hottest routes first: FastAPI matches routers in order, twice per request (about 15 % of
+    # /v1/places/nearby's CPU went to matching when it came after accounts). `/v1/places/nearby`
+    # must also come before places' `/v1/places/{place_id}`. The check-in write's route sits on
+    # the app itself (its path and tags are whole): FastAPI 0.165 matches an included router's
+    # route through two more layers, a twentieth of that endpoint's CPU (issue 13).
+    app.router.routes.extend(checkins_api.hot_router.routes)
+    app.include_router(nearby_api.router)
+    modules = (
         places_api,
         checkins_api,
         accounts_api,
@@ -106,12 +112,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dashboard_pages,
         emergencies_api,
         emergencies_page,
-    ):
+    )
+    for module in modules:
         for name in ("public_router", "router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))
+    # Bodies that hot handlers parse themselves (geo.core.bodies), for the document's components.
+    bodies: list[type[BaseModel]] = [
+        body for module in modules for body in getattr(module, "documented_bodies", ())
+    ]
     _add_operations(app)
-    _install_openapi(app)
+    _install_openapi(app, bodies)
     return app
 
 
@@ -146,13 +157,14 @@ def _add_operations(app: FastAPI) -> None:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-def _install_openapi(app: FastAPI) -> None:
+def _install_openapi(app: FastAPI, bodies: list[type[BaseModel]]) -> None:
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = state_min_radius(
-                add_problem_schemas(default_openapi()), app.state.settings.ads_min_target_radius_m
+                add_body_schemas(add_problem_schemas(default_openapi()), bodies),
+                app.state.settings.ads_min_target_radius_m,
             )
         return app.openapi_schema
 

@@ -47,6 +47,14 @@ RAW_DICTS = {
     "geo/checkins/repository.py:stored_answer": REPLAY,
     "geo/checkins/service.py:claim_idempotency_or_replay": REPLAY,
     "geo/checkins/presence.py:claim_or_replay": REPLAY,
+    # The check-in write's store and parsing (issue 13): replays, OpenAPI members, FastAPI errors.
+    "geo/checkins/repository.py:stored_answer_of": REPLAY,
+    "geo/checkins/ingest_repository.py:stored_answer": REPLAY,
+    "geo/checkins/service.py:stored_answer": REPLAY,
+    "geo/core/bodies.py:openapi": "an OpenAPI parameter",
+    "geo/core/bodies.py:body_openapi": "OpenAPI operation members",
+    "geo/core/bodies.py:add_body_schemas": "the OpenAPI document",
+    "geo/core/bodies.py:_located": "FastAPI's validation error members",
     # Hot paths (home timelines, live streams): JSON-ready values dumped as they are.
     "geo/fanout/pages.py:visible_page": "timeline items of both kinds, merged by id",
     "geo/fanout/safety.py:render_home": "timeline items of both kinds, merged by id",

@@ -1,5 +1,7 @@
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import asyncpg
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,3 +95,41 @@ class AccountRepository:
 
     async def now(self) -> datetime:
         return (await self.session.execute(select(func.clock_timestamp()))).scalar_one()
+
+
+@dataclass(frozen=True, slots=True)
+class LiveToken:
+    account_id: int
+    handle: str
+    kind: str
+    created_at: datetime
+    expires_at: datetime
+
+
+# `AccountRepository.by_token_hash` and `extend_token` as SQL texts, for a bare asyncpg connection.
+LIVE_TOKEN_SQL = """
+    SELECT a.id, a.handle, a.kind, t.created_at, t.expires_at
+    FROM account_tokens t JOIN accounts a ON a.id = t.account_id
+    WHERE t.token_hash = $1 AND t.expires_at > now()"""
+EXTEND_TOKEN_SQL = """
+    UPDATE account_tokens SET expires_at = greatest(expires_at, least(created_at + $2, now() + $3))
+    WHERE token_hash = $1 AND expires_at > now()
+    RETURNING expires_at"""
+
+
+class TokenReads:
+    """A token cache miss on the read pool's asyncpg connection (autocommit): one prepared
+    statement, where a session and the ORM cost a miss more than the whole check-in it guards
+    (docs/benchmarks.md, issue 13)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def live_token(self, token_hash: bytes) -> LiveToken | None:
+        row = await self.conn.fetchrow(LIVE_TOKEN_SQL, token_hash)
+        return LiveToken(*row) if row else None
+
+    async def extend_token(
+        self, token_hash: bytes, *, idle: timedelta, max_age: timedelta
+    ) -> datetime | None:
+        return await self.conn.fetchval(EXTEND_TOKEN_SQL, token_hash, max_age, idle)  # type: ignore[no-any-return]

@@ -10,11 +10,12 @@ rolls back only costs that account's tokens a cache miss: the database still ans
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.accounts import keys
-from geo.accounts.repository import AccountRepository
+from geo.accounts.repository import AccountRepository, TokenReads
 from geo.accounts.throttle import AuthUnavailable
 from geo.core.auth import Actor, TokenGrant, hash_token, new_token
 from geo.core.config import Settings
@@ -58,15 +59,37 @@ async def grant_for(
     if found is None:
         return None
     account, token = found
+    actor = Actor(id=account.id, handle=account.handle, kind=account.kind)
+    return await _granted(repo, settings, token_hash, actor, token.created_at, token.expires_at)
+
+
+async def grant_on(
+    conn: asyncpg.Connection, settings: Settings, token_hash: bytes
+) -> TokenGrant | None:
+    """`grant_for` on an autocommit asyncpg connection (the read pool's): a token cache miss."""
+    reads = TokenReads(conn)
+    found = await reads.live_token(token_hash)
+    if found is None:
+        return None
+    actor = Actor(id=found.account_id, handle=found.handle, kind=found.kind)
+    return await _granted(reads, settings, token_hash, actor, found.created_at, found.expires_at)
+
+
+async def _granted(
+    repo: AccountRepository | TokenReads,
+    settings: Settings,
+    token_hash: bytes,
+    actor: Actor,
+    created_at: datetime,
+    expires_at: datetime,
+) -> TokenGrant:
+    """The grant of a live token, its expiry slid forward if it has fallen behind."""
     idle, max_age = _lifetimes(settings)
-    expires_at = token.expires_at
-    target = min(token.created_at + max_age, datetime.now(UTC) + idle)
+    target = min(created_at + max_age, datetime.now(UTC) + idle)
     if target - expires_at > _slack(idle):
         expires_at = await repo.extend_token(token_hash, idle=idle, max_age=max_age) or expires_at
     return TokenGrant(
-        actor=Actor(id=account.id, handle=account.handle, kind=account.kind),
-        issued_at=token.created_at.timestamp(),
-        expires_at=expires_at.timestamp(),
+        actor=actor, issued_at=created_at.timestamp(), expires_at=expires_at.timestamp()
     )
 
 

@@ -3,11 +3,11 @@
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from geo.core.db import driver_connection, native_sql
 from geo.outbox.repository import insert_for_rows
 from geo.places.repository import PLACE_COLUMNS, PlaceRow
 
@@ -112,6 +112,32 @@ INSERT_WITH_EVENT_SQL = f"""
     event AS ({insert_for_rows("made", ":topic", "checkin_id")})
     SELECT id, created_at FROM made"""
 
+# The Idempotency-Key store: check-ins', and other retried writes of a person's (presence.py).
+# The answer is read and written as text, so a session and a bare asyncpg connection (which have
+# different jsonb codecs) read and write it alike.
+CLAIM_KEY_SQL = """
+    INSERT INTO idempotency_keys (account_id, key, request_hash) VALUES (:a, :k, :h)
+    ON CONFLICT DO NOTHING"""
+STORED_ANSWER_SQL = """
+    SELECT request_hash, status, CAST(response AS text) FROM idempotency_keys
+    WHERE account_id = :a AND key = :k AND created_at > now() - interval '24 hours'"""
+RELEASE_STALE_KEY_SQL = """
+    DELETE FROM idempotency_keys WHERE account_id = :a AND key = :k
+    AND created_at <= now() - interval '24 hours'"""
+STORE_ANSWER_SQL = """
+    UPDATE idempotency_keys SET status = :s, response = CAST(CAST(:r AS text) AS jsonb)
+    WHERE account_id = :a AND key = :k"""
+# The rate rule's fallback while Redis is down (geo.checkins.service.check_rate).
+AUTHOR_LOCK_SQL = "SELECT pg_advisory_xact_lock(7306, hashtext(:a))"
+COUNT_RECENT_SQL = "SELECT count(*) FROM checkins WHERE author_id = :a AND id >= :since"
+
+
+def stored_answer_of(row: Any) -> tuple[bytes, int | None, dict | None] | None:  # type: ignore[type-arg]
+    """A `STORED_ANSWER_SQL` row as (request hash, status, answer): the answer's JSON parsed."""
+    if row is None:
+        return None
+    return bytes(row[0]), row[1], json.loads(row[2]) if row[2] is not None else None
+
 
 class CheckinRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -122,54 +148,24 @@ class CheckinRepository:
     ) -> bool:
         """True when this request owns the key; a concurrent twin waits here until we commit."""
         result = await self.session.execute(
-            text("""
-            INSERT INTO idempotency_keys (account_id, key, request_hash) VALUES (:a, :k, :h)
-            ON CONFLICT DO NOTHING"""),
-            {"a": account_id, "k": key, "h": request_hash},
+            text(CLAIM_KEY_SQL), {"a": account_id, "k": key, "h": request_hash}
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
     async def stored_answer(
         self, *, account_id: int, key: str
     ) -> tuple[bytes, int | None, dict | None] | None:  # type: ignore[type-arg]
-        row = (
-            await self.session.execute(
-                text("""
-            SELECT request_hash, status, response FROM idempotency_keys
-            WHERE account_id = :a AND key = :k AND created_at > now() - interval '24 hours'"""),
-                {"a": account_id, "k": key},
-            )
-        ).first()
-        return (bytes(row[0]), row[1], row[2]) if row else None
+        found = await self.session.execute(text(STORED_ANSWER_SQL), {"a": account_id, "k": key})
+        row = found.first()
+        return stored_answer_of(row)
 
     async def release_stale_key(self, *, account_id: int, key: str) -> None:
-        await self.session.execute(
-            text("""
-            DELETE FROM idempotency_keys WHERE account_id = :a AND key = :k
-            AND created_at <= now() - interval '24 hours'"""),
-            {"a": account_id, "k": key},
-        )
+        await self.session.execute(text(RELEASE_STALE_KEY_SQL), {"a": account_id, "k": key})
 
     async def store_answer(self, *, account_id: int, key: str, status: int, body: dict) -> None:  # type: ignore[type-arg]
         await self.session.execute(
-            text("""
-            UPDATE idempotency_keys SET status = :s, response = CAST(:r AS jsonb)
-            WHERE account_id = :a AND key = :k"""),
-            {"s": status, "r": json.dumps(body), "a": account_id, "k": key},
+            text(STORE_ANSWER_SQL), {"s": status, "r": json.dumps(body), "a": account_id, "k": key}
         )
-
-    async def plausibility_facts(
-        self, *, author_id: int, place_id: int, lat: float, lon: float
-    ) -> "PlausibilityFacts":
-        """The place with its distance (None: no such place) and the author's last position, in
-        one round trip on a prepared statement (the check-in hot path)."""
-        sql, names = native_sql(PLAUSIBILITY_SQL)
-        params = {"p": place_id, "lat": lat, "lon": lon, "a": author_id}
-        async with driver_connection(self.session) as conn:
-            row = await conn.fetchrow(sql, *[params[n] for n in names])
-        place = PlaceRow(*row[:8]) if row[0] is not None else None
-        last = LastPosition(row[8], row[9], row[10]) if row[10] is not None else None
-        return PlausibilityFacts(place, last)
 
     async def count_recent(self, *, author_id: int, since_id: int) -> int:
         """The author's check-ins with ids from `since_id` on (ids grow with the clock).
@@ -177,54 +173,11 @@ class CheckinRepository:
         Takes a per-author lock for the rest of the transaction first, so that concurrent check-ins
         of one author count each other instead of all seeing the same number (the Redis counter
         is atomic; this fallback must be too)."""
-        await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(7306, hashtext(:a))"), {"a": str(author_id)}
-        )
+        await self.session.execute(text(AUTHOR_LOCK_SQL), {"a": str(author_id)})
         found = await self.session.execute(
-            text("SELECT count(*) FROM checkins WHERE author_id = :a AND id >= :since"),
-            {"a": author_id, "since": since_id},
+            text(COUNT_RECENT_SQL), {"a": author_id, "since": since_id}
         )
         return int(found.scalar_one())
-
-    async def insert_with_event(
-        self,
-        *,
-        author_id: int,
-        place_id: int,
-        lat: float,
-        lon: float,
-        accuracy_m: float,
-        message: str | None,
-        circle_ids: list[int],
-        public: bool,
-        public_precision: str,
-        public_point: tuple[float, float] | None,
-        public_cells: tuple[int, int] | None,
-        topic: str,
-    ) -> tuple[int, datetime]:
-        """Insert the check-in and its outbox event in one prepared statement; returns id and
-        created_at. `public_point` (lat, lon): where the public stream may place it (None: not
-        public); `public_cells`: its H3 cells at resolutions 7 and 5."""
-        sql, names = native_sql(INSERT_WITH_EVENT_SQL)
-        params = {
-            "a": author_id,
-            "p": place_id,
-            "lat": lat,
-            "lon": lon,
-            "acc": accuracy_m,
-            "m": message,
-            "circles": circle_ids,
-            "pub": public,
-            "prec": public_precision,
-            "plat": public_point[0] if public_point else None,
-            "plon": public_point[1] if public_point else None,
-            "c7": public_cells[0] if public_cells else None,
-            "c5": public_cells[1] if public_cells else None,
-            "topic": topic,
-        }
-        async with driver_connection(self.session) as conn:
-            row = await conn.fetchrow(sql, *[params[n] for n in names])
-        return row[0], row[1]
 
     async def visible(self, *, viewer_id: int, checkin_id: int) -> CheckinRow | None:
         row = (

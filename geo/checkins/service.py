@@ -1,13 +1,11 @@
 """Check-in rules: plausibility, rate, idempotency, audiences and the view each viewer gets."""
 
-import hashlib
 import math
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import h3
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.accounts import service as accounts
@@ -16,7 +14,6 @@ from geo.checkins.repository import CheckinRepository, CheckinRow, DeliveryFacts
 from geo.checkins.schemas import (
     CellPlace,
     CheckinAccount,
-    CheckinCreate,
     CheckinRead,
     ExactPlace,
 )
@@ -24,12 +21,11 @@ from geo.core import outages
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
 from geo.core.geodesy import haversine_m
-from geo.core.ids import MAX_ID, id_floor_for
+from geo.core.ids import id_floor_for
 from geo.core.metrics import OUTAGE_FALLBACKS
 from geo.core.redis import RedisClient
 from geo.outbox import events as outbox
 from geo.places import service as places
-from geo.social import service as social
 
 AREA_RESOLUTION = 7  # H3 cells of ~5 km²: a neighbourhood
 CITY_RESOLUTION = 5  # ~250 km²: a city and its surroundings
@@ -37,8 +33,37 @@ WIDE_RADIUS_M = 3000  # the local stream reads city-resolution cells beyond this
 EDGE_SLACK = 0.7  # H3 cells vary in size: assume edges as short as 70 % of the average
 
 
+class RecentCheckins(Protocol):
+    """Where the rate rule's fallback counts: `CheckinRepository` (a session) or
+    `CheckinWrites` (the check-in write's connection)."""
+
+    async def count_recent(self, *, author_id: int, since_id: int) -> int: ...
+
+
+class IdempotencyStore(Protocol):
+    """The Idempotency-Key store, on a session (`CheckinRepository`) or a connection
+    (`CheckinWrites`)."""
+
+    async def release_stale_key(self, *, account_id: int, key: str) -> None: ...
+
+    async def claim_idempotency_key(
+        self, *, account_id: int, key: str, request_hash: bytes
+    ) -> bool: ...
+
+    async def stored_answer(
+        self, *, account_id: int, key: str
+    ) -> tuple[bytes, int | None, dict | None] | None: ...  # type: ignore[type-arg]
+
+
 async def check_rate(
     session: AsyncSession, redis: RedisClient, author_id: int, now: float | None = None
+) -> None:
+    """`check_rate_on` a session's transaction."""
+    await check_rate_on(CheckinRepository(session), redis, author_id, now)
+
+
+async def check_rate_on(
+    checkins: RecentCheckins, redis: RedisClient, author_id: int, now: float | None = None
 ) -> None:
     """At most MAX_PER_MINUTE check-ins per author and clock minute; 429 beyond.
 
@@ -59,7 +84,7 @@ async def check_rate(
     except outages.REDIS_DOWN:
         OUTAGE_FALLBACKS.labels(outages.REDIS, "checkin-rate").inc()
         since = id_floor_for(datetime.fromtimestamp(minute * 60, UTC))
-        earlier = await CheckinRepository(session).count_recent(author_id=author_id, since_id=since)
+        earlier = await checkins.count_recent(author_id=author_id, since_id=since)
         count = earlier + 1
     if count > plausibility.MAX_PER_MINUTE:
         raise TooManyRequests(
@@ -68,45 +93,8 @@ async def check_rate(
         )
 
 
-def _request_hash(data: CheckinCreate) -> bytes:
-    return hashlib.sha256(
-        orjson.dumps(data.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    ).digest()
-
-
-async def create_checkin(
-    session: AsyncSession,
-    redis: RedisClient,
-    *,
-    actor: Actor,
-    data: CheckinCreate,
-    idempotency_key: str | None,
-) -> tuple[int, CheckinRead]:
-    """Store a check-in once however often it is retried, with its fan-out event (outbox).
-
-    Returns the status and body of the answer (the first answer again for a retried key).
-    """
-    repo = CheckinRepository(session)
-    if idempotency_key is not None:
-        replay = await claim_idempotency_or_replay(
-            repo, actor.id, idempotency_key, _request_hash(data)
-        )
-        if replay is not None:
-            # The stored answer is the JSON this function rendered the first time.
-            return replay[0], CheckinRead.model_validate(replay[1])
-    view = await _create(session, redis, repo, actor=actor, data=data)
-    if idempotency_key is not None:
-        await repo.store_answer(
-            account_id=actor.id,
-            key=idempotency_key,
-            status=201,
-            body=view.model_dump(mode="json"),
-        )
-    return 201, view
-
-
 async def claim_idempotency_or_replay(
-    repo: CheckinRepository, account_id: int, key: str, request_hash: bytes
+    repo: IdempotencyStore, account_id: int, key: str, request_hash: bytes
 ) -> tuple[int, dict[str, Any]] | None:
     await repo.release_stale_key(account_id=account_id, key=key)
     if await repo.claim_idempotency_key(account_id=account_id, key=key, request_hash=request_hash):
@@ -117,81 +105,6 @@ async def claim_idempotency_or_replay(
     if stored[0] != request_hash:
         raise Unprocessable("This Idempotency-Key was used with another body.")
     return stored[1], stored[2] or {}
-
-
-async def _create(
-    session: AsyncSession,
-    redis: RedisClient,
-    repo: CheckinRepository,
-    *,
-    actor: Actor,
-    data: CheckinCreate,
-) -> CheckinRead:
-    place_id = int(data.place_id)
-    plausibility.check_accuracy(data.accuracy_m)
-    facts = (
-        await repo.plausibility_facts(
-            author_id=actor.id, place_id=place_id, lat=data.lat, lon=data.lon
-        )
-        if place_id <= MAX_ID
-        else None
-    )
-    if facts is None or facts.place is None or facts.place.distance_m is None:
-        raise Unprocessable(
-            "No such place.", errors=[{"field": "body.place_id", "message": "no such place"}]
-        )
-    plausibility.check_distance(facts.place.distance_m, data.accuracy_m)
-    circle_ids = sorted({int(c) for c in data.audience.circles})
-    for circle_id in circle_ids:
-        if circle_id > MAX_ID:
-            raise NotFound("No such circle.")
-        await social.get_circle(session, actor=actor, circle_id=circle_id)
-    last, now = facts.last, datetime.now(UTC)
-    plausibility.check_speed(
-        previous=(last.lat, last.lon, last.created_at) if last else None,
-        lat=data.lat,
-        lon=data.lon,
-        now=now,
-    )
-    await check_rate(session, redis, actor.id)
-    checkin_id, created_at = await repo.insert_with_event(
-        author_id=actor.id,
-        place_id=place_id,
-        lat=data.lat,
-        lon=data.lon,
-        accuracy_m=data.accuracy_m,
-        message=data.message,
-        circle_ids=circle_ids,
-        public=data.audience.public,
-        public_precision=data.public_precision,
-        public_point=(point := _public_point_of(facts, data)),
-        public_cells=public_cells(*point) if point else None,
-        topic=outbox.CHECKIN_CREATED,
-    )
-    # The author's own view (exact place), built from what was just written and the place read
-    # with the facts: no re-read.
-    row = CheckinRow(
-        checkin_id,
-        actor.id,
-        place_id,
-        data.message,
-        circle_ids,
-        data.audience.public,
-        data.public_precision,
-        created_at,
-        via_circle=True,
-    )
-    return (
-        await render(
-            session, [row], handles={actor.id: actor.handle}, known_places={place_id: facts.place}
-        )
-    )[0]
-
-
-def _public_point_of(facts: Any, data: CheckinCreate) -> tuple[float, float] | None:
-    if not data.audience.public or facts.place is None:
-        return None
-    return public_point(facts.place.lat, facts.place.lon, data.public_precision)
 
 
 async def get_checkin(session: AsyncSession, *, actor: Actor, checkin_id: int) -> CheckinRead:

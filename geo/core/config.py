@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # asyncpg's own pool per process for the hot autocommit reads (nearby), opened on demand;
     # 0: those reads use the pool above. Keep workers x (both sizes) below max_connections.
     db_read_pool_size: int = 16
+    # asyncpg's own pool per process for the hot write (check-ins), opened on demand; 0: check-ins
+    # use the first pool, through a session. Keep workers x (all three sizes) below
+    # max_connections; a check-in load opens this one and hardly the first.
+    db_write_pool_size: int = 16
     # How long a request waits for a pooled connection before it is answered 503.
     db_pool_timeout: float = 10.0
     # How long opening a PostgreSQL connection may take (asyncpg's default is 60 s): a server

@@ -6,6 +6,7 @@ result (nearby search, a box, one place) may take `ReadSessionDep` instead: an a
 that spares the BEGIN and COMMIT round trips on the hottest paths.
 """
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -55,6 +57,11 @@ class Database:
     # no SQLAlchemy pool checkout on their path. None in tests, whose reads must join their
     # rolled-back transaction: there the read session's own connection is used instead.
     read_pool: asyncpg.Pool | None = None
+    # asyncpg's own pool for the hot write (a check-in: `write_transaction`); None in tests, whose
+    # writes must join their rolled-back transaction (through a session, as every other write).
+    write_pool: asyncpg.Pool | None = None
+    # How long a request waits for a connection of the asyncpg pools (GEO_DB_POOL_TIMEOUT).
+    pool_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if self.read_sessionmaker is None:
@@ -73,7 +80,23 @@ class Database:
             reset=keep_session_state,
         )
 
+    async def open_write_pool(self, settings: Settings) -> None:
+        if settings.db_write_pool_size <= 0 or self.write_pool is not None:
+            return
+        self.write_pool = await asyncpg.create_pool(
+            "postgresql://" + settings.database_url.partition("://")[2],
+            min_size=0,  # opened on demand, as the other pools
+            max_size=settings.db_write_pool_size,
+            server_settings={"jit": "off", "application_name": "geo-write"},
+            timeout=settings.db_connect_timeout,
+            # Its transactions end before release (`write_transaction`) and change no session
+            # state: asyncpg's default reset would be one more round trip per check-in.
+            reset=keep_session_state,
+        )
+
     async def dispose(self) -> None:
+        if self.write_pool is not None:
+            await self.write_pool.close()
         if self.read_pool is not None:
             await self.read_pool.close()
         if self.replicas is not None:
@@ -102,6 +125,7 @@ def create_database(settings: Settings) -> Database:
         async_sessionmaker(engine, expire_on_commit=False),
         async_sessionmaker(autocommit, expire_on_commit=False),
         ReplicaSet.from_settings(settings),
+        pool_timeout=settings.db_pool_timeout,
     )
 
 
@@ -190,6 +214,65 @@ async def lag_tolerant_connection(request: Request) -> AsyncIterator[asyncpg.Con
         return
     async with lag_tolerant_session(request) as session, driver_connection(session) as conn:
         yield conn
+
+
+async def acquire(pool: asyncpg.Pool, timeout: float) -> asyncpg.Connection:
+    """A connection of an asyncpg pool, waiting at most `timeout` for a free one; then the session
+    pool's own timeout error, answered 503 "busy" (geo.core.errors): the process is overloaded.
+    Opening a connection that times out stays a PostgreSQL outage (geo.core.outages)."""
+    # asyncio.timeout, not acquire(timeout=): asyncpg's wait_for costs a task per request.
+    waiting = asyncio.timeout(timeout)
+    try:
+        async with waiting:
+            return await pool.acquire()
+    except TimeoutError:
+        if not waiting.expired():
+            raise
+        raise PoolTimeout("no free connection in the pool") from None
+
+
+@asynccontextmanager
+async def read_pool_connection(db: Database) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the read pool (autocommit: each statement its own snapshot), for one hot
+    read that needs no session (a token cache miss), within the pool timeout."""
+    assert db.read_pool is not None
+    conn = await acquire(db.read_pool, db.pool_timeout)
+    try:
+        yield conn
+    finally:
+        await db.read_pool.release(conn)
+
+
+@asynccontextmanager
+async def write_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    """`get_session`'s one transaction per request on a bare asyncpg connection, for the hottest
+    write (a check-in), opened by the handler itself: committed when the block ends, rolled back
+    when it raises, so the commit comes before the response as with `SessionDep`.
+
+    In production the connection is the write pool's (no SQLAlchemy session: opening, beginning
+    and committing one, and dependency solving for it, were a third of the check-in's CPU,
+    docs/benchmarks.md). Without a write pool (tests: their sessions join the test's
+    transaction) it is the connection under a session of `db.sessionmaker`, committed as
+    `get_session` commits."""
+    db: Database = request.app.state.db
+    if db.write_pool is not None:
+        conn = await acquire(db.write_pool, db.pool_timeout)
+        try:
+            async with conn.transaction():
+                yield conn
+        finally:
+            await db.write_pool.release(conn)
+    else:
+        async with db.sessionmaker() as session:
+            try:
+                async with driver_connection(session) as conn:
+                    yield conn
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+    if db.replicas is not None:
+        await _note_write(request, db.replicas)
 
 
 @asynccontextmanager

@@ -4,8 +4,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from geo.core.db import native_sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,23 @@ class CircleRow:
     name: str
     created_at: datetime
     members: list[int]
+
+
+OWNED_CIRCLE_IDS_SQL = """
+    SELECT id FROM circles WHERE owner_id = :o AND id = ANY(CAST(:ids AS bigint[]))"""
+
+
+class CircleReads:
+    """Circle ownership on a bare asyncpg connection, for the check-in write's transaction
+    (`geo.checkins.ingest`: a hot path on a driver connection, not a session)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def owned_ids(self, owner_id: int, circle_ids: list[int]) -> set[int]:
+        sql, names = native_sql(OWNED_CIRCLE_IDS_SQL)
+        params = {"o": owner_id, "ids": circle_ids}
+        return {row[0] for row in await self.conn.fetch(sql, *[params[n] for n in names])}
 
 
 class SocialRepository:

@@ -6,13 +6,14 @@ account that does not exist (404): no block oracle.
 A request while the other side's request to you is pending accepts both (answer: `accepted`).
 """
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.core.auth import Actor
 from geo.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from geo.core.ids import MAX_ID
 from geo.outbox import events as fanout
-from geo.social.repository import CircleRow, FriendRequestRow, SocialRepository
+from geo.social.repository import CircleReads, CircleRow, FriendRequestRow, SocialRepository
 from geo.social.schemas import CircleCreate, CircleUpdate
 
 MAX_CIRCLES = 100
@@ -109,6 +110,18 @@ async def create_circle(session: AsyncSession, *, actor: Actor, data: CircleCrea
     circle_id = await repo.insert_circle(actor.id, data.name)
     await repo.replace_members(circle_id, members)
     return await get_circle(session, actor=actor, circle_id=circle_id)
+
+
+async def check_own_circles(
+    conn: asyncpg.Connection, *, actor: Actor, circle_ids: list[int]
+) -> None:
+    """404 unless the actor owns every one of these circles (`get_circle`'s rule for many, in one
+    statement on a driver connection: the check-in write's)."""
+    if any(c > MAX_ID for c in circle_ids):
+        raise NotFound("No such circle.")
+    wanted = set(circle_ids)
+    if wanted and await CircleReads(conn).owned_ids(actor.id, circle_ids) != wanted:
+        raise NotFound("No such circle.")
 
 
 async def get_circle(session: AsyncSession, *, actor: Actor, circle_id: int) -> CircleRow:

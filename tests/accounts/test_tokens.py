@@ -7,8 +7,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from geo.accounts import tokens
 from geo.app import create_app
 from geo.core.auth import TokenCache, hash_token
+from geo.core.db import create_database, driver_connection
 from tests.conftest import make_account
 
 
@@ -169,3 +171,43 @@ async def test_revoke_all_ends_every_token_in_every_process(app, client, other_p
 async def test_revocation_needs_a_live_token(client):
     assert (await client.delete("/v1/auth/token")).status_code == 401
     assert (await client.delete("/v1/auth/tokens", headers=bearer("nonsense"))).status_code == 401
+
+
+async def test_a_miss_on_a_driver_connection_grants_as_the_session_does(client, session, settings):
+    account = await make_account(client)
+    key = hash_token(account["token"])
+    by_session = await tokens.grant_for(session, settings, key)
+    async with driver_connection(session) as conn:
+        assert await tokens.grant_on(conn, settings, key) == by_session
+    # Fallen behind: the miss slides it forward, as the session's does.
+    await set_expiry(session, key, "now() + interval '10 minutes'")
+    async with driver_connection(session) as conn:
+        slid = await tokens.grant_on(conn, settings, key)
+    row = await token_row(session, account["token"])
+    idle = timedelta(seconds=settings.token_idle_seconds)
+    assert slid is not None
+    assert slid.expires_at == row["expires_at"].timestamp()
+    assert row["expires_at"] >= row["created_at"] + idle - timedelta(hours=1)
+    await set_expiry(session, key, "now() - interval '1 second'")
+    async with driver_connection(session) as conn:
+        assert await tokens.grant_on(conn, settings, key) is None
+
+
+async def test_with_a_read_pool_misses_are_answered_from_it(settings, commit_database, redis):
+    # Real commits (the pool cannot see the test's transaction), no token cache: every request
+    # is a miss, looked up on the read pool.
+    committed = settings.model_copy(
+        update={"database_url": commit_database, "token_cache_seconds": 0, "db_read_pool_size": 2}
+    )
+    app = create_app(committed)
+    app.state.db, app.state.redis = create_database(committed), redis
+    await app.state.db.open_read_pool(committed)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            account = await make_account(client)
+            assert (await client.get("/v1/me", headers=account["headers"])).status_code == 200
+            assert app.state.db.read_pool.get_size() > 0
+            assert (await client.get("/v1/me", headers=bearer("nope"))).status_code == 401
+    finally:
+        await app.state.db.dispose()
