@@ -53,6 +53,10 @@ UtcDatetime = Annotated[datetime, PlainSerializer(rfc3339, return_type=str)]
 def _printable(value: str) -> str:
     if any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
         raise ValueError("control characters are not allowed")
+    try:  # JSON's "\ud800" decodes to a lone surrogate: no UTF-8 (nor PostgreSQL) text has one
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("unpaired surrogates are not text") from None
     return value
 
 

@@ -1,10 +1,12 @@
 """The check-in write's own machinery: its answer rendered by orjson is the model's, byte for
 byte, and the body and header are parsed in FastAPI's order with FastAPI's errors."""
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import text as sql
 
 from geo.checkins.ingest import author_view
 from geo.checkins.schemas import CheckinAccount, CheckinRead, ExactPlace
@@ -87,3 +89,18 @@ async def test_a_body_not_sent_as_json_or_not_sent_is_refused_as_fastapi_does(cl
     )
     assert empty.status_code == 422
     assert [(e["field"], e["type"]) for e in empty.json()["errors"]] == [("body", "missing")]
+
+
+async def test_a_lone_surrogate_in_text_is_422_not_500(client, member, session):
+    # JSON may escape half a surrogate pair; it decodes to no text PostgreSQL (or UTF-8) can hold.
+    before = (await session.execute(sql("SELECT count(*) FROM checkins"))).scalar_one()
+    body = json.dumps(_body(message="hi")).replace('"hi"', '"hi \\ud800"').encode()
+    answer = await client.post(
+        "/v1/checkins",
+        content=body,
+        headers={**member["headers"], "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["body.message"]
+    after = (await session.execute(sql("SELECT count(*) FROM checkins"))).scalar_one()
+    assert after == before

@@ -85,6 +85,17 @@ async def test_bad_place_bodies_store_nothing(client, member, session, body):
     assert after == before
 
 
+async def test_a_lone_surrogate_in_a_name_is_422(client, member):
+    body = b'{"name": "caf\\ud800", "category": "cafe", "lat": 1, "lon": 1}'
+    response = await client.post(
+        "/v1/places",
+        content=body,
+        headers={**member["headers"], "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["body.name"]
+
+
 async def test_nan_literal_in_json_body(client, member):
     response = await client.post(
         "/v1/places",
