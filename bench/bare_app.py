@@ -1,12 +1,13 @@
 """The floor for the hot-path benchmarks: FastAPI + asyncpg (no SQLAlchemy), the same work.
 
 Each endpoint runs the very SQL texts the app's repositories run (imported from them), on an
-asyncpg pool of the app's size (`db_pool_size`, 32) with prepared statements, and answers the same
-JSON; what it leaves out is the app's framework: its dependencies, sessions, middleware, ads.
+asyncpg pool of the app's session-pool size (`db_pool_size`; bench/hot_paths.py sets 12 for every
+pool of both) with prepared statements, and answers the same JSON; what it leaves out is the
+app's framework: its dependencies, sessions, middleware, ads.
 
 `GET /v1/places/nearby`: the viewer's bearer token checked as the app checks a cached one (a
 per-process map of token hash to account, then one HMGET of the account's revocation marks in
-Redis), then the KNN-20 query of `PlaceRepository.nearby_json`; `"ads": []`.
+Redis), then the KNN-20 query of `PlaceReads.nearby_json`; `"ads": []`.
 
 `POST /v1/checkins`: the bearer token looked up once per process (as the app's token cache does),
 then in one transaction the plausibility facts statement, the distance rule, the per-minute rate

@@ -14,26 +14,29 @@ from dataclasses import dataclass
 # Measured costs, each with the section of docs/benchmarks.md it comes from. CPU is the server's
 # own CPU time per unit (user + system, /proc/<pid>/stat), which stays comparable on a busy box.
 COST = {
-    # "GET /v1/places/nearby", full server, 8-32 clients: 0.89-1.05 ms -> the high end.
-    "api_ms_per_nearby": 1.05,
-    # "Ad decisions", follow-up on a quiet box: ads on add +0.8 ms of server CPU per request.
+    # docs/benchmarks.md "Hot paths" (issue 13 round): app CPU per nearby 0.43-0.57 ms (run 2,
+    # 1-32 connections; 0.57 at 1,000,000 places) -> the high end.
+    "api_ms_per_nearby": 0.57,
+    # Same section, run 2: ads on 1.34 against ads off 0.55 ms per request -> +0.8 ms.
     "api_ms_per_ad_decision": 0.8,
-    # "Check-in ingest and fan-out": geo serve 4.2-4.9 ms per check-in -> the high end.
-    "api_ms_per_checkin": 4.9,
-    # Same section: geo worker 83 us per delivery draining, 168 us while ingesting.
-    "worker_ms_per_delivery": 0.168,
-    # "GET /v1/places/nearby": raw SQL 2,101 tx/s on 2 cores shared with pgbench -> <= 0.95 ms.
+    # Same section: geo serve 0.84-1.32 ms per check-in (1-2 workers, max and offered) -> 1.32.
+    "api_ms_per_checkin": 1.32,
+    # "Fan-out drain": geo worker 29-30 us per delivery draining. While ingesting it was ~2x the
+    # draining figure in the last measurement of both (168 against 83 us): 0.06 ms.
+    "worker_ms_per_delivery": 0.06,
+    # "GET /v1/places/nearby" (history): raw SQL 2,101 tx/s on 2 cores shared with pgbench.
     "pg_ms_per_nearby": 2 * 1000 / 2101,
     # Home timeline reads: a ZREVRANGE plus one indexed multi-row SELECT; taken as a nearby query.
-    "api_ms_per_home_read": 1.05,
+    "api_ms_per_home_read": 0.57,
     "pg_ms_per_home_read": 2 * 1000 / 2101,
     # Check-in write: 5 statements in one transaction; taken as 3 nearby queries of PG CPU.
     "pg_ms_per_checkin": 3 * 2 * 1000 / 2101,
 }
-# Per delivery the fan-out sends 3 Redis commands (ZADD, trim, PUBLISH) in shared pipelines; a
-# Redis core serves on the order of 1e6 pipelined commands/s (redis-benchmark -P 16 class); we
-# plan with a quarter of that.
-REDIS_COMMANDS_PER_DELIVERY = 3
+# Per delivery the fan-out sends ~2.1 Redis commands (ZADD and trim of the home timeline; the
+# public stream and listeners once per batch: "Fan-out drain"), in shared pipelines; a Redis core
+# serves on the order of 1e6 pipelined commands/s (redis-benchmark -P 16 class); we plan with a
+# quarter of that.
+REDIS_COMMANDS_PER_DELIVERY = 2.1
 REDIS_COMMANDS_PER_CORE_S = 250_000
 # Memory per home-timeline entry in a ZSET (skiplist encoding above 128 entries): ~64 bytes.
 BYTES_PER_TIMELINE_ENTRY = 64

@@ -67,6 +67,13 @@ ENV = {
     # The bench's accounts are minutes old: the ads' young-account rule (a comparison in the
     # process, no I/O) would leave every decision unserved. The rate and speed rules stay on.
     "GEO_ADS_MIN_ACCOUNT_AGE_S": "0",
+    # Every server of a run is up at once and PostgreSQL allows 100 connections: 12 per pool
+    # (the floor's one pool, the app's session, read and write pools) keeps the worst case, two
+    # workers each of app and floor after nearby and check-in legs, at ~76. With the defaults
+    # (32 + 16 + 16 per app worker, 32 per floor worker) the 2-worker check-in legs ran out.
+    "GEO_DB_POOL_SIZE": os.environ.get("GEO_DB_POOL_SIZE", "12"),
+    "GEO_DB_READ_POOL_SIZE": os.environ.get("GEO_DB_READ_POOL_SIZE", "12"),
+    "GEO_DB_WRITE_POOL_SIZE": os.environ.get("GEO_DB_WRITE_POOL_SIZE", "12"),
     "PYTHONPATH": str(ROOT),
 }
 WRK_LINE = re.compile(
