@@ -1,9 +1,11 @@
 """The rollup follows the ledger: idempotent, late rows and early clicks land in their hour."""
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import text
 
+from geo.reports.repository import ReportRepository
 from geo.reports.rollup import rollup_pending
 from tests.reports import factories
 from tests.reports.factories import hours_ago, seed_ledger
@@ -134,3 +136,43 @@ async def test_rollup_counts_rows_whose_id_is_minted_by_a_slack_clock(session, a
     )
     await rollup_pending(session, limit=10_000)
     assert await _rows(session, campaign) == [(hour, 0, 2, 0, 600, 2)]
+
+
+async def test_visits_find_exposures_in_other_day_partitions_and_slack_minted_ids(
+    session, advertiser
+):
+    """Each check-in's probe is bounded to the ids of its own look-back window (`ids_near`):
+    an exposure the day before, in another day's partition, whose id a slack clock minted past
+    midnight or an hour early, still makes the check-in a visit and its author a converter."""
+    place = await factories.make_place(session, owner_id=int(advertiser["id"]))
+    campaign = await factories.make_campaign(
+        session, owner_id=int(advertiser["id"]), place_id=place
+    )
+    viewers = await factories.make_accounts(session, 3, prefix="near")
+    window = timedelta(days=7)
+    midnight = hours_ago(0).replace(hour=0) - timedelta(days=2)
+    checked_in = midnight + timedelta(minutes=30)
+    served = [
+        midnight - timedelta(minutes=10),  # the day before; id minted 50 min late: next day
+        checked_in - window + timedelta(hours=1),  # near the window's start; minted 50 min early
+        checked_in - window - timedelta(hours=1),  # outside the window: not a visit
+    ]
+    minted = [served[0] + timedelta(minutes=50), served[1] - timedelta(minutes=50), served[2]]
+    await session.execute(
+        text("""
+        INSERT INTO ad_impressions (id, campaign_id, viewer_id, served_at, position, distance_m,
+                                    cost_milli_yen)
+        SELECT i, :c, v, s, ST_MakePoint(139.7671, 35.6812)::geography, 100, 300
+        FROM unnest(CAST(:i AS bigint[]), CAST(:v AS bigint[]), CAST(:s AS timestamptz[]))
+             AS r(i, v, s)"""),
+        {"i": [factories.ledger_id(m) for m in minted], "c": campaign, "v": viewers, "s": served},
+    )
+    await factories.add_checkins(
+        session, place_id=place, rows=[(viewer, checked_in) for viewer in viewers]
+    )
+    row = SimpleNamespace(id=campaign, place_id=place)
+    repo = ReportRepository(session)
+    start, end = checked_in - window - timedelta(hours=2), checked_in + timedelta(hours=1)
+    assert await repo.visits(row, start, end, window, clip=5) == (2, 2)  # type: ignore[arg-type]
+    exposed = await repo.converters(row, start, end, window, holdout=False)  # type: ignore[arg-type]
+    assert exposed == 2
