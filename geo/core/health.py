@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import text
 
 from geo.core import outages
@@ -17,6 +18,7 @@ from geo.core.metrics import COMPONENT_UP
 log = logging.getLogger("geo.health")
 
 CHECK_TIMEOUT_S = 2.0
+REDIS_TRIES = 4
 
 
 async def component_states(state: Any) -> dict[str, str]:
@@ -27,7 +29,18 @@ async def component_states(state: Any) -> dict[str, str]:
             await conn.execute(text("SELECT postgis_lib_version()"))
 
     async def redis() -> None:
-        await state.redis.ping()
+        # After a restart every pooled connection still holds the old server's socket and fails
+        # its first command (redis-py does not retry: a retried write could run twice); for a
+        # PING that failure says "stale connection", not "down". So a few quick tries, each on
+        # the next connection, within the check's time bound; a server that is really down
+        # refuses every one.
+        for attempt in range(REDIS_TRIES):
+            try:
+                await state.redis.ping()
+                return
+            except RedisConnectionError:
+                if attempt == REDIS_TRIES - 1:
+                    raise
 
     checks: dict[str, Callable[[], Awaitable[None]]] = {
         outages.POSTGRESQL: postgresql,
