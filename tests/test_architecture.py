@@ -54,7 +54,7 @@ RAW_DICTS = {
     "geo/core/bodies.py:openapi": "an OpenAPI parameter",
     "geo/core/bodies.py:body_openapi": "OpenAPI operation members",
     "geo/core/bodies.py:add_body_schemas": "the OpenAPI document",
-    "geo/core/bodies.py:_located": "FastAPI's validation error members",
+    "geo/core/queries.py:located": "FastAPI's validation error members",
     # Hot paths (home timelines, live streams): JSON-ready values dumped as they are.
     "geo/fanout/pages.py:visible_page": "timeline items of both kinds, merged by id",
     "geo/fanout/safety.py:render_home": "timeline items of both kinds, merged by id",

@@ -19,9 +19,7 @@ async def presented_token_hash(  # async: a plain `def` dependency runs in the t
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> bytes:
     """The hash of the bearer token on this request; 401 when there is none (or it is absurd)."""
-    if credentials is None or not credentials.credentials or len(credentials.credentials) > 200:
-        raise Unauthorized()
-    return hash_token(credentials.credentials)
+    return _token_key(credentials.credentials if credentials is not None else "")
 
 
 async def current_actor(
@@ -34,7 +32,11 @@ def bearer_token_hash(request: Request) -> bytes:
     """`presented_token_hash` read straight from the header, for the hot routes that
     authenticate in the handler (`authenticate`)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token or len(token) > 200:
+    return _token_key(token if scheme.lower() == "bearer" else "")
+
+
+def _token_key(token: str) -> bytes:
+    if not token or len(token) > 200:
         raise Unauthorized()
     return hash_token(token)
 

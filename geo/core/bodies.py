@@ -27,6 +27,8 @@ from fastapi.openapi.models import Schema
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 
+from geo.core.queries import located
+
 Model = TypeVar("Model", bound=BaseModel)
 # No body at all: FastAPI's "Field required" at `body` (an empty body is not JSON `null`).
 NO_BODY: Any = object()
@@ -83,7 +85,7 @@ class HeaderField:
         try:
             return self.adapter.validate_python(value)
         except ValidationError as exc:
-            errors.extend(_located(exc, ("header", self.name)))
+            errors.extend(located(exc, ("header", self.name)))
             return None
 
     def openapi(self) -> dict[str, Any]:
@@ -100,17 +102,10 @@ def validated(model: type[Model], body: Any, errors: list[dict[str, Any]]) -> Mo
         try:
             data = model.model_validate(body, from_attributes=True)
         except ValidationError as exc:
-            errors.extend(_located(exc, ("body",)))
+            errors.extend(located(exc, ("body",)))
     if errors:
         raise RequestValidationError(errors, body=None if body is NO_BODY else body)
     return data
-
-
-def _located(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [
-        {**err, "loc": (*prefix, *err["loc"])}
-        for err in exc.errors(include_url=False, include_context=False)
-    ]
 
 
 def body_openapi(model: type[BaseModel]) -> dict[str, Any]:

@@ -209,7 +209,7 @@ async def lag_tolerant_connection(request: Request) -> AsyncIterator[asyncpg.Con
     db: Database = request.app.state.db
     if db.replicas is None and db.read_pool is not None:
         _PRIMARY_READS.inc()
-        async with db.read_pool.acquire() as conn:
+        async with read_pool_connection(db) as conn:
             yield conn
         return
     async with lag_tolerant_session(request) as session, driver_connection(session) as conn:
@@ -234,7 +234,7 @@ async def acquire(pool: asyncpg.Pool, timeout: float) -> asyncpg.Connection:
 @asynccontextmanager
 async def read_pool_connection(db: Database) -> AsyncIterator[asyncpg.Connection]:
     """A connection of the read pool (autocommit: each statement its own snapshot), for one hot
-    read that needs no session (a token cache miss), within the pool timeout."""
+    read that needs no session (nearby, a token cache miss), within the pool timeout."""
     assert db.read_pool is not None
     conn = await acquire(db.read_pool, db.pool_timeout)
     try:

@@ -22,11 +22,15 @@ def parse_query(model: type[Model], request: Request) -> Model:
     try:
         return model.model_validate(dict(request.query_params))
     except ValidationError as exc:
-        errors = [
-            {**err, "loc": ("query", *err["loc"])}
-            for err in exc.errors(include_url=False, include_context=False)
-        ]
-        raise RequestValidationError(errors) from None
+        raise RequestValidationError(located(exc, ("query",))) from None
+
+
+def located(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A model's errors located as FastAPI locates a parameter's: under `query`, `body`, ..."""
+    return [
+        {**err, "loc": (*prefix, *err["loc"])}
+        for err in exc.errors(include_url=False, include_context=False)
+    ]
 
 
 def query_openapi(model: type[BaseModel]) -> dict[str, Any]:
